@@ -1,0 +1,49 @@
+/**
+ * The manager's configuration (DESIGN "Configuration"); every default sits beside its variable.
+ * docs and README list the same variables: change them together.
+ */
+import { z } from 'zod';
+import {
+  type Env,
+  integer,
+  LOG_LEVELS,
+  oneOf,
+  optionalText,
+  parseConfig,
+  secret,
+  text,
+} from '../shared/config.js';
+
+export const managerConfigSchema = z.object({
+  /** PostgreSQL connection string; required until the embedded database lands. */
+  DATABASE_URL: optionalText(),
+  /** Where local state lives (the embedded database). Default ./.blockrunner */
+  BLOCKRUNNER_DATA_DIR: text('./.blockrunner'),
+  /** Interface to listen on. Default 127.0.0.1: expose on purpose, not by accident. */
+  HOST: text('127.0.0.1'),
+  /** HTTP and WebSocket port. Default 8080; 0 picks a free one (logged at start). */
+  PORT: integer(8080, 0, 65_535),
+  /** When set, every /v1 HTTP route needs `Authorization: Bearer <token>`. Default unset (open). */
+  BLOCKRUNNER_API_TOKEN: secret(),
+  /** When set, workers must present it at the WebSocket upgrade. Default unset (open). */
+  BLOCKRUNNER_WORKER_TOKEN: secret(),
+  /** How long a worker holds a height before the attempt counts as failed. Default 30000. */
+  BLOCKRUNNER_LEASE_MS: integer(30_000, 10, 86_400_000),
+  /** Attempts before a height is dead-lettered as failed. Default 5. */
+  BLOCKRUNNER_MAX_ATTEMPTS: integer(5, 1, 1_000),
+  /** Backoff before the first retry; doubles per attempt, with jitter. Default 1000. */
+  BLOCKRUNNER_RETRY_BASE_MS: integer(1_000, 0, 86_400_000),
+  /** Longest backoff between two attempts. Default 60000. */
+  BLOCKRUNNER_RETRY_MAX_MS: integer(60_000, 0, 86_400_000),
+  /** On SIGTERM, how long in-flight heights may take to report before the manager stops. Default 10000. */
+  BLOCKRUNNER_SHUTDOWN_MS: integer(10_000, 0, 600_000),
+  /** Interval of WebSocket pings; a worker silent for two of them is dropped. Default 15000. */
+  BLOCKRUNNER_HEARTBEAT_MS: integer(15_000, 50, 600_000),
+  LOG_LEVEL: oneOf(LOG_LEVELS, 'info'),
+});
+
+export type ManagerConfig = Readonly<z.output<typeof managerConfigSchema>>;
+
+export function loadManagerConfig(env: Env = process.env): ManagerConfig {
+  return parseConfig(managerConfigSchema, env);
+}

@@ -1,0 +1,219 @@
+/**
+ * Hands heights to connected workers and takes their results (DESIGN "Semantics"): leases,
+ * retries with backoff, dead letters, hand-back on disconnect, expiry with cancel.
+ * Everything here is synchronous memory work; durability is the write-behind's job.
+ */
+import { backoffDelay } from '../shared/backoff.js';
+import type { Logger } from '../shared/logger.js';
+import type {
+  DispatchFrame,
+  ManagerFrame,
+  ReleaseFrame,
+  ResultsFrame,
+} from '../shared/protocol.js';
+import { type Lease, LeaseTable } from './lease-table.js';
+import type { QueueState } from './queue-state.js';
+import type { WriteBehind } from './write-behind.js';
+
+export interface WorkerLink {
+  readonly id: string;
+  readonly name: string;
+  readonly queues: readonly string[];
+  readonly capacity: number;
+  readonly connectedAt: Date;
+  /** Heights leased to this worker right now. */
+  held: number;
+  done: number;
+  failed: number;
+  send(frame: ManagerFrame): void;
+}
+
+export interface DispatcherOptions {
+  queues: Map<string, QueueState>;
+  writer: WriteBehind;
+  log: Logger;
+  leaseMs: number;
+  maxAttempts: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  now?: () => number;
+}
+
+export const LEASE_EXPIRED = 'lease expired';
+
+export class Dispatcher {
+  private readonly links = new Set<WorkerLink>();
+  private readonly leases: LeaseTable;
+  private readonly now: () => number;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryTimerDue = Number.POSITIVE_INFINITY;
+  private paused = false;
+  /** Results that arrived for leases the sender did not hold (expired, foreign or unknown). */
+  ignoredResults = 0;
+
+  constructor(private readonly options: DispatcherOptions) {
+    this.now = options.now ?? Date.now;
+    this.leases = new LeaseTable(options.leaseMs, (lease) => this.expire(lease), this.now);
+  }
+
+  get leaseCount(): number {
+    return this.leases.size;
+  }
+
+  workers(): WorkerLink[] {
+    return [...this.links];
+  }
+
+  connect(link: WorkerLink): void {
+    this.links.add(link);
+    this.fill(link);
+  }
+
+  /** The worker is gone: its heights go back at once, with no attempt counted. */
+  disconnect(link: WorkerLink): void {
+    if (!this.links.delete(link)) return;
+    const now = this.now();
+    for (const lease of this.leases.takeAll(link)) {
+      for (const height of lease.heights) lease.queue.giveBack(height, now);
+      link.held -= lease.heights.size;
+      lease.heights.clear();
+    }
+    this.wake();
+  }
+
+  onResults(link: WorkerLink, frame: ResultsFrame): void {
+    const lease = this.leases.heldBy(frame.lease, link);
+    if (!lease) {
+      this.ignoredResults += frame.done.length + frame.failed.length;
+      return;
+    }
+    const queue = lease.queue;
+    const writes = this.options.writer.forQueue(queue.name);
+    for (const height of frame.done) {
+      if (!lease.heights.delete(height)) {
+        this.ignoredResults++;
+        continue;
+      }
+      if (queue.succeed(height)) writes.history.set(height, null);
+      writes.done.add(height);
+      link.held--;
+      link.done++;
+    }
+    if (frame.failed.length > 0) {
+      const now = this.now();
+      for (const { height, error } of frame.failed) {
+        if (!lease.heights.delete(height)) {
+          this.ignoredResults++;
+          continue;
+        }
+        writes.history.set(height, this.failAttempt(queue, height, error, now));
+        link.held--;
+        link.failed++;
+      }
+      this.armRetryTimer();
+    }
+    this.leases.settleIfEmpty(lease);
+    this.fill(link);
+  }
+
+  /** A stopping worker hands back heights it has not started: no attempt counted. */
+  onRelease(link: WorkerLink, frame: ReleaseFrame): void {
+    const lease = this.leases.heldBy(frame.lease, link);
+    if (!lease) return;
+    const now = this.now();
+    for (const height of frame.heights) {
+      if (!lease.heights.delete(height)) continue;
+      lease.queue.giveBack(height, now);
+      link.held--;
+    }
+    this.leases.settleIfEmpty(lease);
+    this.wake(link);
+  }
+
+  /** New work may be there (enqueue, requeue, due retries): offer it to every worker. */
+  wake(except?: WorkerLink): void {
+    for (const link of this.links) if (link !== except) this.fill(link);
+    this.armRetryTimer();
+  }
+
+  /** Stops handing out heights (shutdown); results are still taken. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  close(): void {
+    this.paused = true;
+    this.leases.close();
+    clearTimeout(this.retryTimer);
+  }
+
+  private fill(link: WorkerLink): void {
+    if (this.paused) return;
+    const now = this.now();
+    for (const name of link.queues) {
+      const free = link.capacity - link.held;
+      if (free <= 0) return;
+      const queue = this.options.queues.get(name);
+      if (!queue) continue;
+      const { heights, attempts } = queue.take(free, now);
+      if (heights.length === 0) continue;
+      const lease = this.leases.grant(queue, link, heights);
+      link.held += heights.length;
+      const frame: DispatchFrame = { type: 'dispatch', lease: lease.id, queue: name, heights };
+      if (attempts) {
+        frame.attempts = attempts;
+        this.armRetryTimer();
+      }
+      link.send(frame);
+    }
+  }
+
+  private expire(lease: Lease): void {
+    const link = lease.holder as WorkerLink;
+    const now = this.now();
+    const writes = this.options.writer.forQueue(lease.queue.name);
+    const heights = [...lease.heights];
+    for (const height of heights) {
+      writes.history.set(height, this.failAttempt(lease.queue, height, LEASE_EXPIRED, now));
+    }
+    link.held -= heights.length;
+    link.failed += heights.length;
+    lease.heights.clear();
+    this.options.log.warn(
+      { queue: lease.queue.name, worker: link.name, lease: lease.id, heights: heights.length },
+      'lease expired',
+    );
+    if (this.links.has(link)) link.send({ type: 'cancel', lease: lease.id, heights });
+    this.wake();
+  }
+
+  private failAttempt(queue: QueueState, height: number, error: string, now: number) {
+    const { maxAttempts, retryBaseMs, retryMaxMs } = this.options;
+    return queue.fail(height, error, now, maxAttempts, (attempt) =>
+      backoffDelay(attempt, { baseMs: retryBaseMs, maxMs: retryMaxMs }),
+    );
+  }
+
+  /**
+   * One timer for the earliest retry not yet due, across queues. Retries already due need no
+   * timer: they wait for a free slot, and every freed slot runs fill().
+   */
+  private armRetryTimer(): void {
+    const now = this.now();
+    let due = Number.POSITIVE_INFINITY;
+    for (const queue of this.options.queues.values()) {
+      const next = queue.nextRetryDue();
+      if (next !== undefined && next > now && next < due) due = next;
+    }
+    if (due >= this.retryTimerDue && this.retryTimer) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.retryTimerDue = due;
+    if (due === Number.POSITIVE_INFINITY) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.retryTimerDue = Number.POSITIVE_INFINITY;
+      this.wake();
+    }, due - now);
+  }
+}

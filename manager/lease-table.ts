@@ -1,0 +1,106 @@
+/**
+ * Live leases. A lease is one dispatch frame's heights, held by one worker until each height is
+ * reported, handed back, or the deadline passes. Its id is the fencing token: a result counts
+ * only while the height is still in the lease that the reporting worker holds.
+ * Every lease lasts the same time, so deadlines come in dispatch order and one timer over a
+ * FIFO serves them all (no timer per lease).
+ */
+import type { QueueState } from './queue-state.js';
+
+export interface LeaseHolder {
+  readonly id: string;
+}
+
+export interface Lease {
+  readonly id: number;
+  readonly queue: QueueState;
+  readonly holder: LeaseHolder;
+  readonly heights: Set<number>;
+  readonly deadline: number;
+}
+
+export class LeaseTable {
+  private readonly leases = new Map<number, Lease>();
+  private readonly byDeadline: Lease[] = [];
+  private head = 0;
+  private nextId = 1;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly leaseMs: number,
+    private readonly onExpired: (lease: Lease) => void,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get size(): number {
+    return this.leases.size;
+  }
+
+  grant(queue: QueueState, holder: LeaseHolder, heights: number[]): Lease {
+    const lease: Lease = {
+      id: this.nextId++,
+      queue,
+      holder,
+      heights: new Set(heights),
+      deadline: this.now() + this.leaseMs,
+    };
+    this.leases.set(lease.id, lease);
+    this.byDeadline.push(lease);
+    this.arm();
+    return lease;
+  }
+
+  /** The lease `id` if `holder` holds it; undefined for unknown, expired or foreign leases. */
+  heldBy(id: number, holder: LeaseHolder): Lease | undefined {
+    const lease = this.leases.get(id);
+    return lease?.holder === holder ? lease : undefined;
+  }
+
+  /** Forgets a lease once its last height is settled. */
+  settleIfEmpty(lease: Lease): void {
+    if (lease.heights.size === 0) this.leases.delete(lease.id);
+  }
+
+  /** Removes and returns every lease `holder` holds (it disconnected). */
+  takeAll(holder: LeaseHolder): Lease[] {
+    const taken: Lease[] = [];
+    for (const lease of this.leases.values()) {
+      if (lease.holder === holder) taken.push(lease);
+    }
+    for (const lease of taken) this.leases.delete(lease.id);
+    return taken;
+  }
+
+  close(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private arm(): void {
+    if (this.timer) return;
+    const first = this.byDeadline[this.head];
+    if (!first) return;
+    this.timer = setTimeout(() => this.expire(), Math.max(0, first.deadline - this.now()));
+    this.timer.unref?.();
+  }
+
+  private expire(): void {
+    this.timer = undefined;
+    const now = this.now();
+    while (this.head < this.byDeadline.length) {
+      const lease = this.byDeadline[this.head] as Lease;
+      if (lease.deadline > now) break;
+      this.head++;
+      // Settled and taken leases stay in the FIFO; only live ones expire.
+      if (this.leases.get(lease.id) === lease) {
+        this.leases.delete(lease.id);
+        if (lease.heights.size > 0) this.onExpired(lease);
+      }
+    }
+    if (this.head > 1024 && this.head * 2 > this.byDeadline.length) {
+      this.byDeadline.splice(0, this.head);
+      this.head = 0;
+    }
+    this.arm();
+  }
+}

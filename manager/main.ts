@@ -1,0 +1,38 @@
+/**
+ * `blockrunner manager`: load config, start, stop on SIGTERM/SIGINT. Nothing else lives here.
+ */
+import { ConfigError, type Env, flagsToEnv } from '../shared/config.js';
+import { createLogger } from '../shared/logger.js';
+import { loadManagerConfig, managerConfigSchema } from './config.js';
+import { Manager } from './manager.js';
+
+export async function main(args: string[], env: Env = process.env): Promise<void> {
+  const config = loadManagerConfig(flagsToEnv(managerConfigSchema, args, env));
+  if (!config.DATABASE_URL) {
+    throw new ConfigError(
+      'DATABASE_URL: required, e.g. postgres://postgres@127.0.0.1:5432/postgres (the embedded database is not built yet)',
+    );
+  }
+  const log = createLogger({ level: config.LOG_LEVEL, name: 'blockrunner-manager' });
+  let fatal: Error | undefined;
+  const manager = new Manager(config, log, (error) => {
+    fatal = error;
+    log.fatal({ err: error }, 'manager must stop');
+    void manager.stop().finally(() => process.exit(1));
+  });
+  const stopped = new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'signal received');
+      void manager.stop().then(resolve, (error) => {
+        log.error({ err: error }, 'unclean stop');
+        process.exitCode = 1;
+        resolve();
+      });
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  await manager.start(config.DATABASE_URL);
+  await stopped;
+  if (fatal) process.exitCode = 1;
+}

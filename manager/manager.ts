@@ -1,0 +1,152 @@
+/**
+ * Wires a manager together: database, migrations, HTTP API, worker endpoint, leadership,
+ * queues, dispatcher, write-behind. start() resolves once it serves HTTP (as standby or
+ * leader); stop() is the graceful path for SIGTERM.
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import pg from 'pg';
+import type { Logger } from '../shared/logger.js';
+import { redactUrl } from '../shared/logger.js';
+import type { ManagerConfig } from './config.js';
+import { Dispatcher } from './dispatcher.js';
+import { registerRoutes } from './http-api.js';
+import { BODY_LIMIT_BYTES, installErrorHandling } from './http-errors.js';
+import { acquireLeadership, LEADER_LOCK_KEY, type Leadership } from './leader.js';
+import { ManagerState } from './manager-state.js';
+import { migrate } from './migrate.js';
+import { loadQueueStates, QueueService } from './queue-service.js';
+import { WriteBehind } from './write-behind.js';
+import { WorkerEndpoint } from './ws-endpoint.js';
+
+export class Manager {
+  readonly state = new ManagerState();
+  private readonly abort = new AbortController();
+  private pool: pg.Pool | undefined;
+  private app: FastifyInstance | undefined;
+  private endpoint: WorkerEndpoint | undefined;
+  private leadership: Leadership | undefined;
+  private stopping: Promise<void> | undefined;
+  url = '';
+
+  constructor(
+    private readonly config: ManagerConfig,
+    private readonly log: Logger,
+    /** Called when the manager must stop abnormally (leadership lost). */
+    private readonly onFatal: (error: Error) => void,
+  ) {
+    this.state.leaseMs = config.BLOCKRUNNER_LEASE_MS;
+  }
+
+  async start(databaseUrl: string): Promise<void> {
+    const { config, log } = this;
+    log.info({ database: redactUrl(databaseUrl) }, 'manager starting');
+    this.pool = new pg.Pool({
+      connectionString: databaseUrl,
+      max: 4,
+      application_name: 'blockrunner',
+    });
+    this.pool.on('error', (error) => log.warn({ err: error }, 'idle database connection failed'));
+    await migrate(this.pool, log);
+
+    const app = Fastify({ loggerInstance: log as FastifyBaseLogger, bodyLimit: BODY_LIMIT_BYTES });
+    this.app = app;
+    app.setValidatorCompiler(validatorCompiler);
+    app.setSerializerCompiler(serializerCompiler);
+    installErrorHandling(app);
+    registerRoutes(app, this.state, config.BLOCKRUNNER_API_TOKEN);
+    await app.listen({ host: config.HOST, port: config.PORT });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.PORT;
+    this.url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`;
+    this.endpoint = new WorkerEndpoint(app.server, {
+      state: this.state,
+      workerToken: config.BLOCKRUNNER_WORKER_TOKEN,
+      heartbeatMs: config.BLOCKRUNNER_HEARTBEAT_MS,
+      log,
+    });
+    log.info({ url: this.url }, 'manager listening');
+
+    this.state.role = 'standby';
+    void this.lead(databaseUrl).catch((error) => {
+      if (!this.abort.signal.aborted) this.onFatal(error as Error);
+    });
+  }
+
+  /** Waits for the leader lock, then loads the queues and starts dispatching. */
+  private async lead(databaseUrl: string): Promise<void> {
+    const { config, log } = this;
+    const pool = this.pool as pg.Pool;
+    const leadership = await acquireLeadership(databaseUrl, log, this.abort.signal);
+    this.leadership = leadership;
+    void leadership.lost.then((error) => {
+      if (this.state.role !== 'stopping')
+        this.onFatal(new Error('lost the leader lock', { cause: error }));
+    });
+    const queues = await loadQueueStates(pool);
+    const writer = new WriteBehind({
+      pool,
+      fence: { lockKey: LEADER_LOCK_KEY, leaderPid: leadership.pid },
+      log,
+      onCommitted: (batch) => {
+        for (const [name, writes] of batch) queues.get(name)?.committed(writes.done);
+      },
+      onLeadershipLost: (error) => this.onFatal(error),
+    });
+    const dispatcher = new Dispatcher({
+      queues,
+      writer,
+      log,
+      leaseMs: config.BLOCKRUNNER_LEASE_MS,
+      maxAttempts: config.BLOCKRUNNER_MAX_ATTEMPTS,
+      retryBaseMs: config.BLOCKRUNNER_RETRY_BASE_MS,
+      retryMaxMs: config.BLOCKRUNNER_RETRY_MAX_MS,
+    });
+    this.state.writer = writer;
+    this.state.dispatcher = dispatcher;
+    this.state.service = new QueueService(queues, writer, dispatcher);
+    this.state.role = 'leader';
+    dispatcher.wake();
+    log.info({ queues: queues.size }, 'manager leading');
+  }
+
+  /**
+   * Graceful stop: no new heights handed out, in-flight results may land for up to
+   * BLOCKRUNNER_SHUTDOWN_MS, everything received is committed, then links and pools close.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
+    const { log, state } = this;
+    const wasLeader = state.role === 'leader';
+    state.role = 'stopping';
+    this.abort.abort();
+    log.info('manager stopping');
+    const dispatcher = state.dispatcher;
+    if (wasLeader && dispatcher) {
+      dispatcher.pause();
+      const deadline = Date.now() + this.config.BLOCKRUNNER_SHUTDOWN_MS;
+      while (dispatcher.leaseCount > 0 && Date.now() < deadline) await delay(20);
+      if (dispatcher.leaseCount > 0)
+        log.warn({ leases: dispatcher.leaseCount }, 'stopping with heights still leased');
+    }
+    this.endpoint?.close();
+    dispatcher?.close();
+    if (state.writer) await withTimeout(state.writer.close(), this.config.BLOCKRUNNER_SHUTDOWN_MS);
+    await this.app?.close();
+    await this.leadership?.release();
+    await this.pool?.end();
+    log.info('manager stopped');
+  }
+}
+
+async function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
+  const timeout = delay(ms, undefined, { ref: false }).then(() => {
+    throw new Error(`gave up after ${ms} ms`);
+  });
+  await Promise.race([promise, timeout]);
+}

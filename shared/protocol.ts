@@ -1,0 +1,139 @@
+/**
+ * The worker protocol: every frame that crosses the WebSocket at /v1/ws, as zod schemas.
+ * docs/protocol.md describes the same frames for workers written in other languages;
+ * change both together, and bump PROTOCOL_VERSION on any incompatible change.
+ */
+import { z } from 'zod';
+
+export const PROTOCOL_VERSION = 1;
+
+/** Largest number of heights one frame may carry in a list. */
+export const MAX_HEIGHTS_PER_FRAME = 100_000;
+/** Longest error message kept for a failed attempt; workers truncate to it. */
+export const MAX_ERROR_LENGTH = 2_000;
+
+export const QUEUE_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
+export const queueNameSchema = z
+  .string()
+  .regex(QUEUE_NAME_PATTERN, 'queue names match ^[a-z0-9][a-z0-9_-]{0,62}$');
+
+export const heightSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+const leaseIdSchema = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+const heightListSchema = z.array(heightSchema).max(MAX_HEIGHTS_PER_FRAME);
+
+// Worker -> manager
+
+export const helloFrameSchema = z.strictObject({
+  type: z.literal('hello'),
+  protocol: z.number().int(),
+  name: z.string().min(1).max(200),
+  queues: z.array(queueNameSchema).min(1).max(64),
+  /** How many heights the worker may hold at once: running plus buffered. */
+  capacity: z.number().int().min(1).max(MAX_HEIGHTS_PER_FRAME),
+});
+
+export const resultsFrameSchema = z.strictObject({
+  type: z.literal('results'),
+  lease: leaseIdSchema,
+  done: heightListSchema,
+  failed: z
+    .array(z.strictObject({ height: heightSchema, error: z.string().max(MAX_ERROR_LENGTH) }))
+    .max(MAX_HEIGHTS_PER_FRAME),
+});
+
+export const releaseFrameSchema = z.strictObject({
+  type: z.literal('release'),
+  lease: leaseIdSchema,
+  heights: heightListSchema,
+});
+
+export const workerFrameSchema = z.discriminatedUnion('type', [
+  helloFrameSchema,
+  resultsFrameSchema,
+  releaseFrameSchema,
+]);
+
+// Manager -> worker
+
+export const welcomeFrameSchema = z.strictObject({
+  type: z.literal('welcome'),
+  protocol: z.literal(PROTOCOL_VERSION),
+  workerId: z.string(),
+  leaseMs: z.number().int().min(1),
+});
+
+export const dispatchFrameSchema = z
+  .strictObject({
+    type: z.literal('dispatch'),
+    lease: leaseIdSchema,
+    queue: queueNameSchema,
+    heights: heightListSchema.min(1),
+    /** Attempt number of each height, in the same order; absent when every one is a first attempt. */
+    attempts: z.array(z.number().int().min(1)).optional(),
+  })
+  .refine((f) => f.attempts === undefined || f.attempts.length === f.heights.length, {
+    message: 'attempts must have one entry per height',
+    path: ['attempts'],
+  });
+
+export const cancelFrameSchema = z.strictObject({
+  type: z.literal('cancel'),
+  lease: leaseIdSchema,
+  heights: heightListSchema,
+});
+
+export const managerFrameSchema = z.union([
+  welcomeFrameSchema,
+  dispatchFrameSchema,
+  cancelFrameSchema,
+]);
+
+export type HelloFrame = z.infer<typeof helloFrameSchema>;
+export type ResultsFrame = z.infer<typeof resultsFrameSchema>;
+export type ReleaseFrame = z.infer<typeof releaseFrameSchema>;
+export type WorkerFrame = z.infer<typeof workerFrameSchema>;
+export type WelcomeFrame = z.infer<typeof welcomeFrameSchema>;
+export type DispatchFrame = z.infer<typeof dispatchFrameSchema>;
+export type CancelFrame = z.infer<typeof cancelFrameSchema>;
+export type ManagerFrame = z.infer<typeof managerFrameSchema>;
+
+/** WebSocket close codes the manager uses; the reason string starts with the name. */
+export const CloseCode = {
+  normal: 1000,
+  goingAway: 1001,
+  tooBig: 1009,
+  badFrame: 4400,
+  helloTimeout: 4408,
+  unsupportedProtocol: 4426,
+} as const;
+
+export type ParsedFrame<T> = { ok: true; frame: T } | { ok: false; reason: string };
+
+/** Parses one text frame; on failure gives a short reason that fits a close frame (123 bytes). */
+export function parseFrame<T>(schema: z.ZodType<T>, data: string): ParsedFrame<T> {
+  let json: unknown;
+  try {
+    json = JSON.parse(data);
+  } catch {
+    return { ok: false, reason: 'bad_frame: not JSON' };
+  }
+  const result = schema.safeParse(json);
+  if (result.success) return { ok: true, frame: result.data };
+  const issue = result.error.issues[0];
+  const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+  return {
+    ok: false,
+    reason: truncateUtf8(`bad_frame: ${where}${issue?.message ?? 'invalid'}`, 123),
+  };
+}
+
+export function truncateUtf8(text: string, maxBytes: number): string {
+  const buffer = Buffer.from(text);
+  if (buffer.length <= maxBytes) return text;
+  return buffer
+    .subarray(0, maxBytes)
+    .toString()
+    .replace(/\uFFFD+$/, '');
+}
