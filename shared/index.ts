@@ -1,0 +1,7 @@
+/** Everything shared/ offers manager/ and worker/, in one place. */
+export * from './backoff.js';
+export * from './config.js';
+export * from './logger.js';
+export * from './package-root.js';
+export * from './protocol.js';
+export * from './range-set.js';

@@ -1,0 +1,184 @@
+import { describe, expect, it } from 'vitest';
+import {
+  dispatchFrameSchema,
+  MAX_ERROR_LENGTH,
+  MAX_HEIGHTS_PER_FRAME,
+  managerFrameSchema,
+  PROTOCOL_VERSION,
+  parseFrame,
+  truncateUtf8,
+  workerFrameSchema,
+} from '../../shared/protocol.js';
+
+const hello = {
+  type: 'hello',
+  protocol: PROTOCOL_VERSION,
+  name: 'w1',
+  queues: ['default'],
+  capacity: 16,
+};
+const results = {
+  type: 'results',
+  lease: 1,
+  done: [0, 1, Number.MAX_SAFE_INTEGER],
+  failed: [{ height: 3, error: 'boom' }],
+};
+const release = { type: 'release', lease: 7, heights: [5, 6] };
+const dispatch = { type: 'dispatch', lease: 1, queue: 'default', heights: [1, 2] };
+
+function expectRejected(reason: string): void {
+  expect(reason.startsWith('bad_frame')).toBe(true);
+  expect(Buffer.byteLength(reason)).toBeLessThanOrEqual(123);
+  expect(reason).not.toContain('\uFFFD');
+}
+
+describe('parseFrame', () => {
+  it.each([
+    ['hello', hello],
+    ['results', results],
+    ['results with empty lists', { type: 'results', lease: 2, done: [], failed: [] }],
+    ['release', release],
+  ])('accepts a valid %s frame', (_, frame) => {
+    expect(parseFrame(workerFrameSchema, JSON.stringify(frame))).toEqual({ ok: true, frame });
+  });
+
+  const malformed: [string, string][] = [
+    ['not JSON', '{"type":'],
+    ['empty text', ''],
+    ['a JSON array', '[]'],
+    ['JSON null', 'null'],
+    ['a JSON number', '42'],
+    ['no type', JSON.stringify({ lease: 1, heights: [] })],
+    ['unknown type', JSON.stringify({ ...release, type: 'bogus' })],
+    ['a manager frame type', JSON.stringify(dispatch)],
+    ['hello without capacity', JSON.stringify({ ...hello, capacity: undefined })],
+    ['hello without queues', JSON.stringify({ ...hello, queues: undefined })],
+    ['results without failed', JSON.stringify({ ...results, failed: undefined })],
+    ['release without lease', JSON.stringify({ ...release, lease: undefined })],
+    ['negative height', JSON.stringify({ ...release, heights: [-1] })],
+    ['fractional height', JSON.stringify({ ...release, heights: [1.5] })],
+    ['height 2^53', JSON.stringify({ ...release, heights: [2 ** 53] })],
+    ['height 1e300', '{"type":"release","lease":1,"heights":[1e300]}'],
+    ['height as a string', JSON.stringify({ ...release, heights: ['5'] })],
+    [
+      'negative failed height',
+      JSON.stringify({ ...results, failed: [{ height: -3, error: 'x' }] }),
+    ],
+    ['extra key on hello', JSON.stringify({ ...hello, extra: 1 })],
+    [
+      'extra key on a failure',
+      JSON.stringify({ ...results, failed: [{ height: 1, error: 'x', at: 1 }] }),
+    ],
+    [
+      'too many heights',
+      JSON.stringify({ ...release, heights: new Array(MAX_HEIGHTS_PER_FRAME + 1).fill(1) }),
+    ],
+    [
+      'too many done heights',
+      JSON.stringify({ ...results, done: new Array(MAX_HEIGHTS_PER_FRAME + 1).fill(1) }),
+    ],
+    [
+      'error too long',
+      JSON.stringify({
+        ...results,
+        failed: [{ height: 1, error: 'x'.repeat(MAX_ERROR_LENGTH + 1) }],
+      }),
+    ],
+    ['lease 0', JSON.stringify({ ...release, lease: 0 })],
+    ['lease negative', JSON.stringify({ ...release, lease: -4 })],
+    ['lease fractional', JSON.stringify({ ...results, lease: 1.25 })],
+    ['protocol as a string', JSON.stringify({ ...hello, protocol: '1' })],
+    ['capacity as a string', JSON.stringify({ ...hello, capacity: '16' })],
+    ['capacity 0', JSON.stringify({ ...hello, capacity: 0 })],
+    ['name empty', JSON.stringify({ ...hello, name: '' })],
+    ['queues empty', JSON.stringify({ ...hello, queues: [] })],
+    ['bad queue name', JSON.stringify({ ...hello, queues: ['Bad Queue'] })],
+    ['heights not a list', JSON.stringify({ ...release, heights: 5 })],
+    ['long multibyte key', JSON.stringify({ ...hello, ['ü'.repeat(200)]: 1 })],
+    ['long multibyte queue', JSON.stringify({ ...hello, queues: ['ü'.repeat(100)] })],
+  ];
+
+  it.each(malformed)('rejects %s with a short bad_frame reason', (_, data) => {
+    const parsed = parseFrame(workerFrameSchema, data);
+    expect(parsed.ok).toBe(false);
+    if (!parsed.ok) expectRejected(parsed.reason);
+  });
+
+  it('says which field is wrong', () => {
+    const reason = (data: unknown) => {
+      const parsed = parseFrame(workerFrameSchema, JSON.stringify(data));
+      return parsed.ok ? '' : parsed.reason;
+    };
+    expect(parseFrame(workerFrameSchema, 'nope')).toEqual({
+      ok: false,
+      reason: 'bad_frame: not JSON',
+    });
+    expect(reason({ ...release, heights: [1, -1] })).toMatch(/^bad_frame: heights\.1: /);
+    expect(reason({ ...results, failed: [{ height: 1, error: 'x'.repeat(2_001) }] })).toMatch(
+      /^bad_frame: failed\.0\.error: /,
+    );
+    expect(reason({ ...release, lease: 0 })).toMatch(/^bad_frame: lease: /);
+    expect(reason({ ...hello, extra: 1 })).toContain('extra');
+  });
+
+  it('truncates long reasons on a character boundary', () => {
+    const parsed = parseFrame(
+      workerFrameSchema,
+      JSON.stringify({ ...hello, ['ü'.repeat(200)]: 1 }),
+    );
+    expect(parsed.ok).toBe(false);
+    if (parsed.ok) return;
+    expectRejected(parsed.reason);
+    expect(Buffer.byteLength(parsed.reason)).toBeGreaterThanOrEqual(122);
+    expect(truncateUtf8('é'.repeat(100), 123)).toBe('é'.repeat(61));
+    expect(truncateUtf8('short', 123)).toBe('short');
+  });
+});
+
+describe('manager frames', () => {
+  it('accepts a dispatch frame with or without one attempt per height', () => {
+    expect(parseFrame(managerFrameSchema, JSON.stringify(dispatch))).toEqual({
+      ok: true,
+      frame: dispatch,
+    });
+    const retried = { ...dispatch, attempts: [2, 1] };
+    expect(parseFrame(managerFrameSchema, JSON.stringify(retried))).toEqual({
+      ok: true,
+      frame: retried,
+    });
+  });
+
+  it.each([
+    ['too few', [2]],
+    ['too many', [1, 2, 3]],
+    ['empty', []],
+  ])('rejects a dispatch frame with %s attempts', (_, attempts) => {
+    const data = JSON.stringify({ ...dispatch, attempts });
+    for (const schema of [managerFrameSchema, dispatchFrameSchema]) {
+      const parsed = parseFrame(schema, data);
+      expect(parsed.ok).toBe(false);
+      if (!parsed.ok) expectRejected(parsed.reason);
+    }
+    const direct = parseFrame(dispatchFrameSchema, data);
+    expect(direct.ok ? '' : direct.reason).toBe(
+      'bad_frame: attempts: attempts must have one entry per height',
+    );
+  });
+
+  it('rejects a dispatch frame without heights and a welcome of another protocol version', () => {
+    for (const frame of [
+      { ...dispatch, heights: [] },
+      { ...dispatch, attempts: [0, 1] },
+      { type: 'welcome', protocol: PROTOCOL_VERSION + 1, workerId: 'w', leaseMs: 1_000 },
+    ]) {
+      const parsed = parseFrame(managerFrameSchema, JSON.stringify(frame));
+      expect(parsed.ok).toBe(false);
+      if (!parsed.ok) expectRejected(parsed.reason);
+    }
+    const welcome = { type: 'welcome', protocol: PROTOCOL_VERSION, workerId: 'w', leaseMs: 1_000 };
+    expect(parseFrame(managerFrameSchema, JSON.stringify(welcome))).toEqual({
+      ok: true,
+      frame: welcome,
+    });
+  });
+});

@@ -1,0 +1,510 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { RangeSet } from '../../shared/range-set.js';
+
+const MAX = Number.MAX_SAFE_INTEGER;
+
+/**
+ * What breaks the invariant (sorted, disjoint, non-adjacent ranges of safe integers) or the
+ * agreement of count/rangeCount/isEmpty/min/max with the ranges. Plain checks, not one expect()
+ * each: the property tests run this after every step.
+ */
+function invariantProblems(set: RangeSet): string[] {
+  const problems: string[] = [];
+  const ranges = set.toJSON();
+  let total = 0;
+  for (let i = 0; i < ranges.length; i++) {
+    const [from, to] = ranges[i] as [number, number];
+    if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from < 0 || from > to) {
+      problems.push(`bad range ${from}..${to}`);
+    }
+    const prev = ranges[i - 1];
+    if (prev && prev[1] + 1 >= from) problems.push(`${prev[0]}..${prev[1]} touches ${from}..${to}`);
+    total += to - from + 1;
+  }
+  if (set.count !== total) problems.push(`count ${set.count}, ranges hold ${total}`);
+  if (set.rangeCount !== ranges.length) problems.push(`rangeCount ${set.rangeCount}`);
+  if (set.isEmpty !== (ranges.length === 0)) problems.push(`isEmpty ${set.isEmpty}`);
+  if (set.min() !== ranges[0]?.[0]) problems.push(`min ${set.min()}`);
+  if (set.max() !== ranges.at(-1)?.[1]) problems.push(`max ${set.max()}`);
+  return problems;
+}
+
+function expectNormalized(set: RangeSet): void {
+  expect(invariantProblems(set), set.toString()).toEqual([]);
+}
+
+describe('RangeSet basics', () => {
+  it('starts empty', () => {
+    const set = new RangeSet();
+    expect(set.count).toBe(0);
+    expect(set.rangeCount).toBe(0);
+    expect(set.isEmpty).toBe(true);
+    expect(set.min()).toBeUndefined();
+    expect(set.max()).toBeUndefined();
+    expect(set.has(0)).toBe(false);
+    expect(set.rangeContaining(0)).toBeUndefined();
+    expect([...set.ranges()]).toEqual([]);
+    expect([...set.heights()]).toEqual([]);
+    expect(set.take(5)).toEqual([]);
+    expect(set.first(5)).toEqual([]);
+    expect(set.countWithin(0, MAX)).toBe(0);
+    expect(set.toString()).toBe('{}');
+  });
+
+  it('merges adjacent heights and ranges on add', () => {
+    const set = new RangeSet();
+    expect(set.add(1, 4)).toBe(4);
+    expect(set.add(5)).toBe(1);
+    expect(set.toJSON()).toEqual([[1, 5]]);
+    expect(set.add(7)).toBe(1);
+    expect(set.toJSON()).toEqual([
+      [1, 5],
+      [7, 7],
+    ]);
+    expect(set.add(6)).toBe(1);
+    expect(set.toJSON()).toEqual([[1, 7]]);
+    expect(set.add(0)).toBe(1);
+    expect(set.toJSON()).toEqual([[0, 7]]);
+    expect(set.count).toBe(8);
+  });
+
+  it('add returns only the heights that are new', () => {
+    const set = RangeSet.from([[0, 9]]);
+    expect(set.add(5, 14)).toBe(5);
+    expect(set.add(3)).toBe(0);
+    expect(set.add(0, 14)).toBe(0);
+    expect(set.count).toBe(15);
+    set.add(20, 24);
+    set.add(30, 34);
+    // Spans three ranges and fills the two gaps (15..19, 25..29) plus 35..40.
+    expect(set.add(2, 40)).toBe(5 + 5 + 6);
+    expect(set.toJSON()).toEqual([[0, 40]]);
+    expect(set.count).toBe(41);
+  });
+
+  it('adds below, between and above existing ranges', () => {
+    const set = RangeSet.from([
+      [10, 19],
+      [40, 49],
+    ]);
+    set.add(0, 2);
+    set.add(25, 30);
+    set.add(60);
+    expect(set.toString()).toBe('{0..2, 10..19, 25..30, 40..49, 60}');
+    expect(set.count).toBe(3 + 10 + 6 + 10 + 1);
+    expectNormalized(set);
+  });
+
+  it('remove splits a range, trims ends and spans ranges', () => {
+    const set = RangeSet.from([[0, 9]]);
+    expect(set.remove(3, 5)).toBe(3);
+    expect(set.toString()).toBe('{0..2, 6..9}');
+    expect(set.remove(4)).toBe(0);
+    expect(set.remove(0)).toBe(1);
+    expect(set.remove(9)).toBe(1);
+    expect(set.toString()).toBe('{1..2, 6..8}');
+    expect(set.remove(2, 6)).toBe(2);
+    expect(set.toString()).toBe('{1, 7..8}');
+    expect(set.remove(0, 100)).toBe(3);
+    expect(set.isEmpty).toBe(true);
+    expect(set.count).toBe(0);
+  });
+
+  it('take removes the lowest heights across ranges', () => {
+    const set = RangeSet.from([
+      [0, 2],
+      [5, 6],
+      [9, 9],
+    ]);
+    expect(set.take(4)).toEqual([0, 1, 2, 5]);
+    expect(set.toString()).toBe('{6, 9}');
+    expect(set.count).toBe(2);
+    expect(set.take(0)).toEqual([]);
+    expect(set.take(10)).toEqual([6, 9]);
+    expect(set.isEmpty).toBe(true);
+    set.add(3);
+    expect(set.toString()).toBe('{3}');
+  });
+
+  it('first returns the lowest heights without removing them', () => {
+    const set = RangeSet.from([
+      [0, 2],
+      [5, 6],
+    ]);
+    expect(set.first(4)).toEqual([0, 1, 2, 5]);
+    expect(set.first(100)).toEqual([0, 1, 2, 5, 6]);
+    expect(set.first(0)).toEqual([]);
+    expect(set.count).toBe(5);
+    expect(set.toString()).toBe('{0..2, 5..6}');
+  });
+
+  it('builds from overlapping unsorted ranges and from unsorted heights with duplicates', () => {
+    const set = RangeSet.from([
+      [20, 30],
+      [0, 5],
+      [3, 9],
+      [12, 12],
+      [10, 10],
+      [25, 26],
+    ]);
+    expect(set.toString()).toBe('{0..10, 12, 20..30}');
+    expect(set.count).toBe(11 + 1 + 11);
+    const heights = RangeSet.ofHeights([9, 3, 4, 4, 1, 2, 9, 11, 0]);
+    expect(heights.toString()).toBe('{0..4, 9, 11}');
+    expect(heights.count).toBe(7);
+    expect(RangeSet.ofHeights([]).isEmpty).toBe(true);
+    expect(RangeSet.from([]).isEmpty).toBe(true);
+  });
+
+  it('keeps a huge range as one range', () => {
+    const set = new RangeSet();
+    expect(set.add(0, 99_999_999)).toBe(100_000_000);
+    expect(set.rangeCount).toBe(1);
+    expect(set.count).toBe(100_000_000);
+    expect(set.take(3)).toEqual([0, 1, 2]);
+    expect(set.remove(50_000_000)).toBe(1);
+    expect(set.toString()).toBe('{3..49999999, 50000001..99999999}');
+    expect(set.count).toBe(99_999_996);
+  });
+
+  it('handles the largest safe integer', () => {
+    const set = new RangeSet();
+    expect(set.add(MAX - 1, MAX)).toBe(2);
+    expect(set.has(MAX)).toBe(true);
+    expect(set.rangeContaining(MAX)).toEqual([MAX - 1, MAX]);
+    expect(set.max()).toBe(MAX);
+    expect(set.add(0, MAX)).toBe(MAX - 1);
+    expect(set.count).toBe(2 ** 53);
+    expect(set.rangeCount).toBe(1);
+    expect(set.remove(MAX)).toBe(1);
+    expect(set.max()).toBe(MAX - 1);
+    expect(set.countWithin(MAX - 10, MAX)).toBe(10);
+    expect(set.take(2)).toEqual([0, 1]);
+    expect(set.count).toBe(2 ** 53 - 3);
+  });
+
+  it('rejects bad input with a RangeError', () => {
+    const set = RangeSet.from([[0, 9]]);
+    const bad: [number, number][] = [
+      [5, 4],
+      [-1, 3],
+      [1.5, 3],
+      [0, 2 ** 53],
+      [Number.NaN, 1],
+      [0, Number.POSITIVE_INFINITY],
+    ];
+    for (const [from, to] of bad) {
+      expect(() => set.add(from, to), `add(${from}, ${to})`).toThrow(RangeError);
+      expect(() => set.remove(from, to), `remove(${from}, ${to})`).toThrow(RangeError);
+      expect(() => RangeSet.from([[from, to]])).toThrow(RangeError);
+    }
+    expect(() => set.add(-1)).toThrow(RangeError);
+    expect(() => RangeSet.ofHeights([1, -2])).toThrow(RangeError);
+    expect(() => RangeSet.ofHeights([0.5])).toThrow(RangeError);
+    expect(() => set.take(-1)).toThrow(RangeError);
+    expect(() => set.first(1.5)).toThrow(RangeError);
+    expect(() => set.countWithin(-1, 5)).toThrow(RangeError);
+    expect(() => [...set.rangesWithin(0, 0.5)]).toThrow(RangeError);
+    // Nothing changed.
+    expect(set.toString()).toBe('{0..9}');
+    expect(set.count).toBe(10);
+  });
+
+  it('has and rangeContaining answer false for what is not a height', () => {
+    const set = RangeSet.from([[0, 9]]);
+    expect(set.has(1.5)).toBe(false);
+    expect(set.has(-1)).toBe(false);
+    expect(set.has(Number.NaN)).toBe(false);
+    expect(set.has(10)).toBe(false);
+    expect(set.has(9)).toBe(true);
+    expect(set.rangeContaining(1.5)).toBeUndefined();
+    expect(set.rangeContaining(4)).toEqual([0, 9]);
+  });
+
+  it('counts and lists ranges within a window', () => {
+    const set = RangeSet.from([
+      [0, 9],
+      [12, 12],
+      [20, 30],
+    ]);
+    expect(set.countWithin(5, 25)).toBe(5 + 1 + 6);
+    expect(set.countWithin(10, 11)).toBe(0);
+    expect(set.countWithin(12, 12)).toBe(1);
+    expect(set.countWithin(25, 5)).toBe(0);
+    expect([...set.rangesWithin(5, 25)]).toEqual([
+      [5, 9],
+      [12, 12],
+      [20, 25],
+    ]);
+    expect([...set.rangesWithin(13, 19)]).toEqual([]);
+    expect([...set.rangesWithin(31, 5)]).toEqual([]);
+  });
+
+  it('union, difference and intersection leave their inputs unchanged', () => {
+    const a = RangeSet.from([
+      [0, 9],
+      [20, 29],
+    ]);
+    const b = RangeSet.from([
+      [5, 24],
+      [40, 40],
+    ]);
+    expect(a.union(b).toString()).toBe('{0..29, 40}');
+    expect(a.difference(b).toString()).toBe('{0..4, 25..29}');
+    expect(b.difference(a).toString()).toBe('{10..19, 40}');
+    expect(a.intersection(b).toString()).toBe('{5..9, 20..24}');
+    expect(a.union(b).count).toBe(31);
+    expect(a.intersection(b).count).toBe(10);
+    expect(a.toString()).toBe('{0..9, 20..29}');
+    expect(b.toString()).toBe('{5..24, 40}');
+    expect(a.difference(a).isEmpty).toBe(true);
+    expect(a.union(new RangeSet()).equals(a)).toBe(true);
+  });
+
+  it('addSet and removeSet change the set in place, for small and large operands', () => {
+    const evens = RangeSet.ofHeights(Array.from({ length: 100 }, (_, i) => 2 * i));
+    const odds = RangeSet.ofHeights(Array.from({ length: 100 }, (_, i) => 2 * i + 1));
+    const set = evens.clone();
+    set.addSet(odds); // 100 ranges: the linear merge
+    expect(set.toString()).toBe('{0..199}');
+    expect(set.count).toBe(200);
+    set.removeSet(odds);
+    expect(set.equals(evens)).toBe(true);
+    expect(set.count).toBe(100);
+    set.addSet(RangeSet.from([[1, 5]])); // one range: applied range by range
+    expect(set.first(8)).toEqual([0, 1, 2, 3, 4, 5, 6, 8]);
+    set.removeSet(RangeSet.from([[0, 150]]));
+    expect(set.min()).toBe(152);
+    expect(set.count).toBe(24);
+    set.removeSet(set);
+    expect(set.isEmpty).toBe(true);
+    expect(odds.count).toBe(100);
+  });
+
+  it('clone is independent, equals compares heights, toJSON and toString format them', () => {
+    const set = RangeSet.from([
+      [0, 9],
+      [12, 12],
+      [20, 30],
+    ]);
+    const copy = set.clone();
+    copy.add(10, 11);
+    expect(set.toString()).toBe('{0..9, 12, 20..30}');
+    expect(copy.toString()).toBe('{0..12, 20..30}');
+    expect(set.equals(copy)).toBe(false);
+    expect(set.equals(RangeSet.ofHeights(set.heights()))).toBe(true);
+    expect(JSON.stringify(set)).toBe('[[0,9],[12,12],[20,30]]');
+    expect([...RangeSet.from([[3, 5]]).heights()]).toEqual([3, 4, 5]);
+  });
+
+  it('equals holds after front removals that shifted the internal start', () => {
+    const a = RangeSet.ofHeights([0, 2, 4, 6, 8]);
+    a.take(2);
+    const b = RangeSet.ofHeights([4, 6, 8]);
+    expect(a.equals(b)).toBe(true);
+    expect(b.equals(a)).toBe(true);
+    b.add(9);
+    expect(a.equals(b)).toBe(false);
+  });
+
+  it('stays correct while taking one height at a time from many ranges', () => {
+    const heights = Array.from({ length: 1000 }, (_, i) => 3 * i);
+    const set = RangeSet.ofHeights(heights);
+    for (let i = 0; i < 1000; i++) {
+      expect(set.take(1)).toEqual([3 * i]);
+      if (i % 97 === 0) {
+        expect(set.min()).toBe(3 * (i + 1));
+        expect(set.rangeCount).toBe(999 - i);
+        expect(set.has(3 * i)).toBe(false);
+        expect(set.has(3 * (i + 1))).toBe(true);
+        // Inserting below the lowest range reuses the space freed at the front.
+        set.add(3 * i + 1);
+        expect(set.min()).toBe(3 * i + 1);
+        expect(set.remove(3 * i + 1)).toBe(1);
+        expectNormalized(set);
+      }
+    }
+    expect(set.isEmpty).toBe(true);
+  });
+
+  it('appends ascending single heights in one range per gap', () => {
+    const set = new RangeSet();
+    for (let h = 0; h < 100_000; h++) if (h % 1000 !== 999) set.add(h);
+    expect(set.rangeCount).toBe(100);
+    expect(set.count).toBe(99_900);
+    expect(set.add(99_998)).toBe(0);
+    expect(set.add(999)).toBe(1);
+    expect(set.rangeCount).toBe(99);
+  });
+});
+
+// Property tests against a Set<number> model over heights 0..200.
+
+const DOMAIN = 200;
+const heightArb = fc.integer({ min: 0, max: DOMAIN });
+const rangeArb = fc
+  .tuple(heightArb, fc.integer({ min: 0, max: 25 }))
+  .map(([from, length]): [number, number] => [from, Math.min(DOMAIN, from + length)]);
+/** Sets with few ranges (applied range by range) and with many (linear merges). */
+const setArb = fc.oneof(
+  fc.array(rangeArb, { maxLength: 6 }).map((ranges) => RangeSet.from(ranges)),
+  fc.array(heightArb, { maxLength: 120 }).map((heights) => RangeSet.ofHeights(heights)),
+);
+
+type Op =
+  | { op: 'add' | 'remove'; range: [number, number] }
+  | { op: 'take'; n: number }
+  | { op: 'addSet' | 'removeSet'; set: RangeSet };
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 4, arbitrary: rangeArb.map((range) => ({ op: 'add' as const, range })) },
+  {
+    weight: 3,
+    arbitrary: heightArb.map((h) => ({ op: 'add' as const, range: [h, h] as [number, number] })),
+  },
+  { weight: 2, arbitrary: rangeArb.map((range) => ({ op: 'remove' as const, range })) },
+  {
+    weight: 3,
+    arbitrary: heightArb.map((h) => ({ op: 'remove' as const, range: [h, h] as [number, number] })),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.integer({ min: 0, max: 40 }).map((n) => ({ op: 'take' as const, n })),
+  },
+  { weight: 1, arbitrary: setArb.map((set) => ({ op: 'addSet' as const, set })) },
+  { weight: 1, arbitrary: setArb.map((set) => ({ op: 'removeSet' as const, set })) },
+);
+
+function sorted(model: Set<number>): number[] {
+  return [...model].sort((a, b) => a - b);
+}
+
+function modelOf(set: RangeSet): Set<number> {
+  return new Set(set.heights());
+}
+
+function sameArray(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function expectMatchesModel(set: RangeSet, model: Set<number>, probe: [number, number]): void {
+  const problems = invariantProblems(set);
+  const heights = sorted(model);
+  if (!sameArray([...set.heights()], heights)) problems.push(`heights, model ${heights}`);
+  if (set.count !== model.size) problems.push(`count ${set.count}, model ${model.size}`);
+  if (set.min() !== heights[0]) problems.push(`min ${set.min()}, model ${heights[0]}`);
+  if (set.max() !== heights.at(-1)) problems.push(`max ${set.max()}, model ${heights.at(-1)}`);
+  for (let h = 0; h <= DOMAIN + 1; h++) {
+    if (set.has(h) !== model.has(h)) problems.push(`has(${h}) ${set.has(h)}`);
+  }
+  const [from, to] = probe;
+  const within = heights.filter((h) => h >= from && h <= to).length;
+  if (set.countWithin(from, to) !== within) problems.push(`countWithin(${from}, ${to})`);
+  if (!sameArray(set.first(7), heights.slice(0, 7))) problems.push(`first(7) ${set.first(7)}`);
+  expect(problems, set.toString()).toEqual([]);
+}
+
+describe('RangeSet against a Set model', () => {
+  it('random add/remove/take/addSet/removeSet sequences', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(opArb, rangeArb), { maxLength: 30 }), (steps) => {
+        const set = new RangeSet();
+        const model = new Set<number>();
+        for (const [step, probe] of steps) {
+          if ('range' in step) {
+            const [from, to] = step.range;
+            let changed = 0;
+            for (let h = from; h <= to; h++) {
+              if (step.op === 'add' ? !model.has(h) : model.has(h)) changed++;
+              if (step.op === 'add') model.add(h);
+              else model.delete(h);
+            }
+            expect(step.op === 'add' ? set.add(from, to) : set.remove(from, to)).toBe(changed);
+          } else if ('n' in step) {
+            const expected = sorted(model).slice(0, step.n);
+            for (const h of expected) model.delete(h);
+            expect(set.take(step.n)).toEqual(expected);
+          } else {
+            const before = step.set.toJSON();
+            for (const h of step.set.heights()) {
+              if (step.op === 'addSet') model.add(h);
+              else model.delete(h);
+            }
+            if (step.op === 'addSet') set.addSet(step.set);
+            else set.removeSet(step.set);
+            expect(step.set.toJSON()).toEqual(before);
+          }
+          expectMatchesModel(set, model, probe);
+        }
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('union, difference and intersection', () => {
+    fc.assert(
+      fc.property(setArb, setArb, (a, b) => {
+        const [ma, mb] = [modelOf(a), modelOf(b)];
+        const [ja, jb] = [a.toJSON(), b.toJSON()];
+        const union = a.union(b);
+        const difference = a.difference(b);
+        const intersection = a.intersection(b);
+        expectNormalized(union);
+        expectNormalized(difference);
+        expectNormalized(intersection);
+        expect([...union.heights()]).toEqual(sorted(new Set([...ma, ...mb])));
+        expect([...difference.heights()]).toEqual(sorted(ma).filter((h) => !mb.has(h)));
+        expect([...intersection.heights()]).toEqual(sorted(ma).filter((h) => mb.has(h)));
+        expect(a.toJSON()).toEqual(ja);
+        expect(b.toJSON()).toEqual(jb);
+        const added = a.clone();
+        added.addSet(b);
+        expect(added.equals(union)).toBe(true);
+        const removed = a.clone();
+        removed.removeSet(b);
+        expect(removed.equals(difference)).toBe(true);
+        expect(union.equals(b.union(a))).toBe(true);
+        expect(intersection.equals(b.intersection(a))).toBe(true);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('from, ofHeights, rangesWithin, rangeContaining and toString', () => {
+    fc.assert(
+      fc.property(
+        fc.array(rangeArb, { maxLength: 10 }),
+        fc.array(heightArb, { maxLength: 60 }),
+        rangeArb,
+        (ranges, heights, [from, to]) => {
+          const fromRanges = RangeSet.from(ranges);
+          const model = new Set<number>();
+          for (const [a, b] of ranges) for (let h = a; h <= b; h++) model.add(h);
+          expectNormalized(fromRanges);
+          expect([...fromRanges.heights()]).toEqual(sorted(model));
+
+          const ofHeights = RangeSet.ofHeights(heights);
+          expectNormalized(ofHeights);
+          expect([...ofHeights.heights()]).toEqual(sorted(new Set(heights)));
+
+          const within = RangeSet.from(fromRanges.rangesWithin(from, to));
+          expect([...within.heights()]).toEqual(sorted(model).filter((h) => h >= from && h <= to));
+          expect(within.rangeCount).toBe([...fromRanges.rangesWithin(from, to)].length);
+
+          const range = fromRanges.rangeContaining(from);
+          if (model.has(from)) {
+            const [a, b] = range as [number, number];
+            expect(a <= from && from <= b).toBe(true);
+            expect(model.has(a - 1) || model.has(b + 1)).toBe(false);
+            for (let h = a; h <= b; h++) expect(model.has(h)).toBe(true);
+          } else {
+            expect(range).toBeUndefined();
+          }
+          expect(RangeSet.from(fromRanges.toJSON()).toString()).toBe(fromRanges.toString());
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+});

@@ -1,0 +1,107 @@
+/**
+ * A worker: one link to the manager at a time (reconnect.ts), heights run by the runner, and a
+ * graceful stop that owns every timer and socket (STYLE "Connections and shutdown").
+ */
+import type { Logger } from '../shared/logger.js';
+import { CloseCode, type HelloFrame, PROTOCOL_VERSION } from '../shared/protocol.js';
+import { capacityOf, type WorkerConfig } from './config.js';
+import type { Handler } from './handler.js';
+import { type Link, openLink } from './link.js';
+import { displayUrl, keepConnected } from './reconnect.js';
+import { Runner } from './runner.js';
+
+/** Silence tolerated on a link, in heartbeats (the manager pings once per heartbeat). */
+const SILENT_HEARTBEATS = 2.5;
+
+export interface Worker {
+  /**
+   * Stops taking dispatches, releases buffered heights, lets running handlers finish within
+   * BLOCKRUNNER_SHUTDOWN_MS (then aborts them), sends their results and closes with 1000.
+   * Idempotent: every call returns the same promise.
+   */
+  stop(): Promise<void>;
+  /** Resolves when stop() has finished. */
+  readonly stopped: Promise<void>;
+}
+
+export function startWorker(config: WorkerConfig, handler: Handler, log: Logger): Worker {
+  const runner = new Runner(handler, config.BLOCKRUNNER_CONCURRENCY, log);
+  const shutdown = new AbortController();
+  const hello: HelloFrame = {
+    type: 'hello',
+    protocol: PROTOCOL_VERSION,
+    name: config.BLOCKRUNNER_WORKER_NAME,
+    queues: [...config.BLOCKRUNNER_QUEUES],
+    capacity: capacityOf(config),
+  };
+  let current: Link | undefined;
+
+  const connect = (url: string): Promise<Link> =>
+    openLink({
+      url,
+      token: config.BLOCKRUNNER_WORKER_TOKEN,
+      hello,
+      silenceMs: SILENT_HEARTBEATS * config.BLOCKRUNNER_HEARTBEAT_MS,
+      signal: shutdown.signal,
+      onWelcome(link) {
+        current = link;
+        runner.connected((frame) => link.send(frame));
+        const { workerId, leaseMs } = link.welcome;
+        log.info({ workerId, url: displayUrl(url), leaseMs }, 'worker connected');
+      },
+      onFrame(frame) {
+        if (frame.type === 'dispatch') runner.dispatch(frame);
+        else runner.cancel(frame);
+      },
+      onClose({ code, reason, error }) {
+        current = undefined;
+        runner.disconnected();
+        if (shutdown.signal.aborted) return;
+        log.warn({ code, reason, err: error?.message }, 'worker disconnected, reconnecting');
+      },
+    });
+
+  const loop = keepConnected({
+    urls: config.BLOCKRUNNER_MANAGER_URL,
+    signal: shutdown.signal,
+    log,
+    connect,
+  });
+
+  let stopping: Promise<void> | undefined;
+  let markStopped: () => void = () => {};
+  const stopped = new Promise<void>((resolve) => {
+    markStopped = resolve;
+  });
+
+  async function drain(): Promise<void> {
+    shutdown.abort(); // ends backoff delays and connects in flight; a welcomed link stays up
+    runner.releaseBuffered();
+    const link = current;
+    if (link) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeUp = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, config.BLOCKRUNNER_SHUTDOWN_MS);
+      });
+      await Promise.race([runner.idle(), link.closed, timeUp]);
+      clearTimeout(timer);
+      if (runner.runningCount > 0) {
+        log.warn({ running: runner.runningCount }, 'shutdown time is up, aborting handlers');
+        runner.abortRunning(new Error('worker stopping'));
+      }
+      runner.flush();
+      link.close(CloseCode.normal, 'worker stopping');
+    }
+    await loop;
+    log.info('worker stopped');
+    markStopped();
+  }
+
+  return {
+    stop: () => {
+      stopping ??= drain();
+      return stopping;
+    },
+    stopped,
+  };
+}
