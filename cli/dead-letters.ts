@@ -1,0 +1,112 @@
+/**
+ * Dead letters (DESIGN "Retries"): `blockrunner failed` lists them, `blockrunner retry`
+ * requeues them, through GET /v1/queues/:queue/failed and POST /v1/queues/:queue/failed/retry.
+ */
+import { z } from 'zod';
+import { ConfigError, type Env, integer } from '../shared/config.js';
+import { ApiClient, queuePath } from './api-client.js';
+import {
+  connectionFlags,
+  connectionShape,
+  optionalHeight,
+  parseClientArgs,
+  queueName,
+} from './client-options.js';
+
+const failedSchema = z.object({
+  ...connectionShape,
+  /** Default "default". */
+  '--queue': queueName('default'),
+  /** Most heights listed, up to the API's 10000. Default 100. */
+  '--limit': integer(100, 1, 10_000),
+  /** List heights above this one (the `next` of an earlier page). Default unset. */
+  '--after': optionalHeight(),
+});
+
+const failedFlags = {
+  ...connectionFlags,
+  queue: { type: 'string', short: 'q' },
+  limit: { type: 'string' },
+  after: { type: 'string' },
+} as const;
+
+const failedAnswerSchema = z.object({
+  items: z.array(
+    z.object({ height: z.number(), attempts: z.number(), lastError: z.string().nullable() }),
+  ),
+  next: z.number().nullable(),
+});
+
+export async function failed(args: string[], env: Env): Promise<void> {
+  const { config, flags } = parseClientArgs('failed', failedSchema, failedFlags, args, env);
+  const queue = config['--queue'];
+  const client = new ApiClient({
+    url: config.BLOCKRUNNER_URL,
+    token: config.BLOCKRUNNER_API_TOKEN,
+  });
+  const query = new URLSearchParams({ limit: String(config['--limit']) });
+  if (config['--after'] !== undefined) query.set('after', String(config['--after']));
+  const { body, raw } = await client.get(
+    queuePath(queue, `/failed?${query.toString()}`),
+    failedAnswerSchema,
+  );
+  if (flags.json) {
+    process.stdout.write(`${raw.trim()}\n`);
+    return;
+  }
+  // Rows on stdout (one per height, for scripts), remarks on stderr.
+  for (const item of body.items) {
+    const error = (item.lastError ?? '').replace(/\s+/g, ' ').trim();
+    process.stdout.write(`${item.height} ${item.attempts} ${error}\n`);
+  }
+  if (body.items.length === 0) process.stderr.write(`queue ${queue}: no failed heights\n`);
+  if (body.next !== null) {
+    process.stderr.write(
+      `more after height ${body.next}: blockrunner failed --queue ${queue} --after ${body.next}\n`,
+    );
+  }
+}
+
+const retrySchema = z.object({
+  ...connectionShape,
+  /** Default "default". */
+  '--queue': queueName('default'),
+  /** Lowest height to requeue. Default unset: 0 when --to is given, else every dead letter. */
+  '--from': optionalHeight(),
+  /** Highest height to requeue. Default unset: 2^53-1 when --from is given. */
+  '--to': optionalHeight(),
+});
+
+const retryFlags = {
+  ...connectionFlags,
+  queue: { type: 'string', short: 'q' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+} as const;
+
+const retryAnswerSchema = z.object({ requeued: z.number() });
+
+export async function retry(args: string[], env: Env): Promise<void> {
+  const { config, flags } = parseClientArgs('retry', retrySchema, retryFlags, args, env);
+  const from = config['--from'];
+  const to = config['--to'];
+  let body: { from: number; to: number } | Record<string, never> = {};
+  if (from !== undefined || to !== undefined) {
+    body = { from: from ?? 0, to: to ?? Number.MAX_SAFE_INTEGER };
+    if (body.from > body.to) {
+      throw new ConfigError(`retry: --from ${body.from} is above --to ${body.to}`);
+    }
+  }
+  const client = new ApiClient({
+    url: config.BLOCKRUNNER_URL,
+    token: config.BLOCKRUNNER_API_TOKEN,
+  });
+  const answer = await client.post(
+    queuePath(config['--queue'], '/failed/retry'),
+    body,
+    retryAnswerSchema,
+  );
+  process.stdout.write(
+    flags.json ? `${answer.raw.trim()}\n` : `requeued ${answer.body.requeued}\n`,
+  );
+}

@@ -1,0 +1,109 @@
+/**
+ * `blockrunner up`: a manager and local workers in one process tree, for a first run
+ * (DESIGN "Command line"; `npm start`). The children are this same CLI, so they read the
+ * same environment; up only sets where the manager listens and where workers connect.
+ */
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { type Env, integer, text } from '../shared/config.js';
+import { parseClientArgs } from './client-options.js';
+import { type ChildSpec, UpSupervisor } from './up-supervisor.js';
+
+const schema = z.object({
+  /** Interface the manager listens on. Default 127.0.0.1. */
+  HOST: text('127.0.0.1'),
+  /** The manager's port. Default 8080; 0 is refused, since workers need to know it. */
+  PORT: integer(8080, 1, 65_535),
+  /** The manager's own drain time on SIGTERM; up waits that long plus a margin. Default 10000. */
+  BLOCKRUNNER_SHUTDOWN_MS: integer(10_000, 0, 600_000),
+  /** Local worker processes. Default 2. */
+  '--workers': integer(2, 1, 64),
+  /** How long the manager may take to answer 200 on /readyz. Default 60000. */
+  '--ready-timeout-ms': integer(60_000, 100, 3_600_000),
+});
+
+const flags = {
+  host: { type: 'string', env: 'HOST' },
+  port: { type: 'string', env: 'PORT' },
+  workers: { type: 'string' },
+  'ready-timeout-ms': { type: 'string' },
+} as const;
+
+/** Workers hand their heights back within this on SIGINT/SIGTERM, or are killed. */
+const WORKER_STOP_MS = 15_000;
+const STOP_MARGIN_MS = 5_000;
+
+export async function up(args: string[], env: Env): Promise<void> {
+  const { config } = parseClientArgs('up', schema, flags, args, env);
+  const cli = fileURLToPath(new URL('./main.js', import.meta.url));
+  const host = config.HOST;
+  const port = String(config.PORT);
+  const httpUrl = `http://${connectHost(host)}:${port}`;
+  const wsUrl = `ws://${connectHost(host)}:${port}/v1/ws`;
+
+  const manager: ChildSpec = {
+    name: 'manager',
+    command: process.execPath,
+    args: [cli, 'manager'],
+    env: { ...env, HOST: host, PORT: port },
+  };
+  const workers = Array.from(
+    { length: config['--workers'] },
+    (_, i): ChildSpec => ({
+      name: `worker ${i + 1}`,
+      command: process.execPath,
+      args: [cli, 'worker'],
+      env: {
+        ...env,
+        BLOCKRUNNER_MANAGER_URL: wsUrl,
+        BLOCKRUNNER_WORKER_NAME: `up-worker-${i + 1}`,
+      },
+    }),
+  );
+
+  const supervisor = new UpSupervisor({
+    manager,
+    workers,
+    readyUrl: `${httpUrl}/readyz`,
+    readyTimeoutMs: config['--ready-timeout-ms'],
+    workerStopMs: WORKER_STOP_MS,
+    managerStopMs: config.BLOCKRUNNER_SHUTDOWN_MS + STOP_MARGIN_MS,
+    onReady: () => process.stdout.write(readyText(httpUrl, workers.length, env)),
+  });
+  const onSignal = (signal: NodeJS.Signals) => supervisor.stop(signal);
+  const onExit = () => supervisor.killAll();
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const signal of signals) process.on(signal, onSignal);
+  process.on('exit', onExit);
+  try {
+    const exits = await supervisor.run();
+    for (const exit of exits.filter((e) => e.killed)) {
+      process.stderr.write(`blockrunner up: ${exit.name} did not stop in time and was killed\n`);
+    }
+  } finally {
+    for (const signal of signals) process.off(signal, onSignal);
+    process.off('exit', onExit);
+  }
+}
+
+/** Where clients reach a manager listening on `host`: a wildcard address means this machine. */
+function connectHost(host: string): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
+  if (host === '::' || host === '[::]') return '[::1]';
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}
+
+function readyText(url: string, workers: number, env: Env): string {
+  const handler = env.BLOCKRUNNER_HANDLER?.trim() || 'noop';
+  // Names the variable rather than printing the token.
+  const auth = env.BLOCKRUNNER_API_TOKEN?.trim()
+    ? ` -H "authorization: Bearer $BLOCKRUNNER_API_TOKEN"`
+    : '';
+  const urlFlag = url === 'http://127.0.0.1:8080' ? '' : ` --url ${url}`;
+  return [
+    `blockrunner up: manager at ${url}, ${workers} ${handler} worker${workers === 1 ? '' : 's'}; Ctrl-C stops all`,
+    `  enqueue: curl -X POST ${url}/v1/queues/default/heights -H 'content-type: application/json'${auth} -d '{"from":0,"to":9999}'`,
+    `  watch:   blockrunner status --watch${urlFlag}`,
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,186 @@
+/**
+ * Help texts: `blockrunner --help` and `blockrunner <command> --help`. The manager's and the
+ * worker's flags are listed from their config schemas, so a new variable shows up here by
+ * itself (its note belongs in MANAGER_NOTES or WORKER_NOTES); the client commands' are written
+ * out and must follow cli/*.ts.
+ */
+import type { z } from 'zod';
+import { managerConfigSchema } from '../manager/config.js';
+import { flagName, parseConfig } from '../shared/config.js';
+import { workerConfigSchema } from '../worker/config.js';
+
+export const USAGE = `Usage: blockrunner <command> [flags]
+
+Blockrunner distributes block heights to indexing workers.
+
+Commands:
+  up        a manager and local workers in one process tree, for a first run
+  manager   run the manager (HTTP API, worker endpoint, queue state in PostgreSQL)
+  worker    run a worker that connects to a manager and runs a handler per height
+  enqueue   add heights and ranges to a queue: blockrunner enqueue 0..9999 42
+  status    progress per queue, once or with --watch
+  failed    list dead-lettered heights with their attempts and last error
+  retry     requeue dead-lettered heights
+  help      this text; blockrunner <command> --help for a command's flags
+
+Exit codes: 0 success; 1 failure (manager unreachable, API error, a process died);
+2 usage error (unknown command, bad flag, bad environment variable, bad height).
+`;
+
+const CONNECTION_FLAGS = `  --url URL                 BLOCKRUNNER_URL, default http://127.0.0.1:8080
+                            the manager's HTTP address
+  --token TOKEN             BLOCKRUNNER_API_TOKEN, default none
+                            sent as "Authorization: Bearer <token>"
+  --json                    print the manager's JSON answer as is`;
+
+const FLAGS_NOTE = 'Flags (a flag wins over the environment variable it mirrors):';
+
+const CLIENT_USAGE: Record<string, string> = {
+  enqueue: `Usage: blockrunner enqueue [--queue Q] [--force] HEIGHTS...
+
+Adds heights to a queue in one request and prints "queue Q: added N, skipped M".
+HEIGHTS are heights (7) or inclusive ranges (100..200), 0 to 2^53-1. Heights already
+pending, leased or done are skipped, unless --force reprocesses the done ones.
+
+${FLAGS_NOTE}
+  -q, --queue Q             queue name (default "default")
+  --force                   reprocess heights that are already done
+${CONNECTION_FLAGS}
+
+Example: blockrunner enqueue --queue eth 0..999999 1000042
+`,
+  status: `Usage: blockrunner status [--queue Q] [--watch] [--interval-ms MS]
+
+Prints one line per queue: done/total, percent done, pending, leased, retrying,
+failed, watermark (highest height done with no hole below it, "-" if none), and
+done heights per second over the last minute.
+
+${FLAGS_NOTE}
+  -q, --queue Q             only this queue (default every queue)
+  --watch                   repeat until Ctrl-C (exit 0); errors after the
+                            first answer are shown and retried
+  --interval-ms MS          pause between two polls (default 1000)
+${CONNECTION_FLAGS}
+`,
+  failed: `Usage: blockrunner failed [--queue Q] [--limit N] [--after HEIGHT]
+
+Lists dead-lettered heights, one line each: height, attempts, last error.
+
+${FLAGS_NOTE}
+  -q, --queue Q             queue name (default "default")
+  --limit N                 at most N heights (default 100)
+  --after HEIGHT            only heights above HEIGHT (next page)
+${CONNECTION_FLAGS}
+`,
+  retry: `Usage: blockrunner retry [--queue Q] [--from A] [--to B]
+
+Requeues dead-lettered heights (all of them, or those from A to B inclusive) with a
+fresh attempt count, and prints "requeued N".
+
+${FLAGS_NOTE}
+  -q, --queue Q             queue name (default "default")
+  --from A                  lowest height to requeue (default 0)
+  --to B                    highest height to requeue (default 2^53-1)
+${CONNECTION_FLAGS}
+`,
+  up: `Usage: blockrunner up [--workers N] [--port PORT] [--host HOST]
+
+Starts a manager and N local workers (this same CLI, same environment), waits until
+the manager is ready, and prints how to enqueue and watch. Ctrl-C or SIGTERM stops the
+workers, then the manager (a second Ctrl-C kills them). Exits 1 if any of them dies.
+
+${FLAGS_NOTE}
+  --workers N               local worker processes (default 2)
+  --port PORT               PORT, default 8080
+                            the manager's port
+  --host HOST               HOST, default 127.0.0.1
+                            the manager's interface
+  --ready-timeout-ms MS     how long the manager may take to be ready
+                            (default 60000)
+
+The manager and workers also read every variable of "blockrunner manager --help" and
+"blockrunner worker --help"; BLOCKRUNNER_HANDLER picks the workers' handler (default noop).
+`,
+};
+
+const MANAGER_NOTES: Record<string, string> = {
+  DATABASE_URL: 'PostgreSQL connection string, e.g. postgres://user@127.0.0.1:5432/db',
+  BLOCKRUNNER_DATA_DIR: 'where local state lives',
+  HOST: 'interface to listen on',
+  PORT: 'HTTP and WebSocket port; 0 picks a free one',
+  BLOCKRUNNER_API_TOKEN: 'when set, /v1 routes need "Authorization: Bearer <token>"',
+  BLOCKRUNNER_WORKER_TOKEN: 'when set, workers must present it at the WebSocket upgrade',
+  BLOCKRUNNER_LEASE_MS: 'how long a worker holds a height before the attempt fails',
+  BLOCKRUNNER_MAX_ATTEMPTS: 'attempts before a height is dead-lettered',
+  BLOCKRUNNER_RETRY_BASE_MS: 'backoff before the first retry, doubling per attempt',
+  BLOCKRUNNER_RETRY_MAX_MS: 'longest backoff between two attempts',
+  BLOCKRUNNER_SHUTDOWN_MS: 'on SIGTERM, how long running heights may take to report',
+  BLOCKRUNNER_HEARTBEAT_MS: 'WebSocket ping interval; silent for two, a worker is dropped',
+  LOG_LEVEL: 'fatal, error, warn, info, debug, trace or silent',
+};
+
+const WORKER_NOTES: Record<string, string> = {
+  BLOCKRUNNER_MANAGER_URL: "the manager's WebSocket endpoints, comma-separated, tried in turn",
+  BLOCKRUNNER_WORKER_TOKEN: 'presented at the upgrade when the manager wants one',
+  BLOCKRUNNER_QUEUES: 'comma-separated queues to take heights from',
+  BLOCKRUNNER_CONCURRENCY: 'handlers running at once',
+  BLOCKRUNNER_PREFETCH: 'heights held beyond the running ones (default: the concurrency)',
+  BLOCKRUNNER_HANDLER: 'noop, sleep, flaky, or a path to a handler module',
+  BLOCKRUNNER_SLEEP_MS: 'how long the sleep handler sleeps per height',
+  BLOCKRUNNER_FLAKY_RATE: 'share of attempts the flaky handler fails, 0 to 1',
+  BLOCKRUNNER_WORKER_NAME: 'shown in GET /v1/workers (default <host name>-<process id>)',
+  BLOCKRUNNER_SHUTDOWN_MS: 'on SIGTERM, how long running handlers may take before abort',
+  BLOCKRUNNER_HEARTBEAT_MS: "the manager's ping interval; must match the manager's",
+  LOG_LEVEL: 'fatal, error, warn, info, debug, trace or silent',
+};
+
+/** Defaults that depend on the machine or on another variable, shown in the note instead. */
+const NO_DEFAULT = new Set([
+  'BLOCKRUNNER_API_TOKEN',
+  'BLOCKRUNNER_WORKER_TOKEN',
+  'BLOCKRUNNER_WORKER_NAME',
+]);
+
+/** One entry per variable of `schema`, its default read by parsing an empty environment. */
+function variableRows(schema: z.ZodObject, notes: Record<string, string>): string {
+  const defaults: Record<string, unknown> = parseConfig(schema, {});
+  return Object.keys(schema.shape)
+    .map((variable) => {
+      const value = defaults[variable];
+      const shown =
+        value === undefined || NO_DEFAULT.has(variable) ? '' : `, default ${String(value)}`;
+      const flag = `  --${flagName(variable)} VALUE`.padEnd(27);
+      return `${flag} ${variable}${shown}\n${' '.repeat(28)}${notes[variable] ?? ''}`;
+    })
+    .join('\n');
+}
+
+function managerUsage(): string {
+  return `Usage: blockrunner manager [flags]
+
+Runs the manager: HTTP API and worker endpoint on one port, queue state in PostgreSQL.
+Stops on SIGINT/SIGTERM after in-flight heights report.
+
+${FLAGS_NOTE}
+${variableRows(managerConfigSchema, MANAGER_NOTES)}
+`;
+}
+
+function workerUsage(): string {
+  return `Usage: blockrunner worker [flags]
+
+Connects to a manager (reconnecting with backoff), runs the handler for every height it
+is given, and reports the results. Stops on SIGINT/SIGTERM after handing back its heights.
+
+${FLAGS_NOTE}
+${variableRows(workerConfigSchema, WORKER_NOTES)}
+`;
+}
+
+/** The help text of `command`, or undefined for an unknown one. */
+export function commandUsage(command: string): string | undefined {
+  if (command === 'manager') return managerUsage();
+  if (command === 'worker') return workerUsage();
+  if (command === 'help') return USAGE;
+  return CLIENT_USAGE[command];
+}
