@@ -12,11 +12,7 @@ import { afterEach, expect, it } from 'vitest';
 import { packageRoot } from '../../shared/package-root.js';
 import { FakeManager, framesOf, waitFor } from './fake-manager.js';
 
-const mainFile = join(
-  join(packageRoot(), 'dist'),
-  'worker',
-  'main.js',
-);
+const mainFile = join(join(packageRoot(), 'dist'), 'worker', 'main.js');
 const script =
   'const { main } = await import(process.env.WORKER_MAIN); await main(process.argv.slice(1));';
 
