@@ -8,7 +8,7 @@ import WebSocket from 'ws';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { api } from '../helpers/http.js';
 import { type ManagerProcess, startManager, startWorker, stopAll } from '../helpers/processes.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitForQueue } from '../helpers/queues.js';
 
 const apiToken = 'api-secret-4f9c2d';
 const workerToken = 'worker-secret-8b1e7a';
@@ -67,10 +67,10 @@ describe('tokens', () => {
     });
     const client = api(manager.url, apiToken);
     await client.post('/v1/queues/default/heights', { from: 0, to: 99 });
-    await waitFor(
-      async () => ((await client.get('/v1/queues/default')).body as { done: number }).done === 100,
-      { timeoutMs: 10_000, message: '100 heights done' },
-    );
+    await waitForQueue(manager.url, (s) => s.done === 100, '100 heights done', {
+      token: apiToken,
+      timeoutMs: 10_000,
+    });
     const logs = [...manager.logs(), ...worker.logs()].join('\n');
     expect(logs).not.toContain(apiToken);
     expect(logs).not.toContain(workerToken);

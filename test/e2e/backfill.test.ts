@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { api } from '../helpers/http.js';
 import { type ManagerProcess, startManager, startWorker, stopAll } from '../helpers/processes.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitForQueue } from '../helpers/queues.js';
 
 let db: TestDatabase;
 let manager: ManagerProcess;
@@ -34,12 +34,11 @@ describe('backfill with two workers', () => {
       body: { queue: 'default', added: 10_000, skipped: 0 },
     });
 
-    const summary = await waitFor(
-      async () => {
-        const { body } = await client.get('/v1/queues/default');
-        return (body as { done: number }).done === 10_000 ? body : undefined;
-      },
-      { timeoutMs: 30_000, message: 'all 10,000 heights done' },
+    const summary = await waitForQueue(
+      manager.url,
+      (s) => s.done === 10_000,
+      'all 10,000 heights done',
+      { timeoutMs: 30_000 },
     );
     expect(summary).toMatchObject({
       pending: 0,
@@ -88,10 +87,8 @@ describe('backfill with two workers', () => {
       force: true,
     });
     expect(forced.body).toMatchObject({ added: 2, skipped: 0 });
-    await waitFor(
-      async () =>
-        ((await client.get('/v1/queues/default')).body as { done: number }).done === 10_000,
-      { timeoutMs: 10_000, message: 'forced heights done again' },
-    );
+    await waitForQueue(manager.url, (s) => s.done === 10_000, 'forced heights done again', {
+      timeoutMs: 10_000,
+    });
   });
 });

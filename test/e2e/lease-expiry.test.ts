@@ -11,7 +11,7 @@ import { afterAll, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { api } from '../helpers/http.js';
 import { startManager, startWorker, stopAll } from '../helpers/processes.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitForQueue } from '../helpers/queues.js';
 
 const hangFirstAttempt = fileURLToPath(
   new URL('../fixtures/hang-first-attempt.mjs', import.meta.url),
@@ -50,12 +50,11 @@ it('expires the lease, aborts the handler, retries, and ignores the late result'
   const client = api(manager.url);
   await client.post('/v1/queues/default/heights', { heights: [7, 8] });
 
-  const summary = await waitFor(
-    async () => {
-      const { body } = await client.get('/v1/queues/default');
-      return (body as { failed: number }).failed === 2 ? body : undefined;
-    },
-    { timeoutMs: 20_000, message: 'both heights end failed' },
+  const summary = await waitForQueue(
+    manager.url,
+    (s) => s.failed === 2,
+    'both heights end failed',
+    { timeoutMs: 20_000 },
   );
   // Had the late success of attempt 1 counted, the heights would be done.
   expect(summary).toMatchObject({ done: 0, failed: 2 });

@@ -8,7 +8,7 @@ import { afterAll, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { api } from '../helpers/http.js';
 import { startManager, startWorker, stopAll } from '../helpers/processes.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitForQueue } from '../helpers/queues.js';
 
 let db: TestDatabase | undefined;
 
@@ -37,25 +37,22 @@ it('loses nothing when the manager is killed and restarted', async () => {
   await startWorker({ managerUrl: first.wsUrl, env: slow });
   await api(first.url).post('/v1/queues/default/heights', { from: 0, to: 19_999 });
 
-  const doneBefore = await waitFor(
-    async () => {
-      const { body } = await api(first.url).get('/v1/queues/default');
-      const done = (body as { done: number }).done;
-      return done > 2_000 ? done : undefined;
-    },
-    { timeoutMs: 20_000, message: 'some progress before the crash' },
+  const { done: doneBefore } = await waitForQueue(
+    first.url,
+    (s) => s.done > 2_000,
+    'some progress before the crash',
+    { timeoutMs: 20_000 },
   );
   await first.kill();
   const { rows } = await db.pool.query("SELECT done::text FROM queues WHERE name = 'default'");
   const committedAtCrash = rows[0].done as string;
 
   const second = await startManager({ databaseUrl: db.url, env });
-  const summary = await waitFor(
-    async () => {
-      const { body } = await api(second.url).get('/v1/queues/default');
-      return (body as { done: number }).done === 20_000 ? body : undefined;
-    },
-    { timeoutMs: 40_000, message: 'all 20,000 done after the restart' },
+  const summary = await waitForQueue(
+    second.url,
+    (s) => s.done === 20_000,
+    'all 20,000 done after the restart',
+    { timeoutMs: 40_000 },
   );
   expect(doneBefore).toBeGreaterThan(2_000);
   expect(committedAtCrash).toMatch(/^\{\[0,\d+\)/);

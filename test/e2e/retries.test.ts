@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../helpers/database.js';
 import { api } from '../helpers/http.js';
 import { startManager, startWorker, stopAll } from '../helpers/processes.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitForQueue } from '../helpers/queues.js';
 
 const alwaysFail = fileURLToPath(new URL('../fixtures/always-fail.mjs', import.meta.url));
 const drops: (() => Promise<void>)[] = [];
@@ -16,23 +16,6 @@ afterEach(async () => {
   await stopAll();
   for (const drop of drops.splice(0)) await drop();
 });
-
-async function summaryWhen(
-  url: string,
-  queue: string,
-  predicate: (s: Record<string, number>) => boolean,
-  message: string,
-) {
-  return waitFor(
-    async () => {
-      const { body } = await api(url).get(`/v1/queues/${queue}`);
-      return predicate(body as Record<string, number>)
-        ? (body as Record<string, number>)
-        : undefined;
-    },
-    { timeoutMs: 30_000, message },
-  );
-}
 
 describe('retries and dead letters', () => {
   it('a flaky handler failing about half the attempts still ends with everything done', async () => {
@@ -57,12 +40,9 @@ describe('retries and dead letters', () => {
       });
     }
     await api(manager.url).post('/v1/queues/default/heights', { from: 0, to: 1999 });
-    const summary = await summaryWhen(
-      manager.url,
-      'default',
-      (s) => s.done === 2000,
-      'all 2,000 done',
-    );
+    const summary = await waitForQueue(manager.url, (s) => s.done === 2000, 'all 2,000 done', {
+      timeoutMs: 30_000,
+    });
     expect(summary).toMatchObject({ failed: 0, retrying: 0, pending: 0, watermark: 1999 });
     const workers = (await api(manager.url).get('/v1/workers')).body as {
       workers: { failed: number }[];
@@ -90,7 +70,9 @@ describe('retries and dead letters', () => {
     });
     const client = api(manager.url);
     await client.post('/v1/queues/default/heights', { from: 100, to: 149 });
-    await summaryWhen(manager.url, 'default', (s) => s.failed === 50, 'all 50 dead-lettered');
+    await waitForQueue(manager.url, (s) => s.failed === 50, 'all 50 dead-lettered', {
+      timeoutMs: 30_000,
+    });
 
     expect((await client.get('/v1/queues/default/heights/120')).body).toEqual({
       height: 120,

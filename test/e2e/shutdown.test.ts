@@ -6,7 +6,7 @@ import { afterAll, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { api } from '../helpers/http.js';
 import { startManager, startWorker, stopAll } from '../helpers/processes.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitForQueue } from '../helpers/queues.js';
 
 let db: TestDatabase | undefined;
 
@@ -14,8 +14,6 @@ afterAll(async () => {
   await stopAll();
   await db?.drop();
 });
-
-type Summary = { done: number; pending: number; leased: number; retrying: number; failed: number };
 
 it('stops workers and the manager with exit code 0 and loses nothing', async () => {
   db = await createTestDatabase();
@@ -28,28 +26,25 @@ it('stops workers and the manager with exit code 0 and loses nothing', async () 
   const worker = await startWorker({ managerUrl: manager.wsUrl, env: slow });
   const client = api(manager.url);
   await client.post('/v1/queues/default/heights', { from: 0, to: 999 });
-  await waitFor(async () => ((await client.get('/v1/queues/default')).body as Summary).done > 20, {
-    timeoutMs: 10_000,
-    message: 'some progress',
-  });
+  await waitForQueue(manager.url, (s) => s.done > 20, 'some progress', { timeoutMs: 10_000 });
 
   expect(await worker.stop('SIGTERM')).toMatchObject({ code: 0 });
-  const afterWorker = await waitFor(
-    async () => {
-      const body = (await client.get('/v1/queues/default')).body as Summary;
-      return body.leased === 0 ? body : undefined;
-    },
-    { timeoutMs: 5_000, message: 'nothing leased once the worker stopped' },
+  const afterWorker = await waitForQueue(
+    manager.url,
+    (s) => s.leased === 0,
+    'nothing leased once the worker stopped',
+    { timeoutMs: 5_000 },
   );
   // Released heights are pending again, with no attempt counted.
   expect(afterWorker.done + afterWorker.pending).toBe(1000);
   expect(afterWorker).toMatchObject({ retrying: 0, failed: 0 });
 
   const second = await startWorker({ managerUrl: manager.wsUrl, env: slow });
-  await waitFor(
-    async () =>
-      ((await client.get('/v1/queues/default')).body as Summary).done > afterWorker.done + 20,
-    { timeoutMs: 10_000, message: 'the new worker makes progress' },
+  await waitForQueue(
+    manager.url,
+    (s) => s.done > afterWorker.done + 20,
+    'the new worker makes progress',
+    { timeoutMs: 10_000 },
   );
   expect(await manager.stop('SIGTERM')).toMatchObject({ code: 0 });
   const { rows } = await db.pool.query("SELECT done::text FROM queues WHERE name = 'default'");

@@ -6,6 +6,7 @@ import { afterAll, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { api } from '../helpers/http.js';
 import { startManager, startWorker, stopAll } from '../helpers/processes.js';
+import { waitForQueue } from '../helpers/queues.js';
 import { waitFor } from '../helpers/wait.js';
 
 let db: TestDatabase | undefined;
@@ -53,12 +54,11 @@ it('re-dispatches the heights of a worker killed mid-run', async () => {
     },
     { timeoutMs: 10_000, message: 'manager drops the killed worker' },
   );
-  const summary = await waitFor(
-    async () => {
-      const { body } = await client.get('/v1/queues/default');
-      return (body as { done: number }).done === 3000 ? body : undefined;
-    },
-    { timeoutMs: 30_000, message: 'all 3,000 heights done after the crash' },
+  const summary = await waitForQueue(
+    manager.url,
+    (s) => s.done === 3000,
+    'all 3,000 heights done after the crash',
+    { timeoutMs: 30_000 },
   );
   // Disconnect is no failed attempt: nothing retrying, nothing failed, no attempt rows.
   expect(summary).toMatchObject({ failed: 0, retrying: 0, watermark: 2999 });

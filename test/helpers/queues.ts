@@ -1,0 +1,36 @@
+/** Reading a queue's summary over HTTP, and waiting until it satisfies a condition. */
+import { api } from './http.js';
+import { waitFor } from './wait.js';
+
+export interface QueueSummary {
+  queue: string;
+  pending: number;
+  leased: number;
+  retrying: number;
+  done: number;
+  failed: number;
+  watermark: number | null;
+  rate: number;
+}
+
+export async function queueSummary(url: string, queue = 'default', token?: string): Promise<QueueSummary> {
+  const { status, body } = await api(url, token).get(`/v1/queues/${queue}`);
+  if (status !== 200) throw new Error(`GET /v1/queues/${queue} answered ${status}: ${JSON.stringify(body)}`);
+  return body as QueueSummary;
+}
+
+/** Polls the summary of `queue` until `until` holds; fails with `message` at the deadline. */
+export function waitForQueue(
+  url: string,
+  until: (summary: QueueSummary) => boolean,
+  message: string,
+  options: { queue?: string; token?: string; timeoutMs?: number } = {},
+): Promise<QueueSummary> {
+  return waitFor(
+    async () => {
+      const summary = await queueSummary(url, options.queue, options.token);
+      return until(summary) ? summary : undefined;
+    },
+    { timeoutMs: options.timeoutMs ?? 30_000, message },
+  );
+}
