@@ -2,33 +2,42 @@
  * The one write path to PostgreSQL. Memory changes first (dispatch never waits for a disk),
  * and everything recorded while a commit runs goes into the next one: group commit, one
  * transaction per few milliseconds whatever the rate (DESIGN "Storage"). A failed commit is
- * retried with capped backoff and nothing recorded is dropped meanwhile.
+ * retried with capped backoff and nothing recorded is dropped meanwhile, until the database
+ * answers again or a stop gives up on it.
  */
 import type pg from 'pg';
 import { backoffDelay } from '../shared/backoff.js';
 import type { Logger } from '../shared/logger.js';
+import type { Fence } from './leader.js';
+import type { CommitMetrics } from './metrics.js';
 import { QueueWrites, type WriteBatch } from './queue-writes.js';
-import { commitBatch, LeadershipLostError } from './store.js';
+import { commitBatch } from './store.js';
 
 export interface WriteBehindOptions {
   pool: pg.Pool;
-  fence: { lockKey: number; leaderPid: number };
+  /** The leader lock session commits must check; undefined while it is being taken again. */
+  fence: () => Fence | undefined;
   log: Logger;
   /** Applies a committed batch to memory (successes become done). */
   onCommitted: (batch: WriteBatch) => void;
-  /** Leadership is gone: the manager must stop. */
-  onLeadershipLost: (error: Error) => void;
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (error: Error) => void;
 }
 
 export class WriteBehind {
   private open: WriteBatch = new Map();
-  private openWaiters: (() => void)[] = [];
+  private openWaiters: Waiter[] = [];
   private running = false;
-  private closed = false;
   private failures = 0;
-  /** True while the last commit failed; readiness reports it. */
+  /** Set when a stop gives up on the database: the retry loop ends, waiters are rejected. */
+  private abandoned: Error | undefined;
+  /** False while commits fail; readiness reports it. */
   healthy = true;
-  private idle: Promise<void> = Promise.resolve();
+  /** Told once per commit: its size and duration. */
+  metrics: CommitMetrics | undefined;
 
   constructor(private readonly options: WriteBehindOptions) {}
 
@@ -45,38 +54,49 @@ export class WriteBehind {
 
   /** Resolves once everything recorded so far is committed. */
   committed(): Promise<void> {
+    if (this.abandoned) return Promise.reject(this.abandoned);
     if (this.open.size === 0 && !this.running) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.openWaiters.push(resolve);
+    return new Promise((resolve, reject) => {
+      this.openWaiters.push({ resolve, reject });
       this.schedule();
     });
   }
 
-  /** Commits what is recorded, then refuses more work. */
-  async close(): Promise<void> {
-    await this.committed();
-    this.closed = true;
-    await this.idle;
+  /** Commits what is recorded, giving up after `timeoutMs` (the writes are then lost). */
+  async close(timeoutMs: number): Promise<void> {
+    const timer = setTimeout(() => {
+      this.abandoned = new Error(`gave up committing after ${timeoutMs} ms`);
+    }, timeoutMs);
+    try {
+      await this.committed();
+    } finally {
+      clearTimeout(timer);
+      this.abandoned ??= new Error('stopped');
+    }
   }
 
   private schedule(): void {
-    if (this.running || this.closed) return;
+    if (this.running || this.abandoned) return;
     this.running = true;
-    this.idle = new Promise((resolve) => setImmediate(() => this.run().finally(resolve)));
+    setImmediate(() => void this.run());
   }
 
   private async run(): Promise<void> {
+    let waiters: Waiter[] = [];
     try {
       while (this.open.size > 0 || this.openWaiters.length > 0) {
         const batch = this.open;
-        const waiters = this.openWaiters;
+        waiters = this.openWaiters;
         this.open = new Map();
         this.openWaiters = [];
         if (batch.size > 0) await this.commitWithRetry(batch);
-        for (const resolve of waiters) resolve();
+        for (const waiter of waiters) waiter.resolve();
+        waiters = [];
       }
     } catch (error) {
-      this.options.onLeadershipLost(error as Error);
+      this.options.log.error({ err: error }, 'stopping with writes not committed');
+      for (const waiter of [...waiters, ...this.openWaiters]) waiter.reject(error as Error);
+      this.openWaiters = [];
     } finally {
       this.running = false;
     }
@@ -85,21 +105,35 @@ export class WriteBehind {
   private async commitWithRetry(batch: WriteBatch): Promise<void> {
     for (;;) {
       try {
+        const fence = this.options.fence();
+        if (!fence) throw new Error('waiting for the leader lock');
+        const started = performance.now();
         const client = await this.options.pool.connect();
+        // A checked-out client reports a killed connection as an 'error' event, not only
+        // through the query: without a listener that event would end the process.
+        const ignore = () => {};
+        client.on('error', ignore);
         try {
-          await commitBatch(client, batch, this.options.fence);
+          await commitBatch(client, batch, fence);
+        } catch (error) {
+          client.release(error as Error); // a broken connection must not go back to the pool
+          throw error;
         } finally {
-          client.release();
+          client.off('error', ignore);
         }
+        client.release();
         this.failures = 0;
         this.healthy = true;
         this.options.onCommitted(batch);
+        this.metrics?.committed(batch, performance.now() - started);
         return;
       } catch (error) {
-        if (error instanceof LeadershipLostError) throw error;
+        // Every failure is retried: if leadership is really gone, Leadership.onLost stops us.
+        if (this.abandoned) throw this.abandoned;
         this.failures++;
         this.healthy = false;
-        const delay = backoffDelay(this.failures, { baseMs: 50, maxMs: 5_000 });
+        this.metrics?.commitFailed();
+        const delay = backoffDelay(this.failures, { baseMs: 50, maxMs: 2_000 });
         this.options.log.error({ err: error, retryInMs: delay }, 'commit failed; retrying');
         await new Promise((resolve) => setTimeout(resolve, delay));
       }

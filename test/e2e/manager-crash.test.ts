@@ -3,10 +3,10 @@
  * done is lost, the workers reconnect by themselves, and everything ends done exactly once in
  * the books (a height may run twice; it is counted done once).
  */
-import { createServer } from 'node:net';
 import { afterAll, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { api } from '../helpers/http.js';
+import { freePort } from '../helpers/ports.js';
 import { startManager, startWorker, stopAll } from '../helpers/processes.js';
 import { waitForQueue } from '../helpers/queues.js';
 
@@ -16,17 +16,6 @@ afterAll(async () => {
   await stopAll();
   await db?.drop();
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 it('loses nothing when the manager is killed and restarted', async () => {
   db = await createTestDatabase();
