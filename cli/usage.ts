@@ -57,8 +57,10 @@ done heights per second over the last minute.
 
 ${FLAGS_NOTE}
   -q, --queue Q             only this queue (default every queue)
-  --watch                   repeat until Ctrl-C (exit 0); errors after the
-                            first answer are shown and retried
+  --watch                   repeat until Ctrl-C (exit 0); on a terminal, a
+                            progress bar per queue with rate and ETA, redrawn
+                            in place; piped, the lines above again each time;
+                            errors after the first answer are shown and retried
   --interval-ms MS          pause between two polls (default 1000)
 ${CONNECTION_FLAGS}
 `,
@@ -131,6 +133,10 @@ const WORKER_NOTES: Record<string, string> = {
   BLOCKRUNNER_WORKER_NAME: 'shown in GET /v1/workers (default <host name>-<process id>)',
   BLOCKRUNNER_SHUTDOWN_MS: 'on SIGTERM, how long running handlers may take before abort',
   BLOCKRUNNER_HEARTBEAT_MS: "the manager's ping interval; must match the manager's",
+  BLOCKRUNNER_PROCESSES: 'worker processes; above 1, a supervisor restarts the ones that end',
+  BLOCKRUNNER_MAX_JOBS: 'heights after which a worker exits 0 to be replaced; 0: never',
+  BLOCKRUNNER_RESTART_LIMIT: 'crashes within the window the supervisor tolerates, then exits 1',
+  BLOCKRUNNER_RESTART_WINDOW_MS: 'the window of --restart-limit',
   LOG_LEVEL: 'fatal, error, warn, info, debug, trace or silent',
 };
 
@@ -171,6 +177,8 @@ function workerUsage(): string {
 
 Connects to a manager (reconnecting with backoff), runs the handler for every height it
 is given, and reports the results. Stops on SIGINT/SIGTERM after handing back its heights.
+With --processes N, runs N such workers as child processes and replaces any that ends
+(see docs/workers.md); exits 1 when they crash more than --restart-limit times.
 
 ${FLAGS_NOTE}
 ${variableRows(workerConfigSchema, WORKER_NOTES)}

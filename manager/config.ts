@@ -15,9 +15,13 @@ import {
 } from '../shared/config.js';
 
 export const managerConfigSchema = z.object({
-  /** PostgreSQL connection string; required until the embedded database lands. */
+  /**
+   * PostgreSQL connection string. Default unset: an embedded database (PGlite) under
+   * BLOCKRUNNER_DATA_DIR, for trying Blockrunner out; one manager, no standby
+   * (manager/embedded-database.ts, docs/deployment.md).
+   */
   DATABASE_URL: optionalText(),
-  /** Where local state lives (the embedded database). Default ./.blockrunner */
+  /** Where the embedded database lives when DATABASE_URL is unset. Default ./.blockrunner */
   BLOCKRUNNER_DATA_DIR: text('./.blockrunner'),
   /** Interface to listen on. Default 127.0.0.1: expose on purpose, not by accident. */
   HOST: text('127.0.0.1'),
@@ -39,6 +43,10 @@ export const managerConfigSchema = z.object({
   BLOCKRUNNER_SHUTDOWN_MS: integer(10_000, 0, 600_000),
   /** Interval of WebSocket pings; a worker silent for two of them is dropped. Default 15000. */
   BLOCKRUNNER_HEARTBEAT_MS: integer(15_000, 50, 600_000),
+  /** PEM certificate file: with BLOCKRUNNER_TLS_KEY, serve HTTPS and wss://. Default unset (plain). */
+  BLOCKRUNNER_TLS_CERT: optionalText(),
+  /** PEM private key file of BLOCKRUNNER_TLS_CERT. Default unset. */
+  BLOCKRUNNER_TLS_KEY: optionalText(),
   LOG_LEVEL: oneOf(LOG_LEVELS, 'info'),
 });
 

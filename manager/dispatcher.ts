@@ -12,6 +12,7 @@ import type {
   ResultsFrame,
 } from '../shared/protocol.js';
 import { type Lease, LeaseTable } from './lease-table.js';
+import type { DispatchMetrics } from './metrics.js';
 import type { QueueState } from './queue-state.js';
 import type { WriteBehind } from './write-behind.js';
 
@@ -50,6 +51,8 @@ export class Dispatcher {
   private paused = false;
   /** Results that arrived for leases the sender did not hold (expired, foreign or unknown). */
   ignoredResults = 0;
+  /** Told once per results frame and per expired lease, never per height. */
+  metrics: DispatchMetrics | undefined;
 
   constructor(private readonly options: DispatcherOptions) {
     this.now = options.now ?? Date.now;
@@ -99,6 +102,8 @@ export class Dispatcher {
       link.held--;
       link.done++;
     }
+    let failedAttempts = 0;
+    let deadLettered = 0;
     if (frame.failed.length > 0) {
       const now = this.now();
       for (const { height, error } of frame.failed) {
@@ -106,11 +111,19 @@ export class Dispatcher {
           this.ignoredResults++;
           continue;
         }
-        writes.history.set(height, this.failAttempt(queue, height, error, now));
+        const record = this.failAttempt(queue, height, error, now);
+        writes.history.set(height, record);
+        failedAttempts++;
+        if (record.failed) deadLettered++;
         link.held--;
         link.failed++;
       }
       this.armRetryTimer();
+    }
+    if (this.metrics) {
+      const age = this.now() - (lease.deadline - this.options.leaseMs);
+      const heights = frame.done.length + frame.failed.length;
+      this.metrics.results(queue.name, heights, age, frame.runMs, failedAttempts, deadLettered);
     }
     this.leases.settleIfEmpty(lease);
     this.fill(link);
@@ -173,14 +186,18 @@ export class Dispatcher {
     const now = this.now();
     const writes = this.options.writer.forQueue(lease.queue.name);
     const heights = [...lease.heights];
+    let deadLettered = 0;
     for (const height of heights) {
-      writes.history.set(height, this.failAttempt(lease.queue, height, LEASE_EXPIRED, now));
+      const record = this.failAttempt(lease.queue, height, LEASE_EXPIRED, now);
+      writes.history.set(height, record);
+      if (record.failed) deadLettered++;
     }
+    this.metrics?.expired(lease.queue.name, heights.length, deadLettered);
     link.held -= heights.length;
     link.failed += heights.length;
     lease.heights.clear();
     this.options.log.warn(
-      { queue: lease.queue.name, worker: link.name, lease: lease.id, heights: heights.length },
+      { queue: lease.queue.name, worker: link.name, lease: lease.id, count: heights.length },
       'lease expired',
     );
     if (this.links.has(link)) link.send({ type: 'cancel', lease: lease.id, heights });

@@ -1,5 +1,6 @@
 /** Request and response schemas of the HTTP API (DESIGN "HTTP API"); Fastify validates with them. */
 import { z } from 'zod';
+import { LOG_LEVELS } from '../shared/config.js';
 import { heightSchema, MAX_HEIGHTS_PER_FRAME, queueNameSchema } from '../shared/protocol.js';
 
 /** Largest number of heights or ranges one request may list. */
@@ -75,15 +76,106 @@ export const retryBodySchema = z
   .optional()
   .nullable();
 
-export const queueSummarySchema = z.object({
-  queue: z.string(),
-  pending: z.number(),
-  leased: z.number(),
-  retrying: z.number(),
-  done: z.number(),
-  failed: z.number(),
-  watermark: z.number().nullable(),
-  rate: z.number(),
-});
+export const logLevelBodySchema = z.strictObject({ level: z.enum(LOG_LEVELS) });
+
+// Answers. Fastify serializes through them (fields not listed are dropped) and /docs shows them,
+// with each description as the answer's.
+
+const count = z.number().int().min(0);
+
+export const enqueueAnswerSchema = z
+  .object({ queue: z.string(), added: count, skipped: count })
+  .describe('Committed: heights added, and heights skipped as already enqueued');
+
+export const queueSummarySchema = z
+  .object({
+    queue: z.string(),
+    pending: count,
+    leased: count,
+    retrying: count,
+    done: count,
+    failed: count,
+    watermark: heightSchema.nullable(),
+    /** Done heights per second over the last minute. */
+    rate: z.number().min(0),
+  })
+  .describe("A queue's counts per state, its watermark and its rate");
+
+export const queueListSchema = z
+  .object({ queues: z.array(queueSummarySchema) })
+  .describe('Every queue');
 
 export const heightStates = ['pending', 'leased', 'retrying', 'done', 'failed'] as const;
+
+export const heightAnswerSchema = z
+  .object({
+    height: heightSchema,
+    state: z.enum(heightStates),
+    attempts: count,
+    lastError: z.string().nullable(),
+  })
+  .describe("One height's state");
+
+export const gapsAnswerSchema = z
+  .object({
+    items: z.array(
+      z.object({
+        from: heightSchema,
+        to: heightSchema,
+        state: z.enum([...heightStates, 'missing']),
+      }),
+    ),
+  })
+  .describe('Ranges above the watermark that are not done, lowest first');
+
+export const failedPageSchema = z
+  .object({
+    items: z.array(z.object({ height: heightSchema, attempts: count, lastError: z.string() })),
+    /** Pass as `after` for the next page; null on the last one. */
+    next: heightSchema.nullable(),
+  })
+  .describe('A page of dead letters');
+
+export const retryAnswerSchema = z
+  .object({ requeued: count })
+  .describe('How many dead letters went back to pending');
+
+export const workerListSchema = z
+  .object({
+    workers: z.array(
+      z.object({
+        id: z.string(),
+        name: z.string(),
+        queues: z.array(z.string()).readonly(),
+        capacity: count,
+        leased: count,
+        done: count,
+        failed: count,
+        connectedAt: z.string(),
+      }),
+    ),
+  })
+  .describe('Connected workers');
+
+export const logLevelAnswerSchema = z
+  .object({ level: z.enum(LOG_LEVELS), previous: z.string() })
+  .describe('The level now, and the one before');
+
+export const healthAnswerSchema = z
+  .object({ status: z.literal('ok') })
+  .describe('The process serves');
+
+export const readyAnswerSchema = z
+  .object({
+    status: z.enum(['ready', 'not ready']),
+    role: z.enum(['starting', 'standby', 'leader', 'stopping']),
+  })
+  .describe('Whether this manager leads and its last commit went through');
+
+/** Every 4xx/5xx answer (http-errors.ts); `code` is one of manager/errors.ts. */
+export const errorAnswerSchema = z.object({
+  statusCode: z.number().int(),
+  code: z.string(),
+  error: z.string(),
+  message: z.string(),
+});

@@ -1,18 +1,13 @@
 /**
  * `blockrunner manager`: load config, start, stop on SIGTERM/SIGINT. Nothing else lives here.
  */
-import { ConfigError, type Env, flagsToEnv } from '../shared/config.js';
+import { type Env, flagsToEnv } from '../shared/config.js';
 import { createLogger } from '../shared/logger.js';
 import { loadManagerConfig, managerConfigSchema } from './config.js';
 import { Manager } from './manager.js';
 
 export async function main(args: string[], env: Env = process.env): Promise<void> {
   const config = loadManagerConfig(flagsToEnv(managerConfigSchema, args, env));
-  if (!config.DATABASE_URL) {
-    throw new ConfigError(
-      'DATABASE_URL: required, e.g. postgres://postgres@127.0.0.1:5432/postgres (the embedded database is not built yet)',
-    );
-  }
   const log = createLogger({ level: config.LOG_LEVEL, name: 'blockrunner-manager' });
   let fatal: Error | undefined;
   const manager = new Manager(config, log, (error) => {
@@ -32,7 +27,13 @@ export async function main(args: string[], env: Env = process.env): Promise<void
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
-  await manager.start(config.DATABASE_URL);
+  try {
+    await manager.start();
+  } catch (error) {
+    // Closes what did start (the embedded database and its data-dir lock, the port).
+    await manager.stop().catch(() => {});
+    throw error;
+  }
   await stopped;
   if (fatal) process.exitCode = 1;
 }

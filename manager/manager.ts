@@ -11,12 +11,18 @@ import type { Logger } from '../shared/logger.js';
 import { redactUrl } from '../shared/logger.js';
 import type { ManagerConfig } from './config.js';
 import { Dispatcher } from './dispatcher.js';
+import {
+  EMBEDDED_POOL_SIZE,
+  type EmbeddedDatabase,
+  startEmbeddedDatabase,
+} from './embedded-database.js';
 import { registerRoutes } from './http-api.js';
 import { BODY_LIMIT_BYTES, installErrorHandling } from './http-errors.js';
-import { acquireLeadership, LEADER_LOCK_KEY, type Leadership } from './leader.js';
+import { Leadership } from './leader.js';
 import { ManagerState } from './manager-state.js';
 import { migrate } from './migrate.js';
 import { loadQueueStates, QueueService } from './queue-service.js';
+import { loadTls } from './tls.js';
 import { WriteBehind } from './write-behind.js';
 import { WorkerEndpoint } from './ws-endpoint.js';
 
@@ -28,6 +34,8 @@ export class Manager {
   private endpoint: WorkerEndpoint | undefined;
   private leadership: Leadership | undefined;
   private stopping: Promise<void> | undefined;
+  /** Set when DATABASE_URL is unset; shutdown() closes it last. */
+  private embedded: Promise<EmbeddedDatabase> | undefined;
   url = '';
 
   constructor(
@@ -39,18 +47,30 @@ export class Manager {
     this.state.leaseMs = config.BLOCKRUNNER_LEASE_MS;
   }
 
-  async start(databaseUrl: string): Promise<void> {
+  /** Uses DATABASE_URL, or the embedded database under BLOCKRUNNER_DATA_DIR when it is unset. */
+  async start(): Promise<void> {
     const { config, log } = this;
+    let databaseUrl = config.DATABASE_URL;
+    if (databaseUrl === undefined) {
+      this.embedded = startEmbeddedDatabase(config.BLOCKRUNNER_DATA_DIR, log);
+      databaseUrl = (await this.embedded).url;
+      // Stopped while the embedded database was created: shutdown() has closed it.
+      if (this.abort.signal.aborted) return;
+    }
     log.info({ database: redactUrl(databaseUrl) }, 'manager starting');
     this.pool = new pg.Pool({
       connectionString: databaseUrl,
-      max: 4,
+      max: this.embedded ? EMBEDDED_POOL_SIZE : 4,
       application_name: 'blockrunner',
     });
     this.pool.on('error', (error) => log.warn({ err: error }, 'idle database connection failed'));
     await migrate(this.pool, log);
+    if (this.abort.signal.aborted) return;
 
-    const app = Fastify({ loggerInstance: log as FastifyBaseLogger, bodyLimit: BODY_LIMIT_BYTES });
+    const tls = loadTls(config);
+    const options = { loggerInstance: log as FastifyBaseLogger, bodyLimit: BODY_LIMIT_BYTES };
+    // An HTTPS server upgrades WebSockets the same way; the routes do not care which it is.
+    const app = (tls ? Fastify({ ...options, https: tls }) : Fastify(options)) as FastifyInstance;
     this.app = app;
     app.setValidatorCompiler(validatorCompiler);
     app.setSerializerCompiler(serializerCompiler);
@@ -59,7 +79,7 @@ export class Manager {
     await app.listen({ host: config.HOST, port: config.PORT });
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.PORT;
-    this.url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`;
+    this.url = `${tls ? 'https' : 'http'}://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`;
     this.endpoint = new WorkerEndpoint(app.server, {
       state: this.state,
       workerToken: config.BLOCKRUNNER_WORKER_TOKEN,
@@ -78,21 +98,20 @@ export class Manager {
   private async lead(databaseUrl: string): Promise<void> {
     const { config, log } = this;
     const pool = this.pool as pg.Pool;
-    const leadership = await acquireLeadership(databaseUrl, log, this.abort.signal);
+    const leadership = await Leadership.acquire(databaseUrl, log, this.abort.signal);
     this.leadership = leadership;
-    void leadership.lost.then((error) => {
-      if (this.state.role !== 'stopping')
-        this.onFatal(new Error('lost the leader lock', { cause: error }));
-    });
+    this.state.leadership = leadership;
+    leadership.onLost = (error) => {
+      if (this.state.role !== 'stopping') this.onFatal(error);
+    };
     const queues = await loadQueueStates(pool);
     const writer = new WriteBehind({
       pool,
-      fence: { lockKey: LEADER_LOCK_KEY, leaderPid: leadership.pid },
+      fence: () => leadership.fence(),
       log,
       onCommitted: (batch) => {
         for (const [name, writes] of batch) queues.get(name)?.committed(writes.done);
       },
-      onLeadershipLost: (error) => this.onFatal(error),
     });
     const dispatcher = new Dispatcher({
       queues,
@@ -136,17 +155,15 @@ export class Manager {
     }
     this.endpoint?.close();
     dispatcher?.close();
-    if (state.writer) await withTimeout(state.writer.close(), this.config.BLOCKRUNNER_SHUTDOWN_MS);
+    await state.writer?.close(this.config.BLOCKRUNNER_SHUTDOWN_MS).catch((error) => {
+      log.error({ err: error }, 'results received but not committed; those heights will run again');
+    });
     await this.app?.close();
     await this.leadership?.release();
     await this.pool?.end();
+    // Waits for a creation still running (a Ctrl-C during the first start), then closes.
+    const embedded = await this.embedded?.catch(() => undefined);
+    await embedded?.close();
     log.info('manager stopped');
   }
-}
-
-async function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
-  const timeout = delay(ms, undefined, { ref: false }).then(() => {
-    throw new Error(`gave up after ${ms} ms`);
-  });
-  await Promise.race([promise, timeout]);
 }

@@ -5,6 +5,7 @@
 import type pg from 'pg';
 import { RangeSet } from '../shared/range-set.js';
 import type { Dispatcher } from './dispatcher.js';
+import type { EnqueueMetrics } from './metrics.js';
 import { fromMultirange } from './multirange.js';
 import {
   type AttemptRecord,
@@ -51,6 +52,9 @@ export async function loadQueueStates(pool: pg.Pool): Promise<Map<string, QueueS
 }
 
 export class QueueService {
+  /** Told once per enqueue request, after its commit. */
+  metrics: EnqueueMetrics | undefined;
+
   constructor(
     readonly queues: Map<string, QueueState>,
     private readonly writer: WriteBehind,
@@ -71,6 +75,7 @@ export class QueueService {
     for (const height of outcome.cleared) writes.history.set(height, null);
     if (outcome.added > 0) this.dispatcher.wake();
     await this.writer.committed();
+    this.metrics?.enqueued(name, outcome.added);
     return { queue: name, added: outcome.added, skipped: outcome.skipped };
   }
 

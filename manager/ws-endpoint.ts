@@ -116,7 +116,9 @@ export class WorkerEndpoint {
       if (problem) ws.close(problem.code, problem.reason);
       else if (connection.link) clearTimeout(helloTimer);
     });
-    ws.on('error', (error) => this.options.log.warn({ err: error }, 'worker link error'));
+    ws.on('error', (error) =>
+      this.options.log.warn({ err: error, worker: connection.link?.name }, 'worker link error'),
+    );
     ws.on('close', (code, reason) => {
       clearTimeout(helloTimer);
       this.connections.delete(ws);

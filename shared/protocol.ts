@@ -11,6 +11,8 @@ export const PROTOCOL_VERSION = 1;
 export const MAX_HEIGHTS_PER_FRAME = 100_000;
 /** Longest error message kept for a failed attempt; workers truncate to it. */
 export const MAX_ERROR_LENGTH = 2_000;
+/** Upper bound of a results frame's `runMs`: 100,000 heights of a day each. */
+const MAX_RUN_MS = MAX_HEIGHTS_PER_FRAME * 86_400_000;
 
 export const QUEUE_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
@@ -41,6 +43,11 @@ export const resultsFrameSchema = z.strictObject({
   failed: z
     .array(z.strictObject({ height: heightSchema, error: z.string().max(MAX_ERROR_LENGTH) }))
     .max(MAX_HEIGHTS_PER_FRAME),
+  /**
+   * Optional: handler milliseconds summed over the frame's heights, for the manager's
+   * handler-duration metrics. Workers that do not measure leave it out.
+   */
+  runMs: z.number().min(0).max(MAX_RUN_MS).optional(),
 });
 
 export const releaseFrameSchema = z.strictObject({

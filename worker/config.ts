@@ -95,6 +95,20 @@ export const workerConfigSchema = z.object({
    * reconnected. Must match the manager's BLOCKRUNNER_HEARTBEAT_MS. Default 15000.
    */
   BLOCKRUNNER_HEARTBEAT_MS: integer(15_000, 10, 600_000),
+  /**
+   * Worker loops run as child processes by a supervisor that restarts them (worker/supervisor.ts,
+   * docs/workers.md). Default 1: no supervisor, this process is the worker.
+   */
+  BLOCKRUNNER_PROCESSES: integer(1, 1, 256),
+  /**
+   * Heights after which a worker retires (hands back what it holds, finishes what runs, exits 0)
+   * so its supervisor starts a fresh process: for handlers that leak memory. Default 0 (never).
+   */
+  BLOCKRUNNER_MAX_JOBS: integer(0, 0, Number.MAX_SAFE_INTEGER),
+  /** Child crashes the supervisor tolerates within the window; one more and it exits 1. Default 5. */
+  BLOCKRUNNER_RESTART_LIMIT: integer(5, 0, 1_000_000),
+  /** The window of BLOCKRUNNER_RESTART_LIMIT. Default 60000. */
+  BLOCKRUNNER_RESTART_WINDOW_MS: integer(60_000, 1, 86_400_000),
   /** Default info. */
   LOG_LEVEL: oneOf(LOG_LEVELS, 'info'),
 });

@@ -1,21 +1,35 @@
 /**
- * `blockrunner worker`: load config, load the handler, start, stop on SIGTERM/SIGINT.
+ * `blockrunner worker`: load config, then either run the worker here (BLOCKRUNNER_PROCESSES=1)
+ * or supervise that many child workers (worker/supervisor.ts); stop on SIGTERM/SIGINT.
  * A ConfigError propagates: the CLI prints it as one line and exits 2.
  */
+import { fileURLToPath } from 'node:url';
 import { type Env, flagsToEnv } from '../shared/config.js';
-import { createLogger } from '../shared/logger.js';
-import { loadWorkerConfig, workerConfigSchema } from './config.js';
+import { createLogger, type Logger } from '../shared/logger.js';
+import { loadWorkerConfig, type WorkerConfig, workerConfigSchema } from './config.js';
 import { loadHandler } from './handler.js';
+import { WorkerSupervisor } from './supervisor.js';
 import { startWorker } from './worker.js';
 
+/** Beyond BLOCKRUNNER_SHUTDOWN_MS, time for a child to send its results and close its link. */
+const CHILD_STOP_MARGIN_MS = 3_000;
+
 export async function main(args: string[], env: Env = process.env): Promise<void> {
-  const config = loadWorkerConfig(flagsToEnv(workerConfigSchema, args, env));
-  const log = createLogger({ level: config.LOG_LEVEL, name: 'blockrunner-worker' });
+  const workerEnv = flagsToEnv(workerConfigSchema, args, env);
+  const config = loadWorkerConfig(workerEnv);
+  // Every line names the worker, as the manager's lines about it do (docs/observability.md).
+  const log = createLogger({ level: config.LOG_LEVEL, name: 'blockrunner-worker' }).child({
+    worker: config.BLOCKRUNNER_WORKER_NAME,
+  });
+  if (config.BLOCKRUNNER_PROCESSES > 1) await supervise(config, workerEnv, log);
+  else await work(config, log);
+}
+
+async function work(config: WorkerConfig, log: Logger): Promise<void> {
   const handler = await loadHandler(config);
   const worker = startWorker(config, handler, log);
   log.info(
     {
-      workerName: config.BLOCKRUNNER_WORKER_NAME,
       queues: config.BLOCKRUNNER_QUEUES,
       concurrency: config.BLOCKRUNNER_CONCURRENCY,
       prefetch: config.BLOCKRUNNER_PREFETCH,
@@ -35,5 +49,38 @@ export async function main(args: string[], env: Env = process.env): Promise<void
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
+  }
+}
+
+/** Children are this same CLI with the same settings (flags included, as variables). */
+async function supervise(config: WorkerConfig, workerEnv: Env, log: Logger): Promise<void> {
+  const cli = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+  const supervisor = new WorkerSupervisor({
+    name: config.BLOCKRUNNER_WORKER_NAME,
+    processes: config.BLOCKRUNNER_PROCESSES,
+    command: (child) => ({
+      command: process.execPath,
+      args: [cli, 'worker'],
+      env: { ...workerEnv, BLOCKRUNNER_PROCESSES: '1', BLOCKRUNNER_WORKER_NAME: child },
+    }),
+    restartLimit: config.BLOCKRUNNER_RESTART_LIMIT,
+    restartWindowMs: config.BLOCKRUNNER_RESTART_WINDOW_MS,
+    stopTimeoutMs: config.BLOCKRUNNER_SHUTDOWN_MS + CHILD_STOP_MARGIN_MS,
+    log,
+  });
+  const onSignal = (signal: NodeJS.Signals): void => supervisor.stop(signal);
+  // No child outlives a supervisor that ends abnormally.
+  const onExit = (): void => supervisor.killAll();
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('exit', onExit);
+  supervisor.start();
+  try {
+    // Not thrown: the supervisor already said why in one log line; the CLI would add another.
+    process.exitCode = await supervisor.done;
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    process.off('exit', onExit);
   }
 }

@@ -12,6 +12,8 @@ export class Run implements HandlerContext {
   private controller: AbortController | undefined;
   private abortReason: Error | undefined;
   private logger: Logger | undefined;
+  /** For the results frame's `runMs`: one clock read here and one at the end, nothing else. */
+  readonly startedAt = performance.now();
 
   constructor(
     readonly lease: number,

@@ -27,6 +27,8 @@ interface Batch {
 interface LeaseResults {
   done: number[];
   failed: { height: number; error: string }[];
+  /** Handler milliseconds summed over these heights (the frame's runMs). */
+  runMs: number;
 }
 
 export class Runner {
@@ -135,9 +137,10 @@ export class Runner {
     this.pending = new Map();
     const send = this.send;
     if (!send) return;
-    for (const [lease, { done, failed }] of pending) {
+    for (const [lease, { done, failed, runMs: sum }] of pending) {
+      const runMs = Math.round(sum * 1000) / 1000;
       if (done.length <= MAX_HEIGHTS_PER_FRAME && failed.length <= MAX_HEIGHTS_PER_FRAME) {
-        send({ type: 'results', lease, done, failed });
+        send({ type: 'results', lease, done, failed, runMs });
         continue;
       }
       // One lease never holds more than a frame's worth; split anyway rather than be refused.
@@ -147,6 +150,7 @@ export class Runner {
           lease,
           done: done.slice(i, i + MAX_HEIGHTS_PER_FRAME),
           failed: failed.slice(i, i + MAX_HEIGHTS_PER_FRAME),
+          runMs: i === 0 ? runMs : 0,
         });
       }
     }
@@ -203,13 +207,17 @@ export class Runner {
     if (run.link === this.link && this.send) {
       let results = this.pending.get(run.lease);
       if (!results) {
-        results = { done: [], failed: [] };
+        results = { done: [], failed: [], runMs: 0 };
         this.pending.set(run.lease, results);
       }
+      results.runMs += performance.now() - run.startedAt;
       if (failed) {
         const message = errorMessage(error);
         results.failed.push({ height: run.height, error: message });
-        this.log.debug({ lease: run.lease, height: run.height, error: message }, 'height failed');
+        this.log.debug(
+          { queue: run.queue, lease: run.lease, height: run.height, error: message },
+          'height failed',
+        );
       } else {
         results.done.push(run.height);
       }

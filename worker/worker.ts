@@ -20,12 +20,24 @@ export interface Worker {
    * Idempotent: every call returns the same promise.
    */
   stop(): Promise<void>;
-  /** Resolves when stop() has finished. */
+  /** Resolves when stop() has finished, also after a retirement at BLOCKRUNNER_MAX_JOBS. */
   readonly stopped: Promise<void>;
 }
 
 export function startWorker(config: WorkerConfig, handler: Handler, log: Logger): Worker {
-  const runner = new Runner(handler, config.BLOCKRUNNER_CONCURRENCY, log);
+  const maxJobs = config.BLOCKRUNNER_MAX_JOBS;
+  // BLOCKRUNNER_MAX_JOBS: heights are counted as they start, one increment each, so that exactly
+  // that many run: the stop begins inside the last start, before the runner starts another one.
+  // Unlimited workers run the handler itself, with nothing in between.
+  let started = 0;
+  const counted: Handler = (height, ctx) => {
+    if (++started === maxJobs) {
+      log.info({ jobs: started }, 'worker retiring: BLOCKRUNNER_MAX_JOBS reached');
+      void stop();
+    }
+    return handler(height, ctx);
+  };
+  const runner = new Runner(maxJobs > 0 ? counted : handler, config.BLOCKRUNNER_CONCURRENCY, log);
   const shutdown = new AbortController();
   const hello: HelloFrame = {
     type: 'hello',
@@ -97,11 +109,10 @@ export function startWorker(config: WorkerConfig, handler: Handler, log: Logger)
     markStopped();
   }
 
-  return {
-    stop: () => {
-      stopping ??= drain();
-      return stopping;
-    },
-    stopped,
-  };
+  function stop(): Promise<void> {
+    stopping ??= drain();
+    return stopping;
+  }
+
+  return { stop, stopped };
 }

@@ -352,7 +352,7 @@ export async function stopAll(options: StopAllOptions = {}): Promise<void> {
   if (problems.length > 0) throw new Error(problems.join('\n\n'));
 }
 
-function cliPath(): string {
+export function cliPath(): string {
   const path = join(packageRoot(), 'dist', 'cli', 'main.js');
   if (!existsSync(path)) {
     throw new Error(`${path} is missing: build first with \`npm run build\` (\`npm test\` does)`);

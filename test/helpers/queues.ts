@@ -13,9 +13,14 @@ export interface QueueSummary {
   rate: number;
 }
 
-export async function queueSummary(url: string, queue = 'default', token?: string): Promise<QueueSummary> {
+export async function queueSummary(
+  url: string,
+  queue = 'default',
+  token?: string,
+): Promise<QueueSummary> {
   const { status, body } = await api(url, token).get(`/v1/queues/${queue}`);
-  if (status !== 200) throw new Error(`GET /v1/queues/${queue} answered ${status}: ${JSON.stringify(body)}`);
+  if (status !== 200)
+    throw new Error(`GET /v1/queues/${queue} answered ${status}: ${JSON.stringify(body)}`);
   return body as QueueSummary;
 }
 

@@ -18,6 +18,10 @@ describe('worker config', () => {
       BLOCKRUNNER_WORKER_NAME: `${hostname()}-${process.pid}`,
       BLOCKRUNNER_SHUTDOWN_MS: 10_000,
       BLOCKRUNNER_HEARTBEAT_MS: 15_000,
+      BLOCKRUNNER_PROCESSES: 1,
+      BLOCKRUNNER_MAX_JOBS: 0,
+      BLOCKRUNNER_RESTART_LIMIT: 5,
+      BLOCKRUNNER_RESTART_WINDOW_MS: 60_000,
       LOG_LEVEL: 'info',
     });
     expect(Object.isFrozen(config)).toBe(true);

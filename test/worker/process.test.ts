@@ -73,7 +73,7 @@ it('stops on SIGTERM: releases, finishes, exits 0', async () => {
   expect({ code, signal, stderr }).toEqual({ code: 0, signal: null, stderr: '' });
   expect(framesOf(connection, 'release')).toEqual([{ type: 'release', lease: 5, heights: [2, 3] }]);
   expect(framesOf(connection, 'results')).toEqual([
-    { type: 'results', lease: 5, done: [1], failed: [] },
+    { type: 'results', lease: 5, done: [1], failed: [], runMs: expect.any(Number) },
   ]);
   await waitFor(() => connection.close !== undefined);
   expect(connection.close?.code).toBe(1000);

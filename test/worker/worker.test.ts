@@ -175,7 +175,7 @@ describe('worker', () => {
     await waitFor(() => doneHeights(second).includes(7));
     expect(started).toEqual([1, 7]);
     expect(framesOf(second, 'results')).toEqual([
-      { type: 'results', lease: 5, done: [7], failed: [] },
+      { type: 'results', lease: 5, done: [7], failed: [], runMs: expect.any(Number) },
     ]);
   });
 
