@@ -102,8 +102,9 @@ function readyText(url: string, workers: number, env: Env): string {
   const urlFlag = url === 'http://127.0.0.1:8080' ? '' : ` --url ${url}`;
   return [
     `blockrunner up: manager at ${url}, ${workers} ${handler} worker${workers === 1 ? '' : 's'}; Ctrl-C stops all`,
-    `  enqueue: curl -X POST ${url}/v1/queues/default/heights -H 'content-type: application/json'${auth} -d '{"from":0,"to":9999}'`,
-    `  watch:   blockrunner status --watch${urlFlag}`,
+    `  enqueue:   curl -X POST ${url}/v1/queues/default/heights -H 'content-type: application/json'${auth} -d '{"from":0,"to":9999}'`,
+    `  watch:     blockrunner status --watch${urlFlag}`,
+    `  dashboard: ${url}/`,
     '',
   ].join('\n');
 }

@@ -106,7 +106,8 @@ The manager and workers also read every variable of "blockrunner manager --help"
 };
 
 const MANAGER_NOTES: Record<string, string> = {
-  DATABASE_URL: 'PostgreSQL connection string, e.g. postgres://user@127.0.0.1:5432/db',
+  DATABASE_URL:
+    'PostgreSQL connection string, e.g. postgres://user@127.0.0.1:5432/db; unset: an embedded database under BLOCKRUNNER_DATA_DIR, for trying Blockrunner out',
   BLOCKRUNNER_DATA_DIR: 'where local state lives',
   HOST: 'interface to listen on',
   PORT: 'HTTP and WebSocket port; 0 picks a free one',

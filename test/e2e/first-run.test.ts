@@ -88,7 +88,7 @@ it('runs with no PostgreSQL configured, stops on Ctrl-C and keeps its state', {
 
   const first = await startUp(dataDir, port);
   expect(first.text).toBe(`blockrunner up: manager at ${url}, 2 noop workers; Ctrl-C stops all`);
-  const curl = await first.up.waitForLog((e) => String(e.text ?? '').includes('enqueue: curl'));
+  const curl = await first.up.waitForLog((e) => String(e.text ?? '').includes('curl -X POST'));
   expect(curl.text).toContain(`curl -X POST ${url}/v1/queues/default/heights`);
   // The manager says it runs on the embedded database, served on loopback.
   const notice = await first.up.waitForLog((e) => e.level === 40 && typeof e.dataDir === 'string');
