@@ -1,17 +1,9 @@
 /** Reading a queue's summary over HTTP, and waiting until it satisfies a condition. */
+import type { QueueSummary } from '../../manager/queue-state.js';
 import { api } from './http.js';
 import { waitFor } from './wait.js';
 
-export interface QueueSummary {
-  queue: string;
-  pending: number;
-  leased: number;
-  retrying: number;
-  done: number;
-  failed: number;
-  watermark: number | null;
-  rate: number;
-}
+export type { QueueSummary };
 
 export async function queueSummary(
   url: string,
