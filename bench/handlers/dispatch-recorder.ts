@@ -1,0 +1,32 @@
+/**
+ * A worker handler for S4: prints when each height reached the handler, on the worker's stdout,
+ * as `bench-dispatch {"queue","height","attempt","at"}`. `at` is performance.timeOrigin +
+ * performance.now(), a sub-millisecond wall-clock time that the bench, on the same machine and
+ * the same clock, compares with when it sent the enqueue request.
+ * Loaded by path (BLOCKRUNNER_HANDLER), so it depends on nothing of Blockrunner's.
+ */
+
+export const DISPATCH_LINE_PREFIX = 'bench-dispatch ';
+
+export interface DispatchRecord {
+  queue: string;
+  height: number;
+  attempt: number;
+  at: number;
+}
+
+export default function recordDispatch(
+  height: number,
+  ctx: { readonly queue: string; readonly attempt: number },
+): void {
+  const at = performance.timeOrigin + performance.now();
+  const record: DispatchRecord = { queue: ctx.queue, height, attempt: ctx.attempt, at };
+  // Synchronous on a pipe under Linux, so lines are never lost or interleaved.
+  process.stdout.write(`${DISPATCH_LINE_PREFIX}${JSON.stringify(record)}\n`);
+}
+
+/** The record on a line of the worker's output, or undefined for any other line. */
+export function parseDispatchLine(line: string): DispatchRecord | undefined {
+  if (!line.startsWith(DISPATCH_LINE_PREFIX)) return undefined;
+  return JSON.parse(line.slice(DISPATCH_LINE_PREFIX.length)) as DispatchRecord;
+}

@@ -1,0 +1,81 @@
+/**
+ * S1 throughput (DESIGN "Performance targets"): 0..N-1 with the `noop` handler, one manager and
+ * four worker processes. The clock starts just before the enqueue request is sent and stops at
+ * the first probe of PostgreSQL that finds every height committed as done. Each run uses a
+ * queue of its own on the same processes; the median run is the figure.
+ */
+import { Cluster } from './cluster.js';
+import { COMMIT_POLL_MS, CommitWatch } from './commit-watch.js';
+import { enqueue, queueSummary } from './manager-api.js';
+import type { BenchOptions } from './options.js';
+import type { S1Result, S1Run } from './results.js';
+import { round } from './stats.js';
+
+const RUN_TIMEOUT_MS = 180_000;
+
+export async function runS1(options: BenchOptions): Promise<S1Result> {
+  const { heights, runs, workers, concurrency, prefetch } = options.s1;
+  const queues = Array.from({ length: runs }, (_, i) => `s1-run${i + 1}`);
+  const cluster = await Cluster.start(options.adminUrl, 's1', options.cpuProfDir);
+  try {
+    await cluster.addWorkers(workers, { queues, concurrency, prefetch, handler: 'noop' });
+    const watch = await CommitWatch.open(cluster.database.url);
+    try {
+      const results: S1Run[] = [];
+      for (const queue of queues) results.push(await runOnce(cluster, watch, queue, heights));
+      const middle = medianRun(results);
+      return {
+        database: cluster.database.name,
+        heights,
+        workers,
+        concurrency,
+        prefetch,
+        handler: 'noop',
+        runs: results,
+        elapsedMs: middle.elapsedMs,
+        heightsPerSecond: middle.heightsPerSecond,
+        measured: `from just before POST /v1/queues/:queue/heights {from:0,to:${heights - 1}} is sent until a probe of PostgreSQL (every ${COMMIT_POLL_MS} ms) finds queues.done containing every height; median of ${runs} run(s), each on its own queue`,
+      };
+    } finally {
+      await watch.close();
+    }
+  } finally {
+    await cluster.stop();
+  }
+}
+
+async function runOnce(
+  cluster: Cluster,
+  watch: CommitWatch,
+  queue: string,
+  heights: number,
+): Promise<S1Run> {
+  const started = performance.now();
+  const answer = await enqueue(cluster.url, queue, { from: 0, to: heights - 1 });
+  const enqueued = performance.now();
+  if (answer.added !== heights) {
+    throw new Error(`enqueue added ${answer.added} heights, expected ${heights}`);
+  }
+  const finished = await watch.waitForAllDone(queue, 0, heights - 1, {
+    timeoutMs: RUN_TIMEOUT_MS,
+    check: () => cluster.assertRunning(),
+  });
+  // Correctness, not timing: every height done once, none failed.
+  const summary = await queueSummary(cluster.url, queue);
+  if (summary.done !== heights || summary.failed !== 0 || summary.retrying !== 0) {
+    throw new Error(`after the run, ${queue} reads ${JSON.stringify(summary)}`);
+  }
+  const elapsedMs = finished - started;
+  return {
+    queue,
+    enqueueMs: round(enqueued - started),
+    elapsedMs: round(elapsedMs),
+    heightsPerSecond: Math.round(heights / (elapsedMs / 1000)),
+  };
+}
+
+/** The median run by rate (nearest rank: the lower middle one for an even count). */
+function medianRun(runs: S1Run[]): S1Run {
+  const sorted = [...runs].sort((a, b) => a.heightsPerSecond - b.heightsPerSecond);
+  return sorted[Math.ceil(sorted.length / 2) - 1] as S1Run;
+}

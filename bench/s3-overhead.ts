@@ -1,0 +1,66 @@
+/**
+ * S3 overhead (DESIGN "Performance targets"): the built-in `sleep` handler at 2 ms, 16 slots in
+ * all (two workers of concurrency 8). Were the system free, 16 slots / 2 ms = 8,000 heights/s;
+ * the figure is the achieved rate, enqueue to last commit as in S1, as a share of that.
+ */
+import { Cluster } from './cluster.js';
+import { COMMIT_POLL_MS, CommitWatch } from './commit-watch.js';
+import { enqueue, queueSummary } from './manager-api.js';
+import type { BenchOptions } from './options.js';
+import type { S3Result } from './results.js';
+import { round } from './stats.js';
+
+const RUN_TIMEOUT_MS = 120_000;
+const QUEUE = 's3';
+
+export async function runS3(options: BenchOptions): Promise<S3Result> {
+  const { heights, workers, concurrency, prefetch, sleepMs } = options.s3;
+  const slots = workers * concurrency;
+  const idealPerSecond = (slots * 1000) / sleepMs;
+  const cluster = await Cluster.start(options.adminUrl, 's3', options.cpuProfDir);
+  try {
+    await cluster.addWorkers(workers, {
+      queues: [QUEUE],
+      concurrency,
+      prefetch,
+      handler: 'sleep',
+      env: { BLOCKRUNNER_SLEEP_MS: String(sleepMs) },
+    });
+    const watch = await CommitWatch.open(cluster.database.url);
+    try {
+      const started = performance.now();
+      const answer = await enqueue(cluster.url, QUEUE, { from: 0, to: heights - 1 });
+      if (answer.added !== heights) {
+        throw new Error(`enqueue added ${answer.added} heights, expected ${heights}`);
+      }
+      const finished = await watch.waitForAllDone(QUEUE, 0, heights - 1, {
+        timeoutMs: RUN_TIMEOUT_MS,
+        check: () => cluster.assertRunning(),
+      });
+      const summary = await queueSummary(cluster.url, QUEUE);
+      if (summary.done !== heights || summary.failed !== 0) {
+        throw new Error(`after the run, ${QUEUE} reads ${JSON.stringify(summary)}`);
+      }
+      const elapsedMs = finished - started;
+      const heightsPerSecond = heights / (elapsedMs / 1000);
+      return {
+        database: cluster.database.name,
+        heights,
+        workers,
+        concurrency,
+        prefetch,
+        sleepMs,
+        slots,
+        elapsedMs: round(elapsedMs),
+        heightsPerSecond: Math.round(heightsPerSecond),
+        idealPerSecond,
+        shareOfIdeal: round(heightsPerSecond / idealPerSecond, 4),
+        measured: `${heights} heights, ${workers} workers x concurrency ${concurrency} (prefetch ${prefetch}), sleep handler ${sleepMs} ms; from just before the enqueue request until PostgreSQL (probed every ${COMMIT_POLL_MS} ms) holds all of them as done; share = rate / (${slots} slots / ${sleepMs} ms)`,
+      };
+    } finally {
+      await watch.close();
+    }
+  } finally {
+    await cluster.stop();
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * A small run of `npm run bench` (the built dist/bench/main.js), Blockrunner only: S1 on 20,000
+ * heights with two workers, S2, S4 with a few samples. Checks correctness, never timing (issue
+ * 4: timing figures are printed by the bench, not asserted in `npm test`): every height done,
+ * the results file well-formed, what was not run said so, and nothing left behind.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import type { BenchResults } from '../../bench/results.js';
+import { packageRoot } from '../../shared/package-root.js';
+import { withAdminClient } from '../helpers/database.js';
+
+const RUN_TIMEOUT_MS = 50_000;
+const dir = mkdtempSync(join(tmpdir(), 'blockrunner-bench-smoke-'));
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built bench; kills it (and fails) when it has not stopped by itself in time. */
+function runBench(args: string[]): Promise<Run> {
+  const main = join(packageRoot(), 'dist', 'bench', 'main.js');
+  if (!existsSync(main)) throw new Error(`${main} is missing: build first (npm test does)`);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [main, ...args], {
+      cwd: packageRoot(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const timer = setTimeout(() => {
+      child.kill('SIGINT');
+      reject(new Error(`the bench did not stop within ${RUN_TIMEOUT_MS} ms:\n${stderr}`));
+    }, RUN_TIMEOUT_MS);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('npm run bench, smoke run', () => {
+  it('runs S1, S2 and S4 small and writes a well-formed results file', async () => {
+    const adminUrl = inject('databaseUrl');
+    const out = join(dir, 'latest.json');
+    const run = await runBench([
+      '--only',
+      'S1,S2,S4',
+      '--anchors',
+      'none',
+      '--s1-heights',
+      '20000',
+      '--s1-runs',
+      '1',
+      '--s1-workers',
+      '2',
+      '--s4-samples',
+      '20',
+      '--database-url',
+      adminUrl,
+      '--out',
+      out,
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    const results = JSON.parse(readFileSync(out, 'utf8')) as BenchResults;
+    const { S1, S2, S3, S4 } = results.scenarios;
+
+    if (S1.status !== 'ok') throw new Error(`S1: ${JSON.stringify(S1)}`);
+    expect(S1.heights).toBe(20_000);
+    expect(S1.workers).toBe(2);
+    expect(S1.runs).toHaveLength(1);
+    expect(S1.heightsPerSecond).toBeGreaterThan(0);
+
+    if (S2.status !== 'ok') throw new Error(`S2: ${JSON.stringify(S2)}`);
+    expect(S2.added).toBe(100_000_000);
+    expect(S2.rssSamplesBefore.length).toBeGreaterThan(1);
+    expect(S2.rssSamplesAfter.length).toBeGreaterThan(1);
+    expect(S2.rssBytesBefore).toBeGreaterThan(0);
+    expect(S2.databaseBytesAfter).toBe(S2.databaseBytesBefore + S2.databaseGrowthBytes);
+
+    expect(S3).toEqual({ status: 'skipped', reason: 'S3 not selected (--only)' });
+
+    if (S4.status !== 'ok') throw new Error(`S4: ${JSON.stringify(S4)}`);
+    expect(S4.samples).toBe(20);
+    expect(Number.isFinite(S4.p50Ms) && Number.isFinite(S4.p99Ms)).toBe(true);
+    expect(S4.p99Ms).toBeGreaterThanOrEqual(S4.p50Ms);
+
+    // Anchors not run are reported as such, never left out.
+    for (const name of ['pg-boss', 'graphile-worker', 'bullmq'] as const) {
+      expect(results.anchors[name].S1).toEqual({
+        status: 'skipped',
+        reason: `${name} excluded by --anchors`,
+      });
+      expect(results.anchors[name].version).toMatch(/^\d+\.\d+\.\d+/);
+    }
+    expect(results.comparison.s1ToBestAnchor).toBeNull();
+    expect(results.targets.map((check) => check.scenario)).toEqual([
+      'S1',
+      'S1',
+      'S2',
+      'S2',
+      'S2',
+      'S3',
+      'S4',
+    ]);
+    expect(results.targets.find((check) => check.scenario === 'S3')?.met).toBeNull();
+    expect(results.machine.cores).toBe(cpus().length);
+    expect(results.machine.memoryBytes).toBeGreaterThan(0);
+    expect(Number.isNaN(Date.parse(results.date))).toBe(false);
+    expect(run.stdout).toContain('| S1 throughput');
+
+    // Every scenario dropped its database.
+    const names = [S1.database, S2.database, S4.database];
+    const left = await withAdminClient(adminUrl, async (client) => {
+      const { rows } = await client.query<{ datname: string }>(
+        'SELECT datname FROM pg_database WHERE datname = ANY($1::text[])',
+        [names],
+      );
+      return rows.map((row) => row.datname);
+    });
+    expect(left).toEqual([]);
+  });
+});
