@@ -103,9 +103,10 @@ export async function dropStaleDatabases(adminUrl: string): Promise<string[]> {
   });
   const dropped: string[] = [];
   for (const name of names) {
-    const match = /^blockrunner_bench_([0-9a-z]+)_/.exec(name);
-    const createdAt = match?.[1] === undefined ? 0 : Number.parseInt(match[1], 36) * 1000;
-    if (Date.now() - createdAt < STALE_AFTER_MS) continue;
+    // Only names this module made (a creation time of 6 base-36 digits) are ever dropped.
+    const match = /^blockrunner_bench_([0-9a-z]{6})_/.exec(name);
+    if (match?.[1] === undefined) continue;
+    if (Date.now() - Number.parseInt(match[1], 36) * 1000 < STALE_AFTER_MS) continue;
     await dropDatabase(adminUrl, name).then(
       () => dropped.push(name),
       () => {},

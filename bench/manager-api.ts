@@ -1,17 +1,9 @@
 /** The few calls of the manager's HTTP API (docs/api.md) that the scenarios make. */
+import type { QueueSummary } from '../manager/queue-state.js';
 
 const REQUEST_TIMEOUT_MS = 30_000;
 
-export interface QueueSummary {
-  queue: string;
-  pending: number;
-  leased: number;
-  retrying: number;
-  done: number;
-  failed: number;
-  watermark: number | null;
-  rate: number;
-}
+export type { QueueSummary };
 
 export interface EnqueueAnswer {
   queue: string;

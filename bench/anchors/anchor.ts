@@ -75,9 +75,9 @@ export interface RoundTimes {
 
 /**
  * S1 for an anchor: one untimed round first, as S1 of Blockrunner runs three times on the same
- * processes, so that no anchor is measured cold (JIT, pools, and for the PostgreSQL anchors the
- * planner statistics that `betweenRounds` refreshes with ANALYZE, as autovacuum would in a
- * running system); then the timed round.
+ * processes, so that no anchor is measured cold (JIT, pools; for pg-boss also the planner
+ * statistics that `betweenRounds` refreshes with ANALYZE, as autovacuum would in a running
+ * system); then the timed round.
  */
 export async function warmThenTimed(
   jobs: number,
