@@ -4,6 +4,7 @@
  * and how much the store grew. Each runs in a child process of its own (anchors/child.ts).
  */
 import type { AnchorBigEnqueue, AnchorThroughput } from '../results.js';
+import { round } from '../stats.js';
 
 /** The line on which anchors/child.ts prints its result, as JSON. */
 export const RESULT_LINE_PREFIX = 'bench-result ';
@@ -103,4 +104,36 @@ export const BIG_ENQUEUE_CHUNK = 10_000;
 
 export function bigEnqueueMeasured(jobs: number, store: string): string {
   return `${jobs} jobs inserted in bulk calls of ${BIG_ENQUEUE_CHUNK}, no worker running; time of all calls; ${store} before and after; enqueuing process RSS growth; extrapolatedTo100M is a linear extrapolation, not a measurement`;
+}
+
+export interface BigEnqueueRun<T> {
+  jobs: number;
+  /** One bulk call per slice of BIG_ENQUEUE_CHUNK jobs, built before the clock starts. */
+  slices: T[];
+  enqueue: (slice: T) => Promise<unknown>;
+  /** Size of the anchor's store in bytes (pg_database_size, Redis used_memory). */
+  storeSize: () => Promise<number>;
+  storeMeasure: string;
+  settings: Record<string, unknown>;
+}
+
+/** S2 for an anchor: time the bulk calls, measure store and client memory growth around them. */
+export async function measureBigEnqueue<T>(run: BigEnqueueRun<T>): Promise<AnchorBigEnqueue> {
+  const sizeBefore = await run.storeSize();
+  const rssBefore = process.memoryUsage().rss;
+  const started = performance.now();
+  for (const slice of run.slices) await run.enqueue(slice);
+  const enqueueMs = performance.now() - started;
+  const rssGrowth = process.memoryUsage().rss - rssBefore;
+  const growth = (await run.storeSize()) - sizeBefore;
+  return {
+    jobs: run.jobs,
+    enqueueMs: round(enqueueMs),
+    storeGrowthBytes: growth,
+    storeMeasure: run.storeMeasure,
+    clientRssGrowthBytes: rssGrowth,
+    extrapolatedTo100M: extrapolateTo100M(run.jobs, enqueueMs, growth),
+    settings: run.settings,
+    measured: bigEnqueueMeasured(run.jobs, run.storeMeasure),
+  };
 }

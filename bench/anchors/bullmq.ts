@@ -11,14 +11,12 @@ import { randomBytes } from 'node:crypto';
 import { type ConnectionOptions, Queue, Worker } from 'bullmq';
 import { redisInfoField, redisVersion } from '../redis.js';
 import type { AnchorBigEnqueue, AnchorThroughput } from '../results.js';
-import { round } from '../stats.js';
 import {
   type Anchor,
   type AnchorContext,
   BIG_ENQUEUE_CHUNK,
-  bigEnqueueMeasured,
   chunks,
-  extrapolateTo100M,
+  measureBigEnqueue,
   RoundCounter,
   type RoundTimes,
   warmThenTimed,
@@ -88,27 +86,17 @@ export const bullmqAnchor: Anchor = {
     const queue = new Queue(QUEUE, { connection: connectionOf(context), prefix });
     try {
       await queue.waitUntilReady();
-      const slices = [...chunks(jobs, BIG_ENQUEUE_CHUNK)].map(jobsFor);
-      const memoryBefore = await usedMemory(context);
-      const rssBefore = process.memoryUsage().rss;
-      const started = performance.now();
-      for (const slice of slices) await queue.addBulk(slice);
-      const enqueueMs = performance.now() - started;
-      const rssGrowth = process.memoryUsage().rss - rssBefore;
-      const growth = (await usedMemory(context)) - memoryBefore;
-      return {
+      return await measureBigEnqueue({
         jobs,
-        enqueueMs: round(enqueueMs),
-        storeGrowthBytes: growth,
+        slices: [...chunks(jobs, BIG_ENQUEUE_CHUNK)].map(jobsFor),
+        enqueue: (slice) => queue.addBulk(slice),
+        storeSize: () => usedMemory(context),
         storeMeasure: 'Redis INFO used_memory',
-        clientRssGrowthBytes: rssGrowth,
-        extrapolatedTo100M: extrapolateTo100M(jobs, enqueueMs, growth),
         settings: {
           enqueue: `addBulk in calls of ${BIG_ENQUEUE_CHUNK}`,
           redis: await versionOf(context),
         },
-        measured: bigEnqueueMeasured(jobs, 'Redis INFO used_memory'),
-      };
+      });
     } finally {
       await removeQueue(queue);
       await queue.close();

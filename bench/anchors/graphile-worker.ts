@@ -10,14 +10,12 @@ import { Logger, makeWorkerUtils, run, type WorkerUtils } from 'graphile-worker'
 import type pg from 'pg';
 import { databaseSize, withClient } from '../databases.js';
 import type { AnchorBigEnqueue, AnchorThroughput } from '../results.js';
-import { round } from '../stats.js';
 import { waitUntil } from '../wait.js';
 import {
   type Anchor,
   BIG_ENQUEUE_CHUNK,
-  bigEnqueueMeasured,
   chunks,
-  extrapolateTo100M,
+  measureBigEnqueue,
   RoundCounter,
   type RoundTimes,
   warmThenTimed,
@@ -107,26 +105,16 @@ export const graphileWorkerAnchor: Anchor = {
     const url = context.databaseUrl;
     const utils = await migratedUtils(url);
     try {
-      return await withClient(url, async (client) => {
-        const slices = [...chunks(jobs, BIG_ENQUEUE_CHUNK)].map(specsFor);
-        const sizeBefore = await databaseSize(client);
-        const rssBefore = process.memoryUsage().rss;
-        const started = performance.now();
-        for (const slice of slices) await utils.addJobs(slice);
-        const enqueueMs = performance.now() - started;
-        const rssGrowth = process.memoryUsage().rss - rssBefore;
-        const growth = (await databaseSize(client)) - sizeBefore;
-        return {
+      return await withClient(url, (client) =>
+        measureBigEnqueue({
           jobs,
-          enqueueMs: round(enqueueMs),
-          storeGrowthBytes: growth,
+          slices: [...chunks(jobs, BIG_ENQUEUE_CHUNK)].map(specsFor),
+          enqueue: (slice) => utils.addJobs(slice),
+          storeSize: () => databaseSize(client),
           storeMeasure: 'pg_database_size',
-          clientRssGrowthBytes: rssGrowth,
-          extrapolatedTo100M: extrapolateTo100M(jobs, enqueueMs, growth),
           settings: { enqueue: `addJobs in calls of ${BIG_ENQUEUE_CHUNK}` },
-          measured: bigEnqueueMeasured(jobs, 'pg_database_size'),
-        };
-      });
+        }),
+      );
     } finally {
       await utils.release();
     }

@@ -13,14 +13,12 @@ import type pg from 'pg';
 import PgBoss from 'pg-boss';
 import { analyze, databaseSize, withClient } from '../databases.js';
 import type { AnchorBigEnqueue, AnchorThroughput } from '../results.js';
-import { round } from '../stats.js';
 import { waitUntil } from '../wait.js';
 import {
   type Anchor,
   BIG_ENQUEUE_CHUNK,
-  bigEnqueueMeasured,
   chunks,
-  extrapolateTo100M,
+  measureBigEnqueue,
   RoundCounter,
   type RoundTimes,
   warmThenTimed,
@@ -92,26 +90,16 @@ export const pgBossAnchor: Anchor = {
     const url = context.databaseUrl;
     const boss = await startBoss(url);
     try {
-      return await withClient(url, async (client) => {
-        const slices = [...chunks(jobs, BIG_ENQUEUE_CHUNK)].map(jobsFor);
-        const sizeBefore = await databaseSize(client);
-        const rssBefore = process.memoryUsage().rss;
-        const started = performance.now();
-        for (const slice of slices) await boss.insert(slice);
-        const enqueueMs = performance.now() - started;
-        const rssGrowth = process.memoryUsage().rss - rssBefore;
-        const growth = (await databaseSize(client)) - sizeBefore;
-        return {
+      return await withClient(url, (client) =>
+        measureBigEnqueue({
           jobs,
-          enqueueMs: round(enqueueMs),
-          storeGrowthBytes: growth,
+          slices: [...chunks(jobs, BIG_ENQUEUE_CHUNK)].map(jobsFor),
+          enqueue: (slice) => boss.insert(slice),
+          storeSize: () => databaseSize(client),
           storeMeasure: 'pg_database_size',
-          clientRssGrowthBytes: rssGrowth,
-          extrapolatedTo100M: extrapolateTo100M(jobs, enqueueMs, growth),
           settings: { insert: `boss.insert in calls of ${BIG_ENQUEUE_CHUNK}` },
-          measured: bigEnqueueMeasured(jobs, 'pg_database_size'),
-        };
-      });
+        }),
+      );
     } finally {
       await boss.stop({ graceful: false, wait: true });
     }
