@@ -11,6 +11,7 @@ import type {
   ReleaseFrame,
   ResultsFrame,
 } from '../shared/protocol.js';
+import { RangeSet } from '../shared/range-set.js';
 import { type Lease, LeaseTable } from './lease-table.js';
 import type { DispatchMetrics } from './metrics.js';
 import type { QueueState } from './queue-state.js';
@@ -77,8 +78,8 @@ export class Dispatcher {
     if (!this.links.delete(link)) return;
     const now = this.now();
     for (const lease of this.leases.takeAll(link)) {
-      for (const height of lease.heights) lease.queue.giveBack(height, now);
-      link.held -= lease.heights.size;
+      for (const [from, to] of lease.heights.ranges()) lease.queue.giveBack(from, to, now);
+      link.held -= lease.heights.count;
       lease.heights.clear();
     }
     this.wake();
@@ -92,22 +93,23 @@ export class Dispatcher {
     }
     const queue = lease.queue;
     const writes = this.options.writer.forQueue(queue.name);
-    for (const height of frame.done) {
-      if (!lease.heights.delete(height)) {
-        this.ignoredResults++;
-        continue;
-      }
-      if (queue.succeed(height)) writes.history.set(height, null);
-      writes.done.add(height);
-      link.held--;
-      link.done++;
+    // Work per range, not per height: a backfill lease's successes are one range.
+    const reported = RangeSet.from(frame.done);
+    const done = reported.intersection(lease.heights);
+    this.ignoredResults += reported.count - done.count;
+    for (const [from, to] of done.ranges()) {
+      lease.heights.remove(from, to);
+      for (const height of queue.succeed(from, to)) writes.history.set(height, null);
+      writes.done.add(from, to);
     }
+    link.held -= done.count;
+    link.done += done.count;
     let failedAttempts = 0;
     let deadLettered = 0;
     if (frame.failed.length > 0) {
       const now = this.now();
       for (const { height, error } of frame.failed) {
-        if (!lease.heights.delete(height)) {
+        if (lease.heights.remove(height) === 0) {
           this.ignoredResults++;
           continue;
         }
@@ -122,7 +124,7 @@ export class Dispatcher {
     }
     if (this.metrics) {
       const age = this.now() - (lease.deadline - this.options.leaseMs);
-      const heights = frame.done.length + frame.failed.length;
+      const heights = reported.count + frame.failed.length;
       this.metrics.results(queue.name, heights, age, frame.runMs, failedAttempts, deadLettered);
     }
     this.leases.settleIfEmpty(lease);
@@ -134,11 +136,12 @@ export class Dispatcher {
     const lease = this.leases.heldBy(frame.lease, link);
     if (!lease) return;
     const now = this.now();
-    for (const height of frame.heights) {
-      if (!lease.heights.delete(height)) continue;
-      lease.queue.giveBack(height, now);
-      link.held--;
+    const released = RangeSet.from(frame.ranges).intersection(lease.heights);
+    for (const [from, to] of released.ranges()) {
+      lease.heights.remove(from, to);
+      lease.queue.giveBack(from, to, now);
     }
+    link.held -= released.count;
     this.leases.settleIfEmpty(lease);
     this.wake(link);
   }
@@ -168,11 +171,11 @@ export class Dispatcher {
       if (free <= 0) return;
       const queue = this.options.queues.get(name);
       if (!queue) continue;
-      const { heights, attempts } = queue.take(free, now);
-      if (heights.length === 0) continue;
-      const lease = this.leases.grant(queue, link, heights);
-      link.held += heights.length;
-      const frame: DispatchFrame = { type: 'dispatch', lease: lease.id, queue: name, heights };
+      const { ranges, attempts, count } = queue.take(free, now);
+      if (count === 0) continue;
+      const lease = this.leases.grant(queue, link, RangeSet.from(ranges));
+      link.held += count;
+      const frame: DispatchFrame = { type: 'dispatch', lease: lease.id, queue: name, ranges };
       if (attempts) {
         frame.attempts = attempts;
         this.armRetryTimer();
@@ -185,7 +188,8 @@ export class Dispatcher {
     const link = lease.holder as WorkerLink;
     const now = this.now();
     const writes = this.options.writer.forQueue(lease.queue.name);
-    const heights = [...lease.heights];
+    const ranges = lease.heights.toJSON();
+    const heights = [...lease.heights.heights()];
     let deadLettered = 0;
     for (const height of heights) {
       const record = this.failAttempt(lease.queue, height, LEASE_EXPIRED, now);
@@ -200,7 +204,7 @@ export class Dispatcher {
       { queue: lease.queue.name, worker: link.name, lease: lease.id, count: heights.length },
       'lease expired',
     );
-    if (this.links.has(link)) link.send({ type: 'cancel', lease: lease.id, heights });
+    if (this.links.has(link)) link.send({ type: 'cancel', lease: lease.id, ranges });
     this.wake();
   }
 

@@ -37,7 +37,7 @@ export interface QueueSets {
   readonly pending: RangeSet;
   /** Successes awaiting their commit: shown as leased, as the summary does. */
   readonly committing: RangeSet;
-  readonly leased: ReadonlySet<number>;
+  readonly leased: RangeSet;
   /** Heights with failed attempts: retrying, or failed (dead letter). */
   readonly history: ReadonlyMap<number, { readonly failed: boolean }>;
 }
@@ -45,22 +45,21 @@ export interface QueueSets {
 type StateSets = Record<Exclude<MapState, 'missing'>, RangeSet> & { enqueued: RangeSet };
 
 /**
- * The state sets limited to [from, to]. Leased and history heights are tracked one by one
- * (bounded by worker capacity and by dead letters), so only they are sorted here.
+ * The state sets limited to [from, to]. History heights are tracked one by one (bounded by dead
+ * letters and retries), so only they are sorted here.
  */
 function stateSets(queue: QueueSets, from: number, to: number): StateSets {
   const within = (height: number) => height >= from && height <= to;
-  const leased: number[] = [];
   const retrying: number[] = [];
   const failed: number[] = [];
-  for (const height of queue.leased) if (within(height)) leased.push(height);
   for (const [height, record] of queue.history) {
     if (!within(height)) continue;
     if (record.failed) failed.push(height);
     else if (!queue.leased.has(height)) retrying.push(height);
   }
-  const leasedSet = RangeSet.ofHeights(leased);
-  leasedSet.addSet(queue.committing.intersection(RangeSet.from([[from, to]])));
+  const span = RangeSet.from([[from, to]]);
+  const leasedSet = queue.leased.intersection(span);
+  leasedSet.addSet(queue.committing.intersection(span));
   return {
     enqueued: queue.enqueued,
     done: queue.done,

@@ -5,6 +5,7 @@
  * Every lease lasts the same time, so deadlines come in dispatch order and one timer over a
  * FIFO serves them all (no timer per lease).
  */
+import type { RangeSet } from '../shared/range-set.js';
 import type { QueueState } from './queue-state.js';
 
 export interface LeaseHolder {
@@ -15,7 +16,8 @@ export interface Lease {
   readonly id: number;
   readonly queue: QueueState;
   readonly holder: LeaseHolder;
-  readonly heights: Set<number>;
+  /** Heights not yet reported, handed back or expired. */
+  readonly heights: RangeSet;
   readonly deadline: number;
 }
 
@@ -36,12 +38,12 @@ export class LeaseTable {
     return this.leases.size;
   }
 
-  grant(queue: QueueState, holder: LeaseHolder, heights: number[]): Lease {
+  grant(queue: QueueState, holder: LeaseHolder, heights: RangeSet): Lease {
     const lease: Lease = {
       id: this.nextId++,
       queue,
       holder,
-      heights: new Set(heights),
+      heights,
       deadline: this.now() + this.leaseMs,
     };
     this.leases.set(lease.id, lease);
@@ -58,7 +60,7 @@ export class LeaseTable {
 
   /** Forgets a lease once its last height is settled. */
   settleIfEmpty(lease: Lease): void {
-    if (lease.heights.size === 0) this.leases.delete(lease.id);
+    if (lease.heights.isEmpty) this.leases.delete(lease.id);
   }
 
   /** Removes and returns every lease `holder` holds (it disconnected). */
@@ -94,7 +96,7 @@ export class LeaseTable {
       // Settled and taken leases stay in the FIFO; only live ones expire.
       if (this.leases.get(lease.id) === lease) {
         this.leases.delete(lease.id);
-        if (lease.heights.size > 0) this.onExpired(lease);
+        if (!lease.heights.isEmpty) this.onExpired(lease);
       }
     }
     if (this.head > 1024 && this.head * 2 > this.byDeadline.length) {

@@ -47,6 +47,12 @@ export interface Gap {
   state: GapState;
 }
 
+export interface Taken {
+  ranges: [number, number][];
+  attempts: number[] | null;
+  count: number;
+}
+
 interface DueRetry {
   height: number;
   due: number;
@@ -54,7 +60,7 @@ interface DueRetry {
 
 export class QueueState {
   readonly pending: RangeSet;
-  readonly leased = new Set<number>();
+  readonly leased = new RangeSet();
   readonly committing = new RangeSet();
   private retryingCount = 0;
   private failedCount = 0;
@@ -76,37 +82,46 @@ export class QueueState {
   }
 
   /**
-   * Takes up to `limit` heights to lease: retries that are due first, then the lowest pending.
-   * `attempts` is null when every height taken is a first attempt.
+   * Takes up to `limit` heights to lease: retries that are due first (one range each), then the
+   * lowest pending as ranges. `attempts` gives each range's attempt number; null when every
+   * height taken is a first attempt. `count` is the number of heights taken.
    */
-  take(limit: number, now: number): { heights: number[]; attempts: number[] | null } {
-    const heights: number[] = [];
+  take(limit: number, now: number): Taken {
+    const ranges: [number, number][] = [];
     let attempts: number[] | null = null;
-    while (heights.length < limit) {
+    let count = 0;
+    while (count < limit) {
       const next = this.retryHeap.peek();
       if (!next || next.due > now) break;
       this.retryHeap.pop();
       const record = this.history.get(next.height);
       if (!this.isWaitingRetry(next, record)) continue;
       this.retryingCount--;
-      attempts ??= new Array(heights.length).fill(1);
-      heights.push(next.height);
+      attempts ??= [];
+      ranges.push([next.height, next.height]);
       attempts.push(record.attempts + 1);
+      this.leased.add(next.height);
+      count++;
     }
-    if (heights.length < limit) {
-      const fresh = this.pending.take(limit - heights.length);
-      for (const height of fresh) heights.push(height);
-      if (attempts) for (let i = 0; i < fresh.length; i++) attempts.push(1);
+    if (count < limit) {
+      for (const [from, to] of this.pending.take(limit - count)) {
+        ranges.push([from, to]);
+        attempts?.push(1);
+        this.leased.add(from, to);
+        count += to - from + 1;
+      }
     }
-    for (const height of heights) this.leased.add(height);
-    return { heights, attempts };
+    return { ranges, attempts, count };
   }
 
-  /** The handler succeeded: the height awaits its commit. True when it had a history to delete. */
-  succeed(height: number): boolean {
-    this.leased.delete(height);
-    this.committing.add(height);
-    return this.history.delete(height);
+  /**
+   * The handler succeeded for [from, to]: the heights await their commit. Returns the ones that
+   * had an attempt history, now deleted.
+   */
+  succeed(from: number, to: number): number[] {
+    this.leased.remove(from, to);
+    this.committing.add(from, to);
+    return this.dropHistory(from, to);
   }
 
   /** An attempt failed (handler error or lease expiry): retry later, or dead-letter it. */
@@ -117,7 +132,7 @@ export class QueueState {
     maxAttempts: number,
     backoff: (attempt: number) => number,
   ): AttemptRecord {
-    this.leased.delete(height);
+    this.leased.remove(height);
     const previous = this.history.get(height);
     const attempts = (previous?.attempts ?? 0) + 1;
     const failed = attempts >= maxAttempts;
@@ -133,16 +148,20 @@ export class QueueState {
     return record;
   }
 
-  /** A lease ended without an attempt (disconnect, release): the height is due again at once. */
-  giveBack(height: number, now: number): void {
-    this.leased.delete(height);
-    const record = this.history.get(height);
-    if (record) {
+  /**
+   * A lease ended without an attempt (disconnect, release): [from, to] is due again at once,
+   * as pending, or as a retry due now for heights that have an attempt history.
+   */
+  giveBack(from: number, to: number, now: number): void {
+    this.leased.remove(from, to);
+    const back = RangeSet.from([[from, to]]);
+    for (const height of this.historyWithin(from, to)) {
+      const record = this.history.get(height) as AttemptRecord;
       record.nextAttemptAt = now;
       this.scheduleRetry(height, now);
-    } else {
-      this.pending.add(height);
+      back.remove(height);
     }
+    this.pending.addSet(back);
   }
 
   /** A write holding these successes committed: they are done now. */
@@ -233,7 +252,7 @@ export class QueueState {
     return {
       queue: this.name,
       pending: this.pending.count,
-      leased: this.leased.size + this.committing.count,
+      leased: this.leased.count + this.committing.count,
       retrying: this.retryingCount,
       done: this.done.count,
       failed: this.failedCount,
@@ -257,9 +276,7 @@ export class QueueState {
     addRanges(span.difference(this.enqueued), 'missing');
     addRanges(this.pending, 'pending');
     addRanges(this.committing, 'leased');
-    for (const height of this.leased) {
-      if (height >= from) pieces.push({ from: height, to: height, state: 'leased' });
-    }
+    addRanges(this.leased, 'leased');
     for (const [height, record] of this.history) {
       if (height >= from && !this.leased.has(height)) {
         pieces.push({ from: height, to: height, state: record.failed ? 'failed' : 'retrying' });
@@ -274,6 +291,26 @@ export class QueueState {
       else merged.push({ ...piece });
     }
     return merged;
+  }
+
+  /** Heights in [from, to] with an attempt history: per height or per record, whichever is fewer. */
+  private historyWithin(from: number, to: number): number[] {
+    const found: number[] = [];
+    if (this.history.size === 0) return found;
+    if (to - from < this.history.size) {
+      for (let height = from; height <= to; height++)
+        if (this.history.has(height)) found.push(height);
+    } else {
+      for (const height of this.history.keys())
+        if (height >= from && height <= to) found.push(height);
+    }
+    return found;
+  }
+
+  private dropHistory(from: number, to: number): number[] {
+    const found = this.historyWithin(from, to);
+    for (const height of found) this.history.delete(height);
+    return found;
   }
 
   private scheduleRetry(height: number, due: number): void {

@@ -5,10 +5,12 @@
  */
 import { z } from 'zod';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
-/** Largest number of heights one frame may carry in a list. */
+/** Largest number of heights a worker may hold (hello capacity), so one lease's worth. */
 export const MAX_HEIGHTS_PER_FRAME = 100_000;
+/** Largest number of items one frame may carry in a list (ranges, failures). */
+export const MAX_ITEMS_PER_FRAME = 100_000;
 /** Longest error message kept for a failed attempt; workers truncate to it. */
 export const MAX_ERROR_LENGTH = 2_000;
 /** Upper bound of a results frame's `runMs`: 100,000 heights of a day each. */
@@ -23,7 +25,24 @@ export const queueNameSchema = z
 export const heightSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 const leaseIdSchema = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
-const heightListSchema = z.array(heightSchema).max(MAX_HEIGHTS_PER_FRAME);
+
+/**
+ * Heights travel as inclusive [from, to] ranges: a backfill lease of thousands of consecutive
+ * heights is one pair, so frame size and the work per frame do not grow with the heights.
+ */
+const rangeSchema = z
+  .tuple([heightSchema, heightSchema])
+  .refine(([from, to]) => from <= to, 'a range is [from, to] with from <= to');
+const rangeListSchema = z.array(rangeSchema).max(MAX_ITEMS_PER_FRAME);
+
+export type HeightRange = [from: number, to: number];
+
+/** How many heights the ranges cover (overlaps counted twice). */
+export function heightsIn(ranges: readonly (readonly [number, number])[]): number {
+  let count = 0;
+  for (const [from, to] of ranges) count += to - from + 1;
+  return count;
+}
 
 // Worker -> manager
 
@@ -39,10 +58,11 @@ export const helloFrameSchema = z.strictObject({
 export const resultsFrameSchema = z.strictObject({
   type: z.literal('results'),
   lease: leaseIdSchema,
-  done: heightListSchema,
+  /** Heights that succeeded, as ranges. */
+  done: rangeListSchema,
   failed: z
     .array(z.strictObject({ height: heightSchema, error: z.string().max(MAX_ERROR_LENGTH) }))
-    .max(MAX_HEIGHTS_PER_FRAME),
+    .max(MAX_ITEMS_PER_FRAME),
   /**
    * Optional: handler milliseconds summed over the frame's heights, for the manager's
    * handler-duration metrics. Workers that do not measure leave it out.
@@ -53,7 +73,7 @@ export const resultsFrameSchema = z.strictObject({
 export const releaseFrameSchema = z.strictObject({
   type: z.literal('release'),
   lease: leaseIdSchema,
-  heights: heightListSchema,
+  ranges: rangeListSchema,
 });
 
 export const workerFrameSchema = z.discriminatedUnion('type', [
@@ -76,19 +96,23 @@ export const dispatchFrameSchema = z
     type: z.literal('dispatch'),
     lease: leaseIdSchema,
     queue: queueNameSchema,
-    heights: heightListSchema.min(1),
-    /** Attempt number of each height, in the same order; absent when every one is a first attempt. */
+    ranges: rangeListSchema.min(1),
+    /** Attempt number of the heights of each range, in the same order; absent when all are first attempts. */
     attempts: z.array(z.number().int().min(1)).optional(),
   })
-  .refine((f) => f.attempts === undefined || f.attempts.length === f.heights.length, {
-    message: 'attempts must have one entry per height',
+  .refine((f) => f.attempts === undefined || f.attempts.length === f.ranges.length, {
+    message: 'attempts must have one entry per range',
     path: ['attempts'],
+  })
+  .refine((f) => heightsIn(f.ranges) <= MAX_HEIGHTS_PER_FRAME, {
+    message: `a dispatch holds at most ${MAX_HEIGHTS_PER_FRAME} heights`,
+    path: ['ranges'],
   });
 
 export const cancelFrameSchema = z.strictObject({
   type: z.literal('cancel'),
   lease: leaseIdSchema,
-  heights: heightListSchema,
+  ranges: rangeListSchema,
 });
 
 export const managerFrameSchema = z.union([

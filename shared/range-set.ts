@@ -265,29 +265,40 @@ export class RangeSet {
     return out;
   }
 
-  /** The n lowest heights in ascending order (fewer when the set is smaller), removed from it. */
-  take(n: number): number[] {
+  /**
+   * Removes the n lowest heights (fewer when the set is smaller) and returns them as ranges in
+   * ascending order: O(ranges taken), whatever the number of heights.
+   */
+  take(n: number): [number, number][] {
     checkCount(n);
     const r = this.r;
-    const out = new Array<number>(Math.min(n, this.total));
-    let k = 0;
+    const out: [number, number][] = [];
+    let left = Math.min(n, this.total);
+    this.total -= left;
     let p = this.start;
-    while (k < out.length) {
+    while (left > 0) {
       const from = r[p] as number;
       const to = r[p + 1] as number;
-      const want = out.length - k;
-      if (to - from + 1 <= want) {
-        for (let h = from; h <= to; h++) out[k++] = h;
+      if (to - from + 1 <= left) {
+        out.push([from, to]);
+        left -= to - from + 1;
         p += 2;
       } else {
-        for (let h = from; h < from + want; h++) out[k++] = h;
-        r[p] = from + want;
+        out.push([from, from + left - 1]);
+        r[p] = from + left;
+        left = 0;
       }
     }
-    this.total -= out.length;
     this.start = p;
     this.compact();
     return out;
+  }
+
+  /** Removes every height. */
+  clear(): void {
+    this.r = [];
+    this.start = 0;
+    this.total = 0;
   }
 
   /** The ranges in ascending order, as fresh [from, to] pairs. */

@@ -7,21 +7,47 @@ import type { Logger } from '../shared/logger.js';
 import {
   type CancelFrame,
   type DispatchFrame,
-  MAX_HEIGHTS_PER_FRAME,
+  type HeightRange,
+  MAX_ITEMS_PER_FRAME,
   type WorkerFrame,
 } from '../shared/protocol.js';
+import { RangeSet } from '../shared/range-set.js';
 import type { Handler } from './handler.js';
 import { errorMessage, Run } from './run.js';
 
 export type Send = (frame: WorkerFrame) => void;
 
+/** A dispatch's heights not started yet: its ranges, with a cursor on the next height. */
 interface Batch {
   lease: number;
   queue: string;
-  heights: number[];
+  ranges: HeightRange[];
+  /** Attempt number of each range's heights; undefined when all are first attempts. */
   attempts: number[] | undefined;
-  /** Index of the next height to start. */
+  /** The range being started, and its next height. */
+  index: number;
   next: number;
+}
+
+interface Segment {
+  from: number;
+  to: number;
+  attempt: number;
+}
+
+/** What is left to start of a batch, range by range. */
+function unstarted(batch: Batch): Segment[] {
+  const segments: Segment[] = [];
+  for (let i = batch.index; i < batch.ranges.length; i++) {
+    const [from, to] = batch.ranges[i] as HeightRange;
+    const attempt = batch.attempts?.[i] ?? 1;
+    segments.push({ from: i === batch.index ? batch.next : from, to, attempt });
+  }
+  return segments;
+}
+
+function isExhausted(batch: Batch): boolean {
+  return batch.index >= batch.ranges.length;
 }
 
 interface LeaseResults {
@@ -73,41 +99,38 @@ export class Runner {
   }
 
   dispatch(frame: DispatchFrame): void {
-    const { lease, queue, heights, attempts } = frame;
-    const batch: Batch = { lease, queue, heights, attempts, next: 0 };
+    const { lease, queue, ranges, attempts } = frame;
+    const batch: Batch = { lease, queue, ranges, attempts, index: 0, next: ranges[0]?.[0] ?? 0 };
     if (this.releasing) {
       this.sendRelease([batch]);
       return;
     }
-    this.log.debug(
-      { lease: frame.lease, queue: frame.queue, count: frame.heights.length },
-      'dispatch',
-    );
+    this.log.debug({ lease: frame.lease, queue: frame.queue, ranges: ranges.length }, 'dispatch');
     this.batches.push(batch);
     this.pump();
   }
 
   /** Aborts the named heights that run (their result is still sent) and drops buffered ones. */
   cancel(frame: CancelFrame): void {
-    const heights = new Set(frame.heights);
+    const cancelled = RangeSet.from(frame.ranges);
     for (const run of this.running) {
-      if (run.lease === frame.lease && heights.has(run.height)) {
+      if (run.lease === frame.lease && cancelled.has(run.height)) {
         run.abort(new Error('cancelled by the manager'));
       }
     }
     for (const batch of this.batches) {
       if (batch.lease !== frame.lease) continue;
-      const keep: number[] = [];
+      const ranges: HeightRange[] = [];
       const attempts: number[] = [];
-      for (let i = batch.next; i < batch.heights.length; i++) {
-        const height = batch.heights[i] as number;
-        if (heights.has(height)) continue;
-        keep.push(height);
-        attempts.push(batch.attempts?.[i] ?? 1);
+      for (const { from, to, attempt } of unstarted(batch)) {
+        for (const kept of RangeSet.from([[from, to]])
+          .difference(cancelled)
+          .ranges()) {
+          ranges.push(kept);
+          attempts.push(attempt);
+        }
       }
-      batch.heights = keep;
-      batch.attempts = attempts;
-      batch.next = 0;
+      Object.assign(batch, { ranges, attempts, index: 0, next: ranges[0]?.[0] ?? 0 });
     }
     this.dropEmptyBatches();
   }
@@ -137,22 +160,10 @@ export class Runner {
     this.pending = new Map();
     const send = this.send;
     if (!send) return;
+    // A lease holds at most 100,000 heights (the dispatch limit), so its results fit one frame.
     for (const [lease, { done, failed, runMs: sum }] of pending) {
       const runMs = Math.round(sum * 1000) / 1000;
-      if (done.length <= MAX_HEIGHTS_PER_FRAME && failed.length <= MAX_HEIGHTS_PER_FRAME) {
-        send({ type: 'results', lease, done, failed, runMs });
-        continue;
-      }
-      // One lease never holds more than a frame's worth; split anyway rather than be refused.
-      for (let i = 0; i < Math.max(done.length, failed.length); i += MAX_HEIGHTS_PER_FRAME) {
-        send({
-          type: 'results',
-          lease,
-          done: done.slice(i, i + MAX_HEIGHTS_PER_FRAME),
-          failed: failed.slice(i, i + MAX_HEIGHTS_PER_FRAME),
-          runMs: i === 0 ? runMs : 0,
-        });
-      }
+      send({ type: 'results', lease, done: RangeSet.ofHeights(done).toJSON(), failed, runMs });
     }
   }
 
@@ -167,18 +178,21 @@ export class Runner {
       while (this.running.size < this.concurrency) {
         const batch = this.batches[0];
         if (!batch) break;
-        const index = batch.next++;
-        if (batch.next >= batch.heights.length) this.batches.shift();
-        this.start(batch, index);
+        const height = batch.next;
+        const [, to] = batch.ranges[batch.index] as HeightRange;
+        const attempt = batch.attempts?.[batch.index] ?? 1;
+        if (height < to) batch.next++;
+        else if (++batch.index < batch.ranges.length)
+          batch.next = (batch.ranges[batch.index] as HeightRange)[0];
+        else this.batches.shift();
+        this.start(batch, height, attempt);
       }
     } finally {
       this.pumping = false;
     }
   }
 
-  private start(batch: Batch, index: number): void {
-    const height = batch.heights[index] as number;
-    const attempt = batch.attempts?.[index] ?? 1;
+  private start(batch: Batch, height: number, attempt: number): void {
     const run = new Run(batch.lease, batch.queue, height, attempt, this.link, this.log);
     this.running.add(run);
     let result: unknown;
@@ -230,26 +244,29 @@ export class Runner {
   }
 
   private sendRelease(batches: Batch[]): void {
-    const byLease = new Map<number, number[]>();
+    const byLease = new Map<number, RangeSet>();
     for (const batch of batches) {
-      const heights = byLease.get(batch.lease) ?? [];
-      for (let i = batch.next; i < batch.heights.length; i++)
-        heights.push(batch.heights[i] as number);
-      byLease.set(batch.lease, heights);
+      let heights = byLease.get(batch.lease);
+      if (!heights) {
+        heights = new RangeSet();
+        byLease.set(batch.lease, heights);
+      }
+      for (const { from, to } of unstarted(batch)) heights.add(from, to);
     }
     const send = this.send;
     if (!send) return;
     for (const [lease, heights] of byLease) {
-      for (let i = 0; i < heights.length; i += MAX_HEIGHTS_PER_FRAME) {
-        send({ type: 'release', lease, heights: heights.slice(i, i + MAX_HEIGHTS_PER_FRAME) });
+      if (heights.isEmpty) continue;
+      const ranges = heights.toJSON();
+      for (let i = 0; i < ranges.length; i += MAX_ITEMS_PER_FRAME) {
+        send({ type: 'release', lease, ranges: ranges.slice(i, i + MAX_ITEMS_PER_FRAME) });
       }
     }
   }
 
   private dropEmptyBatches(): void {
     for (let i = this.batches.length - 1; i >= 0; i--) {
-      const batch = this.batches[i] as Batch;
-      if (batch.next >= batch.heights.length) this.batches.splice(i, 1);
+      if (isExhausted(this.batches[i] as Batch)) this.batches.splice(i, 1);
     }
   }
 }

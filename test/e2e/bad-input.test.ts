@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { PROTOCOL_VERSION } from '../../shared/protocol.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { api } from '../helpers/http.js';
 import { type ManagerProcess, startManager, stopAll } from '../helpers/processes.js';
@@ -145,7 +146,7 @@ async function sendFrames(frames: string[]): Promise<{ code: number; reason: str
 
 const hello = JSON.stringify({
   type: 'hello',
-  protocol: 1,
+  protocol: PROTOCOL_VERSION,
   name: 't',
   queues: ['other'],
   capacity: 4,
@@ -164,14 +165,20 @@ describe('bad WebSocket frames', () => {
     ],
     [
       'a negative height',
-      [hello, '{"type":"results","lease":1,"done":[-1],"failed":[]}'],
+      [hello, '{"type":"results","lease":1,"done":[[-1,0]],"failed":[]}'],
       4400,
       /done/,
     ],
     ['a second hello', [hello, hello], 4400, /hello sent twice/],
     [
+      'a bare height where a range belongs',
+      [hello, '{"type":"results","lease":1,"done":[7],"failed":[]}'],
+      4400,
+      /done/,
+    ],
+    [
       'an old protocol version',
-      [hello.replace('"protocol":1', '"protocol":0')],
+      [hello.replace(`"protocol":${PROTOCOL_VERSION}`, '"protocol":1')],
       4426,
       /unsupported_protocol/,
     ],
@@ -187,7 +194,7 @@ describe('bad WebSocket frames', () => {
     const welcome = new Promise((resolve) => ws.once('message', resolve));
     ws.send(hello);
     await welcome;
-    ws.send(JSON.stringify({ type: 'results', lease: 424242, done: [0, 1, 2], failed: [] }));
+    ws.send(JSON.stringify({ type: 'results', lease: 424242, done: [[0, 2]], failed: [] }));
     const pong = new Promise((resolve) => ws.once('pong', resolve));
     ws.ping();
     await pong;

@@ -136,7 +136,7 @@ function postOversize(path: string, body: string): Promise<{ status: number; bod
 interface Link {
   ws: WebSocket;
   closed: Promise<{ code: number; reason: string }>;
-  frames: { type: string; lease?: number; heights?: number[] }[];
+  frames: { type: string; lease?: number; ranges?: [number, number][] }[];
 }
 
 async function connect(queues: string[], capacity: number): Promise<Link> {
@@ -178,9 +178,9 @@ const hostileFrame = fc.oneof(
       {
         type: fc.constantFrom('results', 'release', 'hello', 'dispatch', 'nope'),
         lease: height,
-        done: fc.array(height, { maxLength: 4 }),
+        done: fc.array(fc.oneof(height, fc.tuple(height, height)), { maxLength: 4 }),
         failed: fc.array(fc.record({ height, error: fc.string() }), { maxLength: 2 }),
-        heights: fc.array(height, { maxLength: 4 }),
+        ranges: fc.array(fc.tuple(height, height), { maxLength: 4 }),
       },
       { requiredKeys: ['type'] },
     )
@@ -227,14 +227,14 @@ describe('hostile WebSocket frames', () => {
       await new Promise((r) => setTimeout(r, 5));
     const dispatch = holder.frames.find((f) => f.type === 'dispatch') as {
       lease: number;
-      heights: number[];
+      ranges: [number, number][];
     };
     const thief = await connect(['nothing-here'], 1);
     thief.ws.send(
       JSON.stringify({
         type: 'results',
         lease: dispatch.lease,
-        done: dispatch.heights,
+        done: dispatch.ranges,
         failed: [],
       }),
     );

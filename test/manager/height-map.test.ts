@@ -47,9 +47,9 @@ function mixedQueue(): QueueState {
     ]),
     false,
   );
-  const { heights } = queue.take(40, 0);
-  for (const h of heights.slice(0, 20)) queue.succeed(h);
-  queue.committed(RangeSet.ofHeights(heights.slice(0, 15))); // 0..14 done, 15..19 committing
+  expect(queue.take(40, 0).ranges).toEqual([[0, 39]]);
+  queue.succeed(0, 19);
+  queue.committed(RangeSet.from([[0, 14]])); // 0..14 done, 15..19 committing
   for (const h of [25, 26, 27]) queue.fail(h, 'boom', 0, MAX_ATTEMPTS, backoff); // retrying
   for (const h of [30, 31]) queue.fail(h, 'boom', 0, 1, backoff); // failed (one attempt allowed)
   return queue;
@@ -151,7 +151,7 @@ describe('heightMap', () => {
           const queue = new QueueState('q');
           const succeeded: number[] = [];
           for (const step of ops) {
-            const leased = [...queue.leased];
+            const leased = [...queue.leased.heights()];
             if (step.kind === 'enqueue')
               queue.enqueue(RangeSet.from([[step.from, step.to]]), false);
             else if (step.kind === 'take') queue.take(step.n, 5_000);
@@ -160,7 +160,7 @@ describe('heightMap', () => {
             } else if (leased.length > 0) {
               const height = leased[step.pick % leased.length] as number;
               if (step.kind === 'succeed') {
-                queue.succeed(height);
+                queue.succeed(height, height);
                 succeeded.push(height);
               } else queue.fail(height, 'x', 0, 3, backoff);
             }

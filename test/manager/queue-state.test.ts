@@ -20,7 +20,7 @@ describe('QueueState', () => {
 
   it('takes the lowest pending heights and leases them', () => {
     const queue = queueWith(10, 19);
-    expect(queue.take(3, 0)).toEqual({ heights: [10, 11, 12], attempts: null });
+    expect(queue.take(3, 0)).toEqual({ ranges: [[10, 12]], attempts: null, count: 3 });
     expect(queue.stateOf(10)?.state).toBe('leased');
     expect(queue.summary()).toMatchObject({ pending: 7, leased: 3 });
   });
@@ -28,7 +28,8 @@ describe('QueueState', () => {
   it('counts a success as leased until committed, then done, and moves the watermark', () => {
     const queue = queueWith(0, 4);
     queue.take(5, 0);
-    for (const height of [0, 1, 3]) queue.succeed(height);
+    expect(queue.succeed(0, 1)).toEqual([]);
+    queue.succeed(3, 3);
     expect(queue.stateOf(0)?.state).toBe('leased');
     queue.committed(RangeSet.ofHeights([0, 1, 3]));
     expect(queue.stateOf(0)?.state).toBe('done');
@@ -44,8 +45,15 @@ describe('QueueState', () => {
     queue.take(1, 0);
     queue.fail(0, 'boom', 0, 2, noBackoff);
     expect(queue.stateOf(0)).toEqual({ state: 'retrying', attempts: 1, lastError: 'boom' });
-    expect(queue.take(1, 999).heights).toEqual([1]);
-    expect(queue.take(2, 1_000)).toEqual({ heights: [0, 2], attempts: [2, 1] });
+    expect(queue.take(1, 999).ranges).toEqual([[1, 1]]);
+    expect(queue.take(2, 1_000)).toEqual({
+      ranges: [
+        [0, 0],
+        [2, 2],
+      ],
+      attempts: [2, 1],
+      count: 2,
+    });
     queue.fail(0, 'boom again', 1_000, 2, noBackoff);
     expect(queue.stateOf(0)).toEqual({ state: 'failed', attempts: 2, lastError: 'boom again' });
     expect(queue.summary()).toMatchObject({ failed: 1, retrying: 0 });
@@ -58,16 +66,43 @@ describe('QueueState', () => {
   it('gives back a leased height with no attempt counted', () => {
     const queue = queueWith(0, 2);
     queue.take(3, 0);
-    queue.giveBack(1, 0);
+    queue.giveBack(1, 1, 0);
     expect(queue.stateOf(1)).toEqual({ state: 'pending', attempts: 0, lastError: null });
-    expect(queue.take(5, 0).heights).toEqual([1]);
+    expect(queue.take(5, 0).ranges).toEqual([[1, 1]]);
+  });
+
+  it('gives back a range: heights with a history become retries due now, the rest pending', () => {
+    const queue = queueWith(0, 9);
+    queue.take(10, 0);
+    queue.fail(4, 'x', 0, 5, noBackoff);
+    expect(queue.take(1, 1_000).ranges).toEqual([[4, 4]]);
+    queue.giveBack(0, 9, 2_000);
+    expect(queue.summary()).toMatchObject({ pending: 9, leased: 0, retrying: 1 });
+    expect(queue.stateOf(4)).toEqual({ state: 'retrying', attempts: 1, lastError: 'x' });
+    expect(queue.take(3, 2_000)).toEqual({
+      ranges: [
+        [4, 4],
+        [0, 1],
+      ],
+      attempts: [2, 1],
+      count: 3,
+    });
+  });
+
+  it('a success over a range drops the history of the heights that had one', () => {
+    const queue = queueWith(0, 99);
+    queue.take(100, 0);
+    queue.fail(50, 'x', 0, 5, () => 0);
+    queue.take(1, 0);
+    expect(queue.succeed(0, 99)).toEqual([50]);
+    expect(queue.stateOf(50)).toEqual({ state: 'leased', attempts: 0, lastError: null });
+    expect(queue.summary()).toMatchObject({ leased: 100, retrying: 0 });
   });
 
   it('force puts done and failed heights back; without force they are skipped', () => {
     const queue = queueWith(0, 3);
     queue.take(4, 0);
-    queue.succeed(0);
-    queue.succeed(1);
+    queue.succeed(0, 1);
     queue.committed(RangeSet.ofHeights([0, 1]));
     queue.fail(2, 'x', 0, 1, noBackoff);
     expect(queue.enqueue(RangeSet.from([[0, 3]]), false)).toMatchObject({ added: 0, skipped: 4 });
@@ -87,7 +122,7 @@ describe('QueueState', () => {
       false,
     );
     queue.take(5, 0);
-    for (const height of [0, 1, 2, 3, 4]) queue.succeed(height);
+    queue.succeed(0, 4);
     queue.committed(RangeSet.from([[0, 4]]));
     expect(queue.gaps(10)).toEqual([
       { from: 5, to: 9, state: 'missing' },
@@ -110,8 +145,12 @@ describe('QueueState', () => {
       watermark: 2,
     });
     expect(queue.take(10, 5)).toEqual({
-      heights: [3, 5, 6, 7, 8, 9],
-      attempts: [2, 1, 1, 1, 1, 1],
+      ranges: [
+        [3, 3],
+        [5, 9],
+      ],
+      attempts: [2, 1],
+      count: 6,
     });
   });
 });

@@ -3,6 +3,7 @@ import {
   dispatchFrameSchema,
   MAX_ERROR_LENGTH,
   MAX_HEIGHTS_PER_FRAME,
+  MAX_ITEMS_PER_FRAME,
   managerFrameSchema,
   PROTOCOL_VERSION,
   parseFrame,
@@ -20,11 +21,22 @@ const hello = {
 const results = {
   type: 'results',
   lease: 1,
-  done: [0, 1, Number.MAX_SAFE_INTEGER],
+  done: [
+    [0, 1],
+    [Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+  ],
   failed: [{ height: 3, error: 'boom' }],
 };
-const release = { type: 'release', lease: 7, heights: [5, 6] };
-const dispatch = { type: 'dispatch', lease: 1, queue: 'default', heights: [1, 2] };
+const release = { type: 'release', lease: 7, ranges: [[5, 6]] };
+const dispatch = {
+  type: 'dispatch',
+  lease: 1,
+  queue: 'default',
+  ranges: [
+    [1, 1],
+    [3, 9],
+  ],
+};
 
 function expectRejected(reason: string): void {
   expect(reason.startsWith('bad_frame')).toBe(true);
@@ -48,18 +60,22 @@ describe('parseFrame', () => {
     ['a JSON array', '[]'],
     ['JSON null', 'null'],
     ['a JSON number', '42'],
-    ['no type', JSON.stringify({ lease: 1, heights: [] })],
+    ['no type', JSON.stringify({ lease: 1, ranges: [] })],
     ['unknown type', JSON.stringify({ ...release, type: 'bogus' })],
     ['a manager frame type', JSON.stringify(dispatch)],
     ['hello without capacity', JSON.stringify({ ...hello, capacity: undefined })],
     ['hello without queues', JSON.stringify({ ...hello, queues: undefined })],
     ['results without failed', JSON.stringify({ ...results, failed: undefined })],
     ['release without lease', JSON.stringify({ ...release, lease: undefined })],
-    ['negative height', JSON.stringify({ ...release, heights: [-1] })],
-    ['fractional height', JSON.stringify({ ...release, heights: [1.5] })],
-    ['height 2^53', JSON.stringify({ ...release, heights: [2 ** 53] })],
-    ['height 1e300', '{"type":"release","lease":1,"heights":[1e300]}'],
-    ['height as a string', JSON.stringify({ ...release, heights: ['5'] })],
+    ['negative height', JSON.stringify({ ...release, ranges: [[-1, 2]] })],
+    ['fractional height', JSON.stringify({ ...release, ranges: [[1, 1.5]] })],
+    ['height 2^53', JSON.stringify({ ...release, ranges: [[0, 2 ** 53]] })],
+    ['height 1e300', '{"type":"release","lease":1,"ranges":[[1,1e300]]}'],
+    ['height as a string', JSON.stringify({ ...release, ranges: [['5', 6]] })],
+    ['a range from above to', JSON.stringify({ ...release, ranges: [[6, 5]] })],
+    ['a range of one number', JSON.stringify({ ...release, ranges: [[5]] })],
+    ['a range of three numbers', JSON.stringify({ ...release, ranges: [[5, 6, 7]] })],
+    ['a bare height for a range', JSON.stringify({ ...results, done: [5] })],
     [
       'negative failed height',
       JSON.stringify({ ...results, failed: [{ height: -3, error: 'x' }] }),
@@ -70,12 +86,12 @@ describe('parseFrame', () => {
       JSON.stringify({ ...results, failed: [{ height: 1, error: 'x', at: 1 }] }),
     ],
     [
-      'too many heights',
-      JSON.stringify({ ...release, heights: new Array(MAX_HEIGHTS_PER_FRAME + 1).fill(1) }),
+      'too many ranges',
+      JSON.stringify({ ...release, ranges: new Array(MAX_ITEMS_PER_FRAME + 1).fill([1, 1]) }),
     ],
     [
-      'too many done heights',
-      JSON.stringify({ ...results, done: new Array(MAX_HEIGHTS_PER_FRAME + 1).fill(1) }),
+      'too many done ranges',
+      JSON.stringify({ ...results, done: new Array(MAX_ITEMS_PER_FRAME + 1).fill([1, 1]) }),
     ],
     [
       'error too long',
@@ -93,7 +109,8 @@ describe('parseFrame', () => {
     ['name empty', JSON.stringify({ ...hello, name: '' })],
     ['queues empty', JSON.stringify({ ...hello, queues: [] })],
     ['bad queue name', JSON.stringify({ ...hello, queues: ['Bad Queue'] })],
-    ['heights not a list', JSON.stringify({ ...release, heights: 5 })],
+    ['ranges not a list', JSON.stringify({ ...release, ranges: 5 })],
+    ['heights instead of ranges (protocol 1)', JSON.stringify({ ...release, heights: [5] })],
     ['long multibyte key', JSON.stringify({ ...hello, ['ü'.repeat(200)]: 1 })],
     ['long multibyte queue', JSON.stringify({ ...hello, queues: ['ü'.repeat(100)] })],
   ];
@@ -113,7 +130,24 @@ describe('parseFrame', () => {
       ok: false,
       reason: 'bad_frame: not JSON',
     });
-    expect(reason({ ...release, heights: [1, -1] })).toMatch(/^bad_frame: heights\.1: /);
+    expect(
+      reason({
+        ...release,
+        ranges: [
+          [0, 1],
+          [4, -1],
+        ],
+      }),
+    ).toMatch(/^bad_frame: ranges\.1\.1: /);
+    expect(
+      reason({
+        ...release,
+        ranges: [
+          [0, 1],
+          [4, 3],
+        ],
+      }),
+    ).toMatch(/^bad_frame: ranges\.1: /);
     expect(reason({ ...results, failed: [{ height: 1, error: 'x'.repeat(2_001) }] })).toMatch(
       /^bad_frame: failed\.0\.error: /,
     );
@@ -136,7 +170,7 @@ describe('parseFrame', () => {
 });
 
 describe('manager frames', () => {
-  it('accepts a dispatch frame with or without one attempt per height', () => {
+  it('accepts a dispatch frame with or without one attempt per range', () => {
     expect(parseFrame(managerFrameSchema, JSON.stringify(dispatch))).toEqual({
       ok: true,
       frame: dispatch,
@@ -161,13 +195,14 @@ describe('manager frames', () => {
     }
     const direct = parseFrame(dispatchFrameSchema, data);
     expect(direct.ok ? '' : direct.reason).toBe(
-      'bad_frame: attempts: attempts must have one entry per height',
+      'bad_frame: attempts: attempts must have one entry per range',
     );
   });
 
-  it('rejects a dispatch frame without heights and a welcome of another protocol version', () => {
+  it('rejects a dispatch frame without heights or with too many, and a welcome of another protocol version', () => {
     for (const frame of [
-      { ...dispatch, heights: [] },
+      { ...dispatch, ranges: [] },
+      { ...dispatch, ranges: [[0, MAX_HEIGHTS_PER_FRAME]] },
       { ...dispatch, attempts: [0, 1] },
       { type: 'welcome', protocol: PROTOCOL_VERSION + 1, workerId: 'w', leaseMs: 1_000 },
     ]) {

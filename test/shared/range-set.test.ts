@@ -111,17 +111,25 @@ describe('RangeSet basics', () => {
     expect(set.count).toBe(0);
   });
 
-  it('take removes the lowest heights across ranges', () => {
+  it('take removes the lowest heights across ranges and returns them as ranges', () => {
     const set = RangeSet.from([
       [0, 2],
       [5, 6],
       [9, 9],
     ]);
-    expect(set.take(4)).toEqual([0, 1, 2, 5]);
+    expect(set.take(4)).toEqual([
+      [0, 2],
+      [5, 5],
+    ]);
     expect(set.toString()).toBe('{6, 9}');
     expect(set.count).toBe(2);
     expect(set.take(0)).toEqual([]);
-    expect(set.take(10)).toEqual([6, 9]);
+    expect(set.take(10)).toEqual([
+      [6, 6],
+      [9, 9],
+    ]);
+    set.clear();
+    expect(set.count).toBe(0);
     expect(set.isEmpty).toBe(true);
     set.add(3);
     expect(set.toString()).toBe('{3}');
@@ -162,7 +170,7 @@ describe('RangeSet basics', () => {
     expect(set.add(0, 99_999_999)).toBe(100_000_000);
     expect(set.rangeCount).toBe(1);
     expect(set.count).toBe(100_000_000);
-    expect(set.take(3)).toEqual([0, 1, 2]);
+    expect(set.take(3)).toEqual([[0, 2]]);
     expect(set.remove(50_000_000)).toBe(1);
     expect(set.toString()).toBe('{3..49999999, 50000001..99999999}');
     expect(set.count).toBe(99_999_996);
@@ -180,7 +188,7 @@ describe('RangeSet basics', () => {
     expect(set.remove(MAX)).toBe(1);
     expect(set.max()).toBe(MAX - 1);
     expect(set.countWithin(MAX - 10, MAX)).toBe(10);
-    expect(set.take(2)).toEqual([0, 1]);
+    expect(set.take(2)).toEqual([[0, 1]]);
     expect(set.count).toBe(2 ** 53 - 3);
   });
 
@@ -312,7 +320,7 @@ describe('RangeSet basics', () => {
     const heights = Array.from({ length: 1000 }, (_, i) => 3 * i);
     const set = RangeSet.ofHeights(heights);
     for (let i = 0; i < 1000; i++) {
-      expect(set.take(1)).toEqual([3 * i]);
+      expect(set.take(1)).toEqual([[3 * i, 3 * i]]);
       if (i % 97 === 0) {
         expect(set.min()).toBe(3 * (i + 1));
         expect(set.rangeCount).toBe(999 - i);
@@ -424,7 +432,7 @@ describe('RangeSet against a Set model', () => {
           } else if ('n' in step) {
             const expected = sorted(model).slice(0, step.n);
             for (const h of expected) model.delete(h);
-            expect(set.take(step.n)).toEqual(expected);
+            expect(set.take(step.n)).toEqual(RangeSet.ofHeights(expected).toJSON());
           } else {
             const before = step.set.toJSON();
             for (const h of step.set.heights()) {

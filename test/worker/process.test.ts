@@ -65,15 +65,17 @@ it('stops on SIGTERM: releases, finishes, exits 0', async () => {
   const connection = await manager.connection(0, 15_000);
   expect(connection.frames[0]).toMatchObject({ type: 'hello', capacity: 3 });
   await waitFor(() => lines.some((l) => l.msg === 'worker connected'), 5_000, 'worker connected');
-  connection.send({ type: 'dispatch', lease: 5, queue: 'default', heights: [1, 2, 3] });
+  connection.send({ type: 'dispatch', lease: 5, queue: 'default', ranges: [[1, 3]] });
   await waitFor(() => lines.some((l) => l.msg === 'dispatch'), 5_000, 'the dispatch');
 
   proc.kill('SIGTERM');
   const [code, signal] = await exited;
   expect({ code, signal, stderr }).toEqual({ code: 0, signal: null, stderr: '' });
-  expect(framesOf(connection, 'release')).toEqual([{ type: 'release', lease: 5, heights: [2, 3] }]);
+  expect(framesOf(connection, 'release')).toEqual([
+    { type: 'release', lease: 5, ranges: [[2, 3]] },
+  ]);
   expect(framesOf(connection, 'results')).toEqual([
-    { type: 'results', lease: 5, done: [1], failed: [], runMs: expect.any(Number) },
+    { type: 'results', lease: 5, done: [[1, 1]], failed: [], runMs: expect.any(Number) },
   ]);
   await waitFor(() => connection.close !== undefined);
   expect(connection.close?.code).toBe(1000);

@@ -100,7 +100,7 @@ describe('reconnect', () => {
     const manager = await fakeManager();
     start([manager.url]);
     const first = await manager.connection(0);
-    first.socket.send(JSON.stringify({ type: 'dispatch', lease: 0, queue: 'x', heights: [1] }));
+    first.socket.send(JSON.stringify({ type: 'dispatch', lease: 0, queue: 'x', ranges: [[1, 1]] }));
     await waitFor(() => first.close !== undefined);
     expect(first.close?.code).toBe(4400);
     expect(first.close?.reason).toMatch(/^bad_frame: /);

@@ -1,7 +1,8 @@
 /** The worker against a fake manager over real sockets: hello, running, results, cancel, stop. */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Env } from '../../shared/config.js';
-import { MAX_ERROR_LENGTH } from '../../shared/protocol.js';
+import { MAX_ERROR_LENGTH, PROTOCOL_VERSION } from '../../shared/protocol.js';
+import { RangeSet } from '../../shared/range-set.js';
 import { loadWorkerConfig } from '../../worker/config.js';
 import type { Handler, HandlerContext } from '../../worker/handler.js';
 import { startWorker, type Worker } from '../../worker/worker.js';
@@ -35,7 +36,12 @@ async function start(handler: Handler, env: Env = {}) {
 }
 
 function doneHeights(connection: FakeConnection): number[] {
-  return framesOf(connection, 'results').flatMap((f) => f.done);
+  return framesOf(connection, 'results').flatMap((f) => [...RangeSet.from(f.done).heights()]);
+}
+
+/** Consecutive heights as one range each run: [[first, last], ...]. */
+function rangesOf(heights: number[]): [number, number][] {
+  return RangeSet.ofHeights(heights).toJSON();
 }
 
 describe('worker', () => {
@@ -49,7 +55,7 @@ describe('worker', () => {
     });
     expect(connection.frames[0]).toEqual({
       type: 'hello',
-      protocol: 1,
+      protocol: PROTOCOL_VERSION,
       name: 'w-test',
       queues: ['eth', 'btc'],
       capacity: 8,
@@ -76,7 +82,7 @@ describe('worker', () => {
     const heights = Array.from({ length: 200 }, (_, i) => i);
     for (let lease = 1; lease <= 10; lease++) {
       const slice = heights.slice((lease - 1) * 20, lease * 20);
-      connection.send({ type: 'dispatch', lease, queue: 'default', heights: slice });
+      connection.send({ type: 'dispatch', lease, queue: 'default', ranges: rangesOf(slice) });
     }
     await waitFor(() => doneHeights(connection).length === 200);
     expect(mostAtOnce).toBe(4);
@@ -89,7 +95,7 @@ describe('worker', () => {
     const heights = Array.from({ length: 1000 }, (_, i) => i);
     for (let lease = 1; lease <= 5; lease++) {
       const slice = heights.slice((lease - 1) * 200, lease * 200);
-      connection.send({ type: 'dispatch', lease, queue: 'default', heights: slice });
+      connection.send({ type: 'dispatch', lease, queue: 'default', ranges: rangesOf(slice) });
     }
     await waitFor(() => doneHeights(connection).length === 1000);
     const results = framesOf(connection, 'results');
@@ -113,7 +119,7 @@ describe('worker', () => {
       type: 'dispatch',
       lease: 9,
       queue: 'default',
-      heights: [1, 2, 3, 4, 5, 6],
+      ranges: [1, 2, 3, 4, 5, 6].map((height) => [height, height]),
       attempts: [1, 2, 3, 4, 5, 6],
     });
     await waitFor(() => framesOf(connection, 'results').flatMap((f) => f.failed).length === 5);
@@ -144,14 +150,60 @@ describe('worker', () => {
       },
       { BLOCKRUNNER_CONCURRENCY: '1' },
     );
-    connection.send({ type: 'dispatch', lease: 3, queue: 'default', heights: [10, 11, 12] });
+    connection.send({ type: 'dispatch', lease: 3, queue: 'default', ranges: [[10, 12]] });
     await waitFor(() => signals.has(10));
-    connection.send({ type: 'cancel', lease: 3, heights: [10, 11] });
+    connection.send({ type: 'cancel', lease: 3, ranges: [[10, 11]] });
     await waitFor(() => doneHeights(connection).includes(12));
     expect(signals.get(10)?.aborted).toBe(true);
     expect(started).toEqual([10, 12]);
     const failed = framesOf(connection, 'results').flatMap((f) => f.failed);
     expect(failed).toEqual([{ height: 10, error: 'cancelled by the manager' }]);
+  });
+
+  it('a cancel in the middle of a range keeps both sides, each with its attempt number', async () => {
+    const started: { height: number; attempt: number }[] = [];
+    const { connection } = await start(
+      async (height, ctx) => {
+        started.push({ height, attempt: ctx.attempt });
+        if (height !== 0) return;
+        await new Promise((_resolve, reject) => {
+          ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason));
+        });
+      },
+      { BLOCKRUNNER_CONCURRENCY: '1' },
+    );
+    connection.send({
+      type: 'dispatch',
+      lease: 2,
+      queue: 'default',
+      ranges: [
+        [0, 0],
+        [10, 19],
+      ],
+      attempts: [4, 1],
+    });
+    await waitFor(() => started.length === 1);
+    connection.send({
+      type: 'cancel',
+      lease: 2,
+      ranges: [
+        [0, 0],
+        [12, 16],
+      ],
+    });
+    await waitFor(() => doneHeights(connection).length === 5);
+    expect(started).toEqual([
+      { height: 0, attempt: 4 },
+      ...[10, 11, 17, 18, 19].map((height) => ({ height, attempt: 1 })),
+    ]);
+    const results = framesOf(connection, 'results');
+    expect(results.flatMap((f) => f.failed)).toEqual([
+      { height: 0, error: 'cancelled by the manager' },
+    ]);
+    expect(results.flatMap((f) => f.done)).toEqual([
+      [10, 11],
+      [17, 19],
+    ]);
   });
 
   it('on disconnect aborts running heights, drops buffered ones and sends nothing stale', async () => {
@@ -166,16 +218,16 @@ describe('worker', () => {
       },
       { BLOCKRUNNER_CONCURRENCY: '1' },
     );
-    connection.send({ type: 'dispatch', lease: 4, queue: 'default', heights: [1, 2] });
+    connection.send({ type: 'dispatch', lease: 4, queue: 'default', ranges: [[1, 2]] });
     await waitFor(() => started.length === 1);
     connection.socket.terminate();
     const second = await manager.connection(1);
     await waitFor(() => signals[0]?.aborted);
-    second.send({ type: 'dispatch', lease: 5, queue: 'default', heights: [7] });
+    second.send({ type: 'dispatch', lease: 5, queue: 'default', ranges: [[7, 7]] });
     await waitFor(() => doneHeights(second).includes(7));
     expect(started).toEqual([1, 7]);
     expect(framesOf(second, 'results')).toEqual([
-      { type: 'results', lease: 5, done: [7], failed: [], runMs: expect.any(Number) },
+      { type: 'results', lease: 5, done: [[7, 7]], failed: [], runMs: expect.any(Number) },
     ]);
   });
 
@@ -189,7 +241,7 @@ describe('worker', () => {
       },
       { BLOCKRUNNER_CONCURRENCY: '2', BLOCKRUNNER_PREFETCH: '3' },
     );
-    connection.send({ type: 'dispatch', lease: 7, queue: 'default', heights: [1, 2, 3, 4, 5] });
+    connection.send({ type: 'dispatch', lease: 7, queue: 'default', ranges: [[1, 5]] });
     await waitFor(() => gates.size === 2);
 
     let stopped = false;
@@ -198,12 +250,16 @@ describe('worker', () => {
     });
     await waitFor(() => framesOf(connection, 'release').length === 1);
     expect(framesOf(connection, 'release')).toEqual([
-      { type: 'release', lease: 7, heights: [3, 4, 5] },
+      { type: 'release', lease: 7, ranges: [[3, 5]] },
     ]);
     // A dispatch that crossed the release on the wire goes straight back.
-    connection.send({ type: 'dispatch', lease: 8, queue: 'default', heights: [9] });
+    connection.send({ type: 'dispatch', lease: 8, queue: 'default', ranges: [[9, 9]] });
     await waitFor(() => framesOf(connection, 'release').length === 2);
-    expect(framesOf(connection, 'release')[1]).toEqual({ type: 'release', lease: 8, heights: [9] });
+    expect(framesOf(connection, 'release')[1]).toEqual({
+      type: 'release',
+      lease: 8,
+      ranges: [[9, 9]],
+    });
     expect(stopped).toBe(false);
 
     for (const gate of gates.values()) gate.resolve();
@@ -223,7 +279,7 @@ describe('worker', () => {
       },
       { BLOCKRUNNER_SHUTDOWN_MS: '50' },
     );
-    connection.send({ type: 'dispatch', lease: 1, queue: 'default', heights: [1] });
+    connection.send({ type: 'dispatch', lease: 1, queue: 'default', ranges: [[1, 1]] });
     await waitFor(() => signal !== undefined);
     const before = performance.now();
     await worker.stop();
