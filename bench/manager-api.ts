@@ -1,4 +1,5 @@
 /** The few calls of the manager's HTTP API (docs/api.md) that the scenarios make. */
+import { Agent, request as httpRequest } from 'node:http';
 import type { QueueSummary } from '../manager/queue-state.js';
 
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -41,22 +42,51 @@ export async function isReady(baseUrl: string): Promise<boolean> {
   }
 }
 
-async function request<T>(
+/**
+ * node:http with keep-alive rather than fetch: it writes the request in the calling turn, where
+ * fetch first goes through several promise turns of its own (about 0.5 ms more at the median
+ * here, 2-4 ms more at p99), which S4 would count as enqueue-to-dispatch latency.
+ */
+const agent = new Agent({ keepAlive: true });
+
+function request<T>(
   baseUrl: string,
   method: string,
   path: string,
   body: unknown,
   expected: number,
 ): Promise<T> {
-  const response = await fetch(`${baseUrl}${path}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  const headers: Record<string, string | number> =
+    payload === undefined
+      ? {}
+      : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) };
+  return new Promise<T>((resolve, reject) => {
+    const req = httpRequest(new URL(path, baseUrl), { method, agent, headers }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        text += chunk;
+      });
+      response.on('error', reject);
+      response.on('end', () => {
+        if (response.statusCode !== expected) {
+          reject(
+            new Error(`${method} ${path} answered ${response.statusCode}: ${text.slice(0, 300)}`),
+          );
+          return;
+        }
+        try {
+          resolve(JSON.parse(text) as T);
+        } catch (error) {
+          reject(error);
+        }
+      });
+    });
+    req.setTimeout(REQUEST_TIMEOUT_MS, () =>
+      req.destroy(new Error(`${method} ${path}: no answer within ${REQUEST_TIMEOUT_MS} ms`)),
+    );
+    req.on('error', reject);
+    req.end(payload);
   });
-  const text = await response.text();
-  if (response.status !== expected) {
-    throw new Error(`${method} ${path} answered ${response.status}: ${text.slice(0, 300)}`);
-  }
-  return JSON.parse(text) as T;
 }
