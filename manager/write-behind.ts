@@ -5,6 +5,7 @@
  * retried with capped backoff and nothing recorded is dropped meanwhile, until the database
  * answers again or a stop gives up on it.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import type pg from 'pg';
 import { backoffDelay } from '../shared/backoff.js';
 import type { Logger } from '../shared/logger.js';
@@ -21,6 +22,14 @@ export interface WriteBehindOptions {
   /** Applies a committed batch to memory (successes become done). */
   onCommitted: (batch: WriteBatch) => void;
 }
+
+/**
+ * Least time from the start of one commit to the start of the next. Under steady load a commit
+ * takes a millisecond or two; without this floor the log would commit back to back, hundreds of
+ * times a second, and PostgreSQL and the manager would spend a core on it. An idle log commits
+ * at once.
+ */
+export const COMMIT_INTERVAL_MS = 10;
 
 interface Waiter {
   resolve: () => void;
@@ -89,7 +98,14 @@ export class WriteBehind {
         waiters = this.openWaiters;
         this.open = new Map();
         this.openWaiters = [];
-        if (batch.size > 0) await this.commitWithRetry(batch);
+        if (batch.size > 0) {
+          const started = performance.now();
+          await this.commitWithRetry(batch);
+          for (const waiter of waiters) waiter.resolve();
+          waiters = [];
+          const rest = COMMIT_INTERVAL_MS - (performance.now() - started);
+          if (rest > 0 && this.open.size > 0) await delay(rest);
+        }
         for (const waiter of waiters) waiter.resolve();
         waiters = [];
       }
