@@ -49,6 +49,9 @@ export class Dispatcher {
   private readonly now: () => number;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryTimerDue = Number.POSITIVE_INFINITY;
+  /** Links whose results freed capacity this turn: refilled once, at the end of the turn. */
+  private readonly refills = new Set<WorkerLink>();
+  private refillTimer: NodeJS.Immediate | undefined;
   private paused = false;
   /** Results that arrived for leases the sender did not hold (expired, foreign or unknown). */
   ignoredResults = 0;
@@ -128,7 +131,7 @@ export class Dispatcher {
       this.metrics.results(queue.name, heights, age, frame.runMs, failedAttempts, deadLettered);
     }
     this.leases.settleIfEmpty(lease);
-    this.fill(link);
+    this.refillSoon(link);
   }
 
   /** A stopping worker hands back heights it has not started: no attempt counted. */
@@ -161,7 +164,23 @@ export class Dispatcher {
     this.paused = true;
     this.leases.close();
     clearTimeout(this.retryTimer);
+    clearImmediate(this.refillTimer);
   }
+
+  /**
+   * Several results frames of one worker often arrive in one read: one refill for all of them
+   * sends one dispatch (one lease) instead of one per frame, so batches stay batched.
+   */
+  private refillSoon(link: WorkerLink): void {
+    this.refills.add(link);
+    this.refillTimer ??= setImmediate(this.refill);
+  }
+
+  private readonly refill = (): void => {
+    this.refillTimer = undefined;
+    for (const link of this.refills) if (this.links.has(link)) this.fill(link);
+    this.refills.clear();
+  };
 
   private fill(link: WorkerLink): void {
     if (this.paused) return;

@@ -8,6 +8,7 @@ import {
   type CancelFrame,
   type DispatchFrame,
   type HeightRange,
+  heightsIn,
   MAX_ITEMS_PER_FRAME,
   type WorkerFrame,
 } from '../shared/protocol.js';
@@ -16,6 +17,9 @@ import type { Handler } from './handler.js';
 import { errorMessage, Run } from './run.js';
 
 export type Send = (frame: WorkerFrame) => void;
+
+/** Longest that results wait while the buffer still holds plenty of heights to run. */
+export const RESULTS_LINGER_MS = 20;
 
 /** A dispatch's heights not started yet: its ranges, with a cursor on the next height. */
 interface Batch {
@@ -62,6 +66,9 @@ export class Runner {
   private readonly running = new Set<Run>();
   private pending = new Map<number, LeaseResults>();
   private flushTimer: NodeJS.Immediate | undefined;
+  private lingerTimer: NodeJS.Timeout | undefined;
+  /** Heights dispatched and not started yet. */
+  private buffered = 0;
   private send: Send | undefined;
   /** Bumped on every disconnect: a run from an older link reports nothing. */
   private link = 0;
@@ -73,6 +80,8 @@ export class Runner {
     private readonly handler: Handler,
     private readonly concurrency: number,
     private readonly log: Logger,
+    /** Heights the worker may hold beyond `concurrency` (BLOCKRUNNER_PREFETCH). */
+    private readonly prefetch = 0,
   ) {}
 
   get runningCount(): number {
@@ -92,9 +101,9 @@ export class Runner {
     this.send = undefined;
     this.link++;
     this.batches.length = 0;
+    this.buffered = 0;
     this.pending.clear();
-    if (this.flushTimer) clearImmediate(this.flushTimer);
-    this.flushTimer = undefined;
+    this.clearFlushTimers();
     this.abortRunning(new Error('worker disconnected'));
   }
 
@@ -107,6 +116,7 @@ export class Runner {
     }
     this.log.debug({ lease: frame.lease, queue: frame.queue, ranges: ranges.length }, 'dispatch');
     this.batches.push(batch);
+    this.buffered += heightsIn(ranges);
     this.pump();
   }
 
@@ -133,11 +143,16 @@ export class Runner {
       Object.assign(batch, { ranges, attempts, index: 0, next: ranges[0]?.[0] ?? 0 });
     }
     this.dropEmptyBatches();
+    this.buffered = 0;
+    for (const batch of this.batches) {
+      for (const { from, to } of unstarted(batch)) this.buffered += to - from + 1;
+    }
   }
 
   /** Shutdown: hands buffered heights back and from now on releases every dispatch at once. */
   releaseBuffered(): void {
     this.releasing = true;
+    this.buffered = 0;
     this.sendRelease(this.batches.splice(0));
   }
 
@@ -153,8 +168,7 @@ export class Runner {
 
   /** Sends every collected result now, one frame per lease. */
   flush(): void {
-    if (this.flushTimer) clearImmediate(this.flushTimer);
-    this.flushTimer = undefined;
+    this.clearFlushTimers();
     const pending = this.pending;
     if (pending.size === 0) return;
     this.pending = new Map();
@@ -185,6 +199,7 @@ export class Runner {
         else if (++batch.index < batch.ranges.length)
           batch.next = (batch.ranges[batch.index] as HeightRange)[0];
         else this.batches.shift();
+        this.buffered--;
         this.start(batch, height, attempt);
       }
     } finally {
@@ -235,12 +250,32 @@ export class Runner {
       } else {
         results.done.push(run.height);
       }
-      this.flushTimer ??= setImmediate(this.flushSoon);
+      this.scheduleFlush();
     }
     if (this.running.size === 0 && this.idleWaiters.length > 0) {
       for (const resolve of this.idleWaiters.splice(0)) resolve();
     }
     this.pump();
+  }
+
+  /**
+   * Results go out on the next turn once the manager's refill is needed soon (half the
+   * prefetch or less left to start), and otherwise within RESULTS_LINGER_MS: with a full buffer,
+   * several results share a frame, and so does the manager's refill, instead of one per height.
+   */
+  private scheduleFlush(): void {
+    if (this.buffered <= this.prefetch / 2) {
+      this.flushTimer ??= setImmediate(this.flushSoon);
+    } else {
+      this.lingerTimer ??= setTimeout(this.flushSoon, RESULTS_LINGER_MS);
+    }
+  }
+
+  private clearFlushTimers(): void {
+    if (this.flushTimer) clearImmediate(this.flushTimer);
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    this.flushTimer = undefined;
+    this.lingerTimer = undefined;
   }
 
   private sendRelease(batches: Batch[]): void {

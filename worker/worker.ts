@@ -37,7 +37,12 @@ export function startWorker(config: WorkerConfig, handler: Handler, log: Logger)
     }
     return handler(height, ctx);
   };
-  const runner = new Runner(maxJobs > 0 ? counted : handler, config.BLOCKRUNNER_CONCURRENCY, log);
+  const runner = new Runner(
+    maxJobs > 0 ? counted : handler,
+    config.BLOCKRUNNER_CONCURRENCY,
+    log,
+    config.BLOCKRUNNER_PREFETCH,
+  );
   const shutdown = new AbortController();
   const hello: HelloFrame = {
     type: 'hello',
