@@ -5,6 +5,7 @@ import { MAX_ERROR_LENGTH, PROTOCOL_VERSION } from '../../shared/protocol.js';
 import { RangeSet } from '../../shared/range-set.js';
 import { loadWorkerConfig } from '../../worker/config.js';
 import type { Handler, HandlerContext } from '../../worker/handler.js';
+import { RESULTS_LINGER_MS } from '../../worker/runner.js';
 import { startWorker, type Worker } from '../../worker/worker.js';
 import {
   deferred,
@@ -102,6 +103,26 @@ describe('worker', () => {
     expect(results.length).toBeLessThanOrEqual(10);
     expect(new Set(results.map((f) => f.lease))).toEqual(new Set([1, 2, 3, 4, 5]));
     expect(doneHeights(connection).sort((a, b) => a - b)).toEqual(heights);
+  });
+
+  it('holds results while its buffer is full and sends them within RESULTS_LINGER_MS', async () => {
+    const gate = deferred();
+    const { connection } = await start(
+      async (height) => {
+        if (height === 1) await gate.promise;
+      },
+      { BLOCKRUNNER_CONCURRENCY: '1', BLOCKRUNNER_PREFETCH: '8' },
+    );
+    connection.send({ type: 'dispatch', lease: 1, queue: 'default', ranges: [[0, 8]] });
+    // 0 is done and 1 runs, with 7 of 8 buffered: the manager has no refill to send yet.
+    const sent = performance.now();
+    await waitFor(() => framesOf(connection, 'results').length === 1);
+    expect(performance.now() - sent).toBeGreaterThanOrEqual(RESULTS_LINGER_MS - 5);
+    expect(doneHeights(connection)).toEqual([0]);
+    // With half the buffer or less left, results leave on the next turn: 1..8 in one frame.
+    gate.resolve();
+    await waitFor(() => doneHeights(connection).length === 9);
+    expect(framesOf(connection, 'results').map((f) => f.done)).toEqual([[[0, 0]], [[1, 8]]]);
   });
 
   it('reports thrown errors and rejections as failed, whatever was thrown', async () => {
