@@ -85,7 +85,7 @@ export function renderReport(results: BenchResults): string {
     detail(
       S4,
       (r) =>
-        `max ${r.maxMs} ms; ${int(r.samples)} single heights at ${r.perSecond}/s while a backfill ran at ${int(r.backfillHeightsPerSecond)} heights/s`,
+        `max ${r.maxMs} ms; ${int(r.samples)} single heights at ${r.perSecond}/s while a backfill ran at ${int(r.backfillHeightsPerSecond)} heights/s; with no backfill: p50 ${r.withoutBackfill.p50Ms} ms, p99 ${r.withoutBackfill.p99Ms} ms`,
     ),
   ]);
 

@@ -77,6 +77,8 @@ export interface S4Result {
   requestP50Ms: number;
   requestP99Ms: number;
   backfillHeightsPerSecond: number;
+  /** The same live path measured before the backfill starts. */
+  withoutBackfill: { samples: number; p50Ms: number; p99Ms: number; maxMs: number };
   measured: string;
 }
 

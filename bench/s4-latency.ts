@@ -5,7 +5,8 @@
  * height reached it. Latency = that time minus the time the enqueue request was sent, both on
  * the machine's wall clock at sub-millisecond resolution. Requests go out on a fixed schedule
  * whether or not the previous one has answered (open loop), so a slow answer cannot hide the
- * delay of the ones behind it.
+ * delay of the ones behind it. The same is measured first with no backfill running, to show what
+ * the machine itself gives.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -20,18 +21,13 @@ import { waitUntil } from './wait.js';
 const BACKFILL_QUEUE = 's4-backfill';
 const LIVE_QUEUE = 's4-live';
 const BACKFILL_HEIGHTS = 100_000_000;
+const WARM_UP_SAMPLES = 50;
 const RECORDER = fileURLToPath(new URL('./handlers/dispatch-recorder.js', import.meta.url));
 
 export async function runS4(options: BenchOptions): Promise<S4Result> {
   const { samples, perSecond, backfillWorkers } = options.s4;
   const cluster = await Cluster.start(options.adminUrl, 's4', options.cpuProfDir);
   try {
-    await cluster.addWorkers(backfillWorkers, {
-      queues: [BACKFILL_QUEUE],
-      concurrency: options.s1.concurrency,
-      prefetch: options.s1.prefetch,
-      handler: 'noop',
-    });
     const [live] = await cluster.addWorkers(1, {
       queues: [LIVE_QUEUE],
       concurrency: 4,
@@ -46,7 +42,21 @@ export async function runS4(options: BenchOptions): Promise<S4Result> {
         dispatchedAt.set(record.height, record.at);
       }
     });
+    const probe = (first: number, count: number) =>
+      measureLatencies(cluster, dispatchedAt, first, count, perSecond);
 
+    // Untimed: the first requests pay for connections and for compiling the manager's hot path.
+    await probe(0, WARM_UP_SAMPLES);
+    // The same live path with nothing else running: what the machine gives without a backfill.
+    const idleSamples = Math.max(20, Math.round(samples / 2));
+    const idle = await probe(WARM_UP_SAMPLES, idleSamples);
+
+    await cluster.addWorkers(backfillWorkers, {
+      queues: [BACKFILL_QUEUE],
+      concurrency: options.s1.concurrency,
+      prefetch: options.s1.prefetch,
+      handler: 'noop',
+    });
     await enqueue(cluster.url, BACKFILL_QUEUE, { from: 0, to: BACKFILL_HEIGHTS - 1 });
     const before = await waitUntil(
       async () => {
@@ -56,49 +66,72 @@ export async function runS4(options: BenchOptions): Promise<S4Result> {
       },
       { timeoutMs: 30_000, message: 'the backfill to commit its first heights' },
     );
-
-    const sentAt: number[] = [];
-    const requestMs: number[] = [];
-    const answers: Promise<void>[] = [];
-    const intervalMs = 1000 / perSecond;
-    const start = performance.now();
-    for (let height = 0; height < samples; height++) {
-      const wait = start + height * intervalMs - performance.now();
-      if (wait > 0) await delay(wait);
-      const sent = performance.now();
-      sentAt[height] = performance.timeOrigin + sent;
-      answers.push(
-        enqueue(cluster.url, LIVE_QUEUE, { heights: [height] }).then(() => {
-          requestMs.push(performance.now() - sent);
-        }),
-      );
-    }
-    await Promise.all(answers);
-    await waitUntil(
-      () => {
-        cluster.assertRunning();
-        return dispatchedAt.size >= samples;
-      },
-      { timeoutMs: 30_000, message: `all ${samples} live heights to reach the handler` },
-    );
+    const busy = await probe(WARM_UP_SAMPLES + idleSamples, samples);
     const after = await queueSummary(cluster.url, BACKFILL_QUEUE);
     const backfillSeconds = (performance.now() - before.at) / 1000;
 
-    const latencies = sentAt.map((sent, height) => (dispatchedAt.get(height) as number) - sent);
     return {
       database: cluster.database.name,
       samples,
       perSecond,
-      p50Ms: round(percentile(latencies, 50)),
-      p99Ms: round(percentile(latencies, 99)),
-      maxMs: round(Math.max(...latencies)),
-      meanMs: round(mean(latencies)),
-      requestP50Ms: round(percentile(requestMs, 50)),
-      requestP99Ms: round(percentile(requestMs, 99)),
+      p50Ms: round(percentile(busy.latencies, 50)),
+      p99Ms: round(percentile(busy.latencies, 99)),
+      maxMs: round(Math.max(...busy.latencies)),
+      meanMs: round(mean(busy.latencies)),
+      requestP50Ms: round(percentile(busy.requestMs, 50)),
+      requestP99Ms: round(percentile(busy.requestMs, 99)),
       backfillHeightsPerSecond: Math.round((after.done - before.done) / backfillSeconds),
-      measured: `${samples} single-height POSTs at ${perSecond}/s (open loop) on ${LIVE_QUEUE}, served by 1 worker (concurrency 4, prefetch 0) whose handler logs its start time; meanwhile ${backfillWorkers} noop workers (concurrency ${options.s1.concurrency}, prefetch ${options.s1.prefetch}) run 0..${BACKFILL_HEIGHTS - 1} on ${BACKFILL_QUEUE}; latency = handler start - request sent, same clock`,
+      withoutBackfill: {
+        samples: idleSamples,
+        p50Ms: round(percentile(idle.latencies, 50)),
+        p99Ms: round(percentile(idle.latencies, 99)),
+        maxMs: round(Math.max(...idle.latencies)),
+      },
+      measured: `${samples} single-height POSTs at ${perSecond}/s (open loop) on ${LIVE_QUEUE}, served by 1 worker (concurrency 4, prefetch 0) whose handler logs its start time; meanwhile ${backfillWorkers} noop workers (concurrency ${options.s1.concurrency}, prefetch ${options.s1.prefetch}) run 0..${BACKFILL_HEIGHTS - 1} on ${BACKFILL_QUEUE}; latency = handler start - request sent, same clock; withoutBackfill: ${idleSamples} POSTs the same way before the backfill workers start, after ${WARM_UP_SAMPLES} untimed ones`,
     };
   } finally {
     await cluster.stop();
   }
+}
+
+/**
+ * Enqueues heights first..first+count-1 one per request at `perSecond`, on a fixed schedule
+ * (open loop), and gives each one's enqueue-to-handler latency and request round trip.
+ */
+async function measureLatencies(
+  cluster: Cluster,
+  dispatchedAt: Map<number, number>,
+  first: number,
+  count: number,
+  perSecond: number,
+): Promise<{ latencies: number[]; requestMs: number[] }> {
+  const sentAt = new Map<number, number>();
+  const requestMs: number[] = [];
+  const answers: Promise<void>[] = [];
+  const intervalMs = 1000 / perSecond;
+  const start = performance.now();
+  for (let i = 0; i < count; i++) {
+    const height = first + i;
+    const wait = start + i * intervalMs - performance.now();
+    if (wait > 0) await delay(wait);
+    const sent = performance.now();
+    sentAt.set(height, performance.timeOrigin + sent);
+    answers.push(
+      enqueue(cluster.url, LIVE_QUEUE, { heights: [height] }).then(() => {
+        requestMs.push(performance.now() - sent);
+      }),
+    );
+  }
+  await Promise.all(answers);
+  await waitUntil(
+    () => {
+      cluster.assertRunning();
+      return [...sentAt.keys()].every((height) => dispatchedAt.has(height));
+    },
+    { timeoutMs: 30_000, message: `all ${count} live heights to reach the handler` },
+  );
+  const latencies = [...sentAt].map(
+    ([height, sent]) => (dispatchedAt.get(height) as number) - sent,
+  );
+  return { latencies, requestMs };
 }

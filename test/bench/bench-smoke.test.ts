@@ -98,6 +98,8 @@ describe('npm run bench, smoke run', () => {
     expect(S4.samples).toBe(20);
     expect(Number.isFinite(S4.p50Ms) && Number.isFinite(S4.p99Ms)).toBe(true);
     expect(S4.p99Ms).toBeGreaterThanOrEqual(S4.p50Ms);
+    expect(S4.withoutBackfill.samples).toBe(20);
+    expect(S4.withoutBackfill.p99Ms).toBeGreaterThanOrEqual(S4.withoutBackfill.p50Ms);
 
     // Anchors not run are reported as such, never left out.
     for (const name of ['pg-boss', 'graphile-worker', 'bullmq'] as const) {
