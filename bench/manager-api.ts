@@ -31,6 +31,28 @@ export async function connectedWorkers(baseUrl: string): Promise<number> {
   return body.workers.length;
 }
 
+/** Handler seconds the workers reported for `queue`, from the manager's /metrics. */
+export async function handlerSeconds(baseUrl: string, queue: string): Promise<number> {
+  const text = await new Promise<string>((resolve, reject) => {
+    httpRequest(new URL('/metrics', baseUrl), { agent }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      response.on('end', () => resolve(body));
+      response.on('error', reject);
+    })
+      .on('error', reject)
+      .end();
+  });
+  const line = text
+    .split('\n')
+    .find((l) => l.startsWith(`blockrunner_handler_seconds_total{queue="${queue}"} `));
+  if (!line) throw new Error(`no blockrunner_handler_seconds_total for ${queue} in /metrics`);
+  return Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
 /** True once the manager answers /readyz with 200 (it leads and its database answers). */
 export async function isReady(baseUrl: string): Promise<boolean> {
   try {

@@ -61,6 +61,13 @@ export interface S3Result {
   heightsPerSecond: number;
   idealPerSecond: number;
   shareOfIdeal: number;
+  /**
+   * Mean handler time per height as the workers measured it (the manager's
+   * blockrunner_handler_seconds_total), and the share of the slots' time it took: what is left
+   * is the time a slot waited between two heights.
+   */
+  handlerMeanMs: number;
+  handlerShareOfSlotTime: number;
   measured: string;
 }
 

@@ -5,7 +5,7 @@
  */
 import { Cluster } from './cluster.js';
 import { COMMIT_POLL_MS, CommitWatch } from './commit-watch.js';
-import { enqueue, queueSummary } from './manager-api.js';
+import { enqueue, handlerSeconds, queueSummary } from './manager-api.js';
 import type { BenchOptions } from './options.js';
 import type { S3Result } from './results.js';
 import { round } from './stats.js';
@@ -43,6 +43,7 @@ export async function runS3(options: BenchOptions): Promise<S3Result> {
       }
       const elapsedMs = finished - started;
       const heightsPerSecond = heights / (elapsedMs / 1000);
+      const handlerMs = (await handlerSeconds(cluster.url, QUEUE)) * 1000;
       return {
         database: cluster.database.name,
         heights,
@@ -55,7 +56,9 @@ export async function runS3(options: BenchOptions): Promise<S3Result> {
         heightsPerSecond: Math.round(heightsPerSecond),
         idealPerSecond,
         shareOfIdeal: round(heightsPerSecond / idealPerSecond, 4),
-        measured: `${heights} heights, ${workers} workers x concurrency ${concurrency} (prefetch ${prefetch}), sleep handler ${sleepMs} ms; from just before the enqueue request until PostgreSQL (probed every ${COMMIT_POLL_MS} ms) holds all of them as done; share = rate / (${slots} slots / ${sleepMs} ms)`,
+        handlerMeanMs: round(handlerMs / heights, 3),
+        handlerShareOfSlotTime: round(handlerMs / (slots * elapsedMs), 4),
+        measured: `${heights} heights, ${workers} workers x concurrency ${concurrency} (prefetch ${prefetch}), sleep handler ${sleepMs} ms; from just before the enqueue request until PostgreSQL (probed every ${COMMIT_POLL_MS} ms) holds all of them as done; share = rate / (${slots} slots / ${sleepMs} ms); handler time from the manager's blockrunner_handler_seconds_total (the workers' own measure), over ${slots} slots x the elapsed time`,
       };
     } finally {
       await watch.close();
