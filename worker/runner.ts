@@ -7,12 +7,20 @@ import type { Logger } from '../shared/logger.js';
 import {
   type CancelFrame,
   type DispatchFrame,
-  type HeightRange,
   heightsIn,
   MAX_ITEMS_PER_FRAME,
   type WorkerFrame,
 } from '../shared/protocol.js';
 import { RangeSet } from '../shared/range-set.js';
+import {
+  type Batch,
+  batchOf,
+  dropHeights,
+  isExhausted,
+  takeNext,
+  unstarted,
+  unstartedCount,
+} from './batch.js';
 import type { Handler } from './handler.js';
 import { errorMessage, Run } from './run.js';
 
@@ -20,39 +28,6 @@ export type Send = (frame: WorkerFrame) => void;
 
 /** Longest that results wait while the buffer still holds plenty of heights to run. */
 export const RESULTS_LINGER_MS = 20;
-
-/** A dispatch's heights not started yet: its ranges, with a cursor on the next height. */
-interface Batch {
-  lease: number;
-  queue: string;
-  ranges: HeightRange[];
-  /** Attempt number of each range's heights; undefined when all are first attempts. */
-  attempts: number[] | undefined;
-  /** The range being started, and its next height. */
-  index: number;
-  next: number;
-}
-
-interface Segment {
-  from: number;
-  to: number;
-  attempt: number;
-}
-
-/** What is left to start of a batch, range by range. */
-function unstarted(batch: Batch): Segment[] {
-  const segments: Segment[] = [];
-  for (let i = batch.index; i < batch.ranges.length; i++) {
-    const [from, to] = batch.ranges[i] as HeightRange;
-    const attempt = batch.attempts?.[i] ?? 1;
-    segments.push({ from: i === batch.index ? batch.next : from, to, attempt });
-  }
-  return segments;
-}
-
-function isExhausted(batch: Batch): boolean {
-  return batch.index >= batch.ranges.length;
-}
 
 interface LeaseResults {
   done: number[];
@@ -108,15 +83,17 @@ export class Runner {
   }
 
   dispatch(frame: DispatchFrame): void {
-    const { lease, queue, ranges, attempts } = frame;
-    const batch: Batch = { lease, queue, ranges, attempts, index: 0, next: ranges[0]?.[0] ?? 0 };
+    const batch = batchOf(frame);
     if (this.releasing) {
       this.sendRelease([batch]);
       return;
     }
-    this.log.debug({ lease: frame.lease, queue: frame.queue, ranges: ranges.length }, 'dispatch');
+    this.log.debug(
+      { lease: batch.lease, queue: batch.queue, ranges: batch.ranges.length },
+      'dispatch',
+    );
     this.batches.push(batch);
-    this.buffered += heightsIn(ranges);
+    this.buffered += heightsIn(batch.ranges);
     this.pump();
   }
 
@@ -129,24 +106,10 @@ export class Runner {
       }
     }
     for (const batch of this.batches) {
-      if (batch.lease !== frame.lease) continue;
-      const ranges: HeightRange[] = [];
-      const attempts: number[] = [];
-      for (const { from, to, attempt } of unstarted(batch)) {
-        for (const kept of RangeSet.from([[from, to]])
-          .difference(cancelled)
-          .ranges()) {
-          ranges.push(kept);
-          attempts.push(attempt);
-        }
-      }
-      Object.assign(batch, { ranges, attempts, index: 0, next: ranges[0]?.[0] ?? 0 });
+      if (batch.lease === frame.lease) dropHeights(batch, cancelled);
     }
     this.dropEmptyBatches();
-    this.buffered = 0;
-    for (const batch of this.batches) {
-      for (const { from, to } of unstarted(batch)) this.buffered += to - from + 1;
-    }
+    this.buffered = this.batches.reduce((sum, batch) => sum + unstartedCount(batch), 0);
   }
 
   /** Shutdown: hands buffered heights back and from now on releases every dispatch at once. */
@@ -192,13 +155,8 @@ export class Runner {
       while (this.running.size < this.concurrency) {
         const batch = this.batches[0];
         if (!batch) break;
-        const height = batch.next;
-        const [, to] = batch.ranges[batch.index] as HeightRange;
-        const attempt = batch.attempts?.[batch.index] ?? 1;
-        if (height < to) batch.next++;
-        else if (++batch.index < batch.ranges.length)
-          batch.next = (batch.ranges[batch.index] as HeightRange)[0];
-        else this.batches.shift();
+        const { height, attempt } = takeNext(batch);
+        if (isExhausted(batch)) this.batches.shift();
         this.buffered--;
         this.start(batch, height, attempt);
       }

@@ -1,0 +1,77 @@
+/**
+ * One dispatch's heights not started yet: its ranges, each with its attempt number, and a
+ * cursor on the next height. Starting a height is O(1) whatever the size of its range.
+ */
+import type { DispatchFrame, HeightRange } from '../shared/protocol.js';
+import { RangeSet } from '../shared/range-set.js';
+
+export interface Batch {
+  lease: number;
+  queue: string;
+  ranges: HeightRange[];
+  /** Attempt number of each range's heights; undefined when all are first attempts. */
+  attempts: number[] | undefined;
+  /** The range being started, and its next height. */
+  index: number;
+  next: number;
+}
+
+export interface Segment {
+  from: number;
+  to: number;
+  attempt: number;
+}
+
+export function batchOf({ lease, queue, ranges, attempts }: DispatchFrame): Batch {
+  return { lease, queue, ranges, attempts, index: 0, next: ranges[0]?.[0] ?? 0 };
+}
+
+export function isExhausted(batch: Batch): boolean {
+  return batch.index >= batch.ranges.length;
+}
+
+/** The next height to start and its attempt; moves the cursor past it. */
+export function takeNext(batch: Batch): { height: number; attempt: number } {
+  const height = batch.next;
+  const attempt = batch.attempts?.[batch.index] ?? 1;
+  const [, to] = batch.ranges[batch.index] as HeightRange;
+  if (height < to) {
+    batch.next++;
+  } else {
+    batch.index++;
+    batch.next = batch.ranges[batch.index]?.[0] ?? 0;
+  }
+  return { height, attempt };
+}
+
+/** What is left to start, range by range. */
+export function unstarted(batch: Batch): Segment[] {
+  const segments: Segment[] = [];
+  for (let i = batch.index; i < batch.ranges.length; i++) {
+    const [from, to] = batch.ranges[i] as HeightRange;
+    const attempt = batch.attempts?.[i] ?? 1;
+    segments.push({ from: i === batch.index ? batch.next : from, to, attempt });
+  }
+  return segments;
+}
+
+/** How many heights are left to start. */
+export function unstartedCount(batch: Batch): number {
+  let count = 0;
+  for (const { from, to } of unstarted(batch)) count += to - from + 1;
+  return count;
+}
+
+/** Drops `heights` from what is left to start; the rest keeps its attempt numbers. */
+export function dropHeights(batch: Batch, heights: RangeSet): void {
+  const ranges: HeightRange[] = [];
+  const attempts: number[] = [];
+  for (const { from, to, attempt } of unstarted(batch)) {
+    const kept = RangeSet.from([[from, to]]).difference(heights);
+    for (const range of kept.ranges()) {
+      ranges.push(range);
+      attempts.push(attempt);
+    }
+  }
+  Object.assign(batch, { ranges, attempts, index: 0, next: ranges[0]?.[0] ?? 0 });
+}
