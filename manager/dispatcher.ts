@@ -127,7 +127,7 @@ export class Dispatcher {
     }
     if (this.metrics) {
       const age = this.now() - (lease.deadline - this.options.leaseMs);
-      const heights = done.count + frame.failed.length;
+      const heights = done.count + failedAttempts;
       this.metrics.results(queue.name, heights, age, frame.runMs, failedAttempts, deadLettered);
     }
     this.leases.settleIfEmpty(lease);
