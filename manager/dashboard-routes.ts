@@ -14,10 +14,10 @@ import { EventStream } from './dashboard/event-stream.js';
 import { eventsQuerySchema, mapAnswerSchema, mapQuerySchema } from './dashboard-schemas.js';
 import { errors } from './errors.js';
 import { heightMap } from './height-map.js';
-// A cycle (http-api.ts registers these routes), safe because it is only called per request.
-import { tokenMatches } from './http-api.js';
 import { queueParamsSchema } from './http-schemas.js';
 import type { ManagerState } from './manager-state.js';
+// A cycle (http-api.ts registers these routes), safe because it is only called per request.
+import { tokenMatches } from './tokens.js';
 
 /** How often /v1/events pushes a snapshot. */
 export const EVENTS_INTERVAL_MS = 1_000;

@@ -3,7 +3,6 @@
  * which also make the OpenAPI document at /docs (openapi.ts). Every /v1 route checks the API
  * token; queue routes answer 503 BR_ERR_NOT_READY until this manager leads.
  */
-import { timingSafeEqual } from 'node:crypto';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -33,12 +32,7 @@ import { setLogLevel } from './log-level.js';
 import type { ManagerState } from './manager-state.js';
 import { registerOpenApi } from './openapi.js';
 import { rangeSetOf } from './queue-service.js';
-
-export function tokenMatches(header: string | undefined, token: string): boolean {
-  const expected = Buffer.from(`Bearer ${token}`);
-  const given = Buffer.from(header ?? '');
-  return given.length === expected.length && timingSafeEqual(given, expected);
-}
+import { tokenMatches } from './tokens.js';
 
 export function registerRoutes(
   app: FastifyInstance,

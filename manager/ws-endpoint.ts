@@ -16,8 +16,8 @@ import {
   workerFrameSchema,
 } from '../shared/protocol.js';
 import type { WorkerLink } from './dispatcher.js';
-import { tokenMatches } from './http-api.js';
 import type { ManagerState } from './manager-state.js';
+import { tokenMatches } from './tokens.js';
 
 export const WS_PATH = '/v1/ws';
 /** Frames above this are refused with close code 1009; 100,000 heights fit in ~1.7 MB. */
