@@ -122,3 +122,17 @@ it('refuses a certificate without its key with one readable line', async () => {
     'BLOCKRUNNER_TLS_CERT and BLOCKRUNNER_TLS_KEY: set both or neither',
   );
 });
+
+it('refuses a key file it cannot read with one readable line naming the variable', async () => {
+  db ??= await createTestDatabase();
+  const missing = join(tmpdir(), `blockrunner-no-such-key-${process.pid}.pem`);
+  const manager = await startManager({
+    databaseUrl: db.url,
+    env: { BLOCKRUNNER_TLS_CERT: cert, BLOCKRUNNER_TLS_KEY: missing },
+    waitForReady: false,
+  }).catch((error: Error) => error);
+  expect(manager).toBeInstanceOf(Error);
+  expect(String((manager as Error).message)).toContain(
+    `BLOCKRUNNER_TLS_KEY: cannot read ${missing}: ENOENT`,
+  );
+});
