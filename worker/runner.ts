@@ -29,9 +29,33 @@ export type Send = (frame: WorkerFrame) => void;
 /** Longest that results wait while the buffer still holds plenty of heights to run. */
 export const RESULTS_LINGER_MS = 20;
 
+/** Failures per results frame stay under this many bytes of JSON, far below the 16 MiB limit. */
+export const MAX_FAILURE_BYTES_PER_FRAME = 4 * 1024 * 1024;
+
+type Failure = { height: number; error: string };
+
+/** Splits failures into lists of at most MAX_FAILURE_BYTES_PER_FRAME bytes of JSON each. */
+function failureChunks(failed: Failure[]): Failure[][] {
+  const chunks: Failure[][] = [];
+  let chunk: Failure[] = [];
+  let bytes = 0;
+  for (const failure of failed) {
+    const size = Buffer.byteLength(JSON.stringify(failure)) + 1;
+    if (chunk.length > 0 && bytes + size > MAX_FAILURE_BYTES_PER_FRAME) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(failure);
+    bytes += size;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
+}
+
 interface LeaseResults {
   done: number[];
-  failed: { height: number; error: string }[];
+  failed: Failure[];
   /** Handler milliseconds summed over these heights (the frame's runMs). */
   runMs: number;
 }
@@ -137,10 +161,19 @@ export class Runner {
     this.pending = new Map();
     const send = this.send;
     if (!send) return;
-    // A lease holds at most 100,000 heights (the dispatch limit), so its results fit one frame.
     for (const [lease, { done, failed, runMs: sum }] of pending) {
       const runMs = Math.round(sum * 1000) / 1000;
-      send({ type: 'results', lease, done: RangeSet.ofHeights(done).toJSON(), failed, runMs });
+      // A lease holds at most 100,000 heights, so its done ranges fit one frame; long error
+      // messages may not, and a frame over the manager's limit would close the link.
+      const [first = [], ...more] = failureChunks(failed);
+      send({
+        type: 'results',
+        lease,
+        done: RangeSet.ofHeights(done).toJSON(),
+        failed: first,
+        runMs,
+      });
+      for (const chunk of more) send({ type: 'results', lease, done: [], failed: chunk, runMs: 0 });
     }
   }
 

@@ -5,7 +5,7 @@ import { MAX_ERROR_LENGTH, PROTOCOL_VERSION } from '../../shared/protocol.js';
 import { RangeSet } from '../../shared/range-set.js';
 import { loadWorkerConfig } from '../../worker/config.js';
 import type { Handler, HandlerContext } from '../../worker/handler.js';
-import { RESULTS_LINGER_MS } from '../../worker/runner.js';
+import { MAX_FAILURE_BYTES_PER_FRAME, RESULTS_LINGER_MS } from '../../worker/runner.js';
 import { startWorker, type Worker } from '../../worker/worker.js';
 import {
   deferred,
@@ -179,6 +179,27 @@ describe('worker', () => {
     expect(started).toEqual([10, 12]);
     const failed = framesOf(connection, 'results').flatMap((f) => f.failed);
     expect(failed).toEqual([{ height: 10, error: 'cancelled by the manager' }]);
+  });
+
+  it('splits failures with long messages over several results frames under the byte limit', async () => {
+    const heights = 3_000;
+    const { connection } = await start(
+      (height) => {
+        throw new Error(`${height} `.padEnd(MAX_ERROR_LENGTH, 'x'));
+      },
+      { BLOCKRUNNER_CONCURRENCY: '1', BLOCKRUNNER_PREFETCH: String(heights) },
+    );
+    connection.send({ type: 'dispatch', lease: 6, queue: 'default', ranges: [[0, heights - 1]] });
+    const failed = () => framesOf(connection, 'results').flatMap((f) => f.failed);
+    await waitFor(() => failed().length === heights);
+    const frames = framesOf(connection, 'results');
+    expect(frames.length).toBeGreaterThan(1);
+    for (const frame of frames) {
+      expect(Buffer.byteLength(JSON.stringify(frame))).toBeLessThan(
+        MAX_FAILURE_BYTES_PER_FRAME + 1_000,
+      );
+    }
+    expect(new Set(failed().map((f) => f.height)).size).toBe(heights);
   });
 
   it('a cancel in the middle of a range keeps both sides, each with its attempt number', async () => {
