@@ -3,8 +3,8 @@
  * the workers, and stops them all together. Kept apart from cli/up.ts so tests drive it with
  * small stand-in processes and tiny timeouts (test/cli/up-supervisor.test.ts).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Child } from '../shared/child-process.js';
 import type { Env } from '../shared/config.js';
 
 export interface ChildSpec {
@@ -39,57 +39,33 @@ export interface Exit {
   killed: boolean;
 }
 
-class Child {
+/** A started child and the spec it came from, its exit reported with the spec's name. */
+class UpChild {
+  readonly child: Child;
   readonly exited: Promise<Exit>;
-  private exit: Exit | undefined;
-  private killed = false;
-  readonly process: ChildProcess;
 
   constructor(
     readonly spec: ChildSpec,
     stdio: 'inherit' | 'ignore',
   ) {
-    this.process = spawn(spec.command, spec.args, {
-      env: spec.env,
-      stdio: ['ignore', stdio, stdio],
-      // Its own process group: a Ctrl-C in the terminal reaches only `up`, which forwards it
-      // once, in order (workers, then the manager), rather than every process at once.
-      detached: true,
-    });
-    this.exited = new Promise((resolve) => {
-      const done = (code: number | null, signal: NodeJS.Signals | null) => {
-        this.exit ??= { name: spec.name, pid: this.process.pid, code, signal, killed: this.killed };
-        resolve(this.exit);
-      };
-      this.process.once('exit', done);
-      // A spawn that fails emits 'error' and never 'exit'.
-      this.process.once('error', () => done(null, null));
-    });
-  }
-
-  get running(): boolean {
-    return this.exit === undefined;
+    // Its own process group: a Ctrl-C in the terminal reaches only `up`, which forwards it
+    // once, in order (workers, then the manager), rather than every process at once.
+    this.child = new Child(spec, { stdio, detached: true });
+    this.exited = this.child.exited.then(({ code, signal, killed }) => ({
+      name: spec.name,
+      pid: this.child.pid,
+      code,
+      signal,
+      killed,
+    }));
   }
 
   kill(signal: NodeJS.Signals): void {
-    if (!this.running) return;
-    if (signal === 'SIGKILL') this.killed = true;
-    try {
-      this.process.kill(signal);
-    } catch {
-      // Already gone between the check and the kill.
-    }
+    this.child.kill(signal);
   }
 
-  /** Sends `signal`, waits up to `timeoutMs`, then SIGKILL. */
   async stop(signal: NodeJS.Signals, timeoutMs: number): Promise<Exit> {
-    if (!this.running) return this.exited;
-    this.kill(signal);
-    const timer = new AbortController();
-    const late = sleep(timeoutMs, 'late' as const, { signal: timer.signal }).catch(() => 'ended');
-    const first = await Promise.race([this.exited, late]);
-    timer.abort();
-    if (first === 'late') this.kill('SIGKILL');
+    await this.child.stop(timeoutMs, signal);
     return this.exited;
   }
 }
@@ -101,7 +77,7 @@ type Event =
   | { kind: 'not-ready' };
 
 export class UpSupervisor {
-  private readonly children: Child[] = [];
+  private readonly children: UpChild[] = [];
   private stopSignal: NodeJS.Signals | undefined;
   private readonly stopRequested: Promise<Event>;
   private requestStop: (event: Event) => void = () => {};
@@ -114,7 +90,7 @@ export class UpSupervisor {
 
   /** Every child's pid, for tests and for a last-resort kill on exit. */
   get pids(): number[] {
-    return this.children.flatMap((c) => (c.process.pid === undefined ? [] : [c.process.pid]));
+    return this.children.flatMap((c) => (c.child.pid === undefined ? [] : [c.child.pid]));
   }
 
   /**
@@ -182,8 +158,8 @@ export class UpSupervisor {
     throw new Error(`unexpected event ${next.kind}`);
   }
 
-  private start(spec: ChildSpec): Child {
-    const child = new Child(spec, this.options.stdio ?? 'inherit');
+  private start(spec: ChildSpec): UpChild {
+    const child = new UpChild(spec, this.options.stdio ?? 'inherit');
     this.children.push(child);
     return child;
   }

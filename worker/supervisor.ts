@@ -8,8 +8,8 @@
  * with small stand-in processes (test/worker/supervisor.test.ts).
  */
 import { type BackoffOptions, backoffDelay } from '../shared/backoff.js';
+import { Child, type ChildCommand, type ChildExit } from '../shared/child-process.js';
 import type { Logger } from '../shared/logger.js';
-import { Child, type ChildCommand, type ChildExit } from './child-process.js';
 
 /** Before replacing a crashed child: 100 ms doubling to 5 s, per child, with jitter. */
 export const CRASH_BACKOFF: BackoffOptions = { baseMs: 100, maxMs: 5_000 };
@@ -94,7 +94,9 @@ export class WorkerSupervisor {
   }
 
   private spawn(slot: Slot): void {
-    const child = new Child(this.options.command(slot.name), this.options.stdio ?? 'inherit');
+    const child = new Child(this.options.command(slot.name), {
+      stdio: this.options.stdio ?? 'inherit',
+    });
     slot.child = child;
     // A command that cannot start has no pid; its crash line follows with the reason.
     if (child.pid !== undefined)

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ChildCommand } from '../../worker/child-process.js';
+import type { ChildCommand } from '../../shared/child-process.js';
 import { type SupervisorOptions, WorkerSupervisor } from '../../worker/supervisor.js';
 import { waitFor } from '../helpers/wait.js';
 import { memoryLogger } from './fake-manager.js';

@@ -1,7 +1,7 @@
 /**
- * One child process of the worker supervisor (worker/supervisor.ts): spawned, its exit awaited
- * once whatever way it ends (a command that cannot start emits 'error' and never 'exit'), and
- * stopped with a deadline after which it is killed.
+ * One child process of a supervisor (worker/supervisor.ts, cli/up-supervisor.ts): spawned, its
+ * exit awaited once whatever way it ends (a command that cannot start emits 'error' and never
+ * 'exit'), and stopped with a deadline after which it is killed.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { Env } from '../shared/config.js';
@@ -10,6 +10,12 @@ export interface ChildCommand {
   command: string;
   args: string[];
   env: Env;
+}
+
+export interface ChildOptions {
+  stdio: 'inherit' | 'ignore';
+  /** In a process group of its own, so a terminal's Ctrl-C does not reach it directly. */
+  detached?: boolean;
 }
 
 export interface ChildExit {
@@ -27,11 +33,12 @@ export class Child {
   private exit: ChildExit | undefined;
   private killed = false;
 
-  constructor(spec: ChildCommand, stdio: 'inherit' | 'ignore') {
+  constructor(spec: ChildCommand, { stdio, detached = false }: ChildOptions) {
     this.process = spawn(spec.command, spec.args, {
       env: spec.env,
       // Children write their JSON lines straight to our stdout: one stream for the operator.
       stdio: ['ignore', stdio, stdio],
+      detached,
     });
     this.exited = new Promise((resolve) => {
       const done = (code: number | null, signal: NodeJS.Signals | null, error?: Error) => {
@@ -63,10 +70,10 @@ export class Child {
     }
   }
 
-  /** SIGTERM, then SIGKILL once `timeoutMs` passed without an exit. */
-  async stop(timeoutMs: number): Promise<ChildExit> {
+  /** Sends `signal`, then SIGKILL once `timeoutMs` passed without an exit. */
+  async stop(timeoutMs: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<ChildExit> {
     if (!this.running) return this.exited;
-    this.kill('SIGTERM');
+    this.kill(signal);
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>((resolve) => {
       timer = setTimeout(() => resolve('late'), timeoutMs);
