@@ -26,8 +26,8 @@ export interface WriteBehindOptions {
 /**
  * Least time from the start of one commit to the start of the next. Under steady load a commit
  * takes a millisecond or two; without this floor the log would commit back to back, hundreds of
- * times a second, and PostgreSQL and the manager would spend a core on it. An idle log commits
- * at once.
+ * times a second, and PostgreSQL and the manager would spend a core on it. A log idle for this
+ * long commits at once.
  */
 export const COMMIT_INTERVAL_MS = 10;
 
@@ -40,6 +40,7 @@ export class WriteBehind {
   private open: WriteBatch = new Map();
   private openWaiters: Waiter[] = [];
   private running = false;
+  private lastCommitStart = Number.NEGATIVE_INFINITY;
   private failures = 0;
   /** Set when a stop gives up on the database: the retry loop ends, waiters are rejected. */
   private abandoned: Error | undefined;
@@ -94,17 +95,15 @@ export class WriteBehind {
     let waiters: Waiter[] = [];
     try {
       while (this.open.size > 0 || this.openWaiters.length > 0) {
+        // What arrives while this waits joins the same commit.
+        if (this.open.size > 0) await this.commitSlot();
         const batch = this.open;
         waiters = this.openWaiters;
         this.open = new Map();
         this.openWaiters = [];
         if (batch.size > 0) {
-          const started = performance.now();
+          this.lastCommitStart = performance.now();
           await this.commitWithRetry(batch);
-          for (const waiter of waiters) waiter.resolve();
-          waiters = [];
-          const rest = COMMIT_INTERVAL_MS - (performance.now() - started);
-          if (rest > 0 && this.open.size > 0) await delay(rest);
         }
         for (const waiter of waiters) waiter.resolve();
         waiters = [];
@@ -115,6 +114,16 @@ export class WriteBehind {
       this.openWaiters = [];
     } finally {
       this.running = false;
+    }
+  }
+
+  /** Resolves once COMMIT_INTERVAL_MS has passed since the last commit started. */
+  private async commitSlot(): Promise<void> {
+    // A timer may fire a fraction of a millisecond early by this clock: check again.
+    for (;;) {
+      const wait = this.lastCommitStart + COMMIT_INTERVAL_MS - performance.now();
+      if (wait <= 0) return;
+      await delay(Math.ceil(wait));
     }
   }
 
