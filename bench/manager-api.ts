@@ -33,19 +33,7 @@ export async function connectedWorkers(baseUrl: string): Promise<number> {
 
 /** Handler seconds the workers reported for `queue`, from the manager's /metrics. */
 export async function handlerSeconds(baseUrl: string, queue: string): Promise<number> {
-  const text = await new Promise<string>((resolve, reject) => {
-    httpRequest(new URL('/metrics', baseUrl), { agent }, (response) => {
-      let body = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => {
-        body += chunk;
-      });
-      response.on('end', () => resolve(body));
-      response.on('error', reject);
-    })
-      .on('error', reject)
-      .end();
-  });
+  const text = await requestText(baseUrl, 'GET', '/metrics', undefined, 200);
   const line = text
     .split('\n')
     .find((l) => l.startsWith(`blockrunner_handler_seconds_total{queue="${queue}"} `));
@@ -71,19 +59,30 @@ export async function isReady(baseUrl: string): Promise<boolean> {
  */
 const agent = new Agent({ keepAlive: true });
 
-function request<T>(
+async function request<T>(
   baseUrl: string,
   method: string,
   path: string,
   body: unknown,
   expected: number,
 ): Promise<T> {
+  return JSON.parse(await requestText(baseUrl, method, path, body, expected)) as T;
+}
+
+/** The answer's body, once its status is `expected`; the request is written at once. */
+function requestText(
+  baseUrl: string,
+  method: string,
+  path: string,
+  body: unknown,
+  expected: number,
+): Promise<string> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
   const headers: Record<string, string | number> =
     payload === undefined
       ? {}
       : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) };
-  return new Promise<T>((resolve, reject) => {
+  return new Promise<string>((resolve, reject) => {
     const req = httpRequest(new URL(path, baseUrl), { method, agent, headers }, (response) => {
       let text = '';
       response.setEncoding('utf8');
@@ -92,17 +91,11 @@ function request<T>(
       });
       response.on('error', reject);
       response.on('end', () => {
-        if (response.statusCode !== expected) {
+        if (response.statusCode === expected) resolve(text);
+        else
           reject(
             new Error(`${method} ${path} answered ${response.statusCode}: ${text.slice(0, 300)}`),
           );
-          return;
-        }
-        try {
-          resolve(JSON.parse(text) as T);
-        } catch (error) {
-          reject(error);
-        }
       });
     });
     req.setTimeout(REQUEST_TIMEOUT_MS, () =>
