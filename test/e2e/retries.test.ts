@@ -18,18 +18,24 @@ afterEach(async () => {
   for (const drop of drops.splice(0)) await drop();
 });
 
+/** A fresh database and a manager retrying after 5 ms, backing off up to `retryMaxMs`. */
+async function startRetryingManager(retryMaxMs: number, maxAttempts: number) {
+  const db = await createTestDatabase();
+  drops.push(db.drop);
+  const manager = await startManager({
+    databaseUrl: db.url,
+    env: {
+      BLOCKRUNNER_RETRY_BASE_MS: '5',
+      BLOCKRUNNER_RETRY_MAX_MS: String(retryMaxMs),
+      BLOCKRUNNER_MAX_ATTEMPTS: String(maxAttempts),
+    },
+  });
+  return { db, manager };
+}
+
 describe('retries and dead letters', () => {
   it('a flaky handler failing about half the attempts still ends with everything done', async () => {
-    const db = await createTestDatabase();
-    drops.push(db.drop);
-    const manager = await startManager({
-      databaseUrl: db.url,
-      env: {
-        BLOCKRUNNER_RETRY_BASE_MS: '5',
-        BLOCKRUNNER_RETRY_MAX_MS: '50',
-        BLOCKRUNNER_MAX_ATTEMPTS: '50',
-      },
-    });
+    const { db, manager } = await startRetryingManager(50, 50);
     for (const name of ['f1', 'f2']) {
       await startWorker({
         managerUrl: manager.wsUrl,
@@ -55,16 +61,7 @@ describe('retries and dead letters', () => {
   });
 
   it('a handler that always fails dead-letters heights after max attempts; retry puts them back', async () => {
-    const db = await createTestDatabase();
-    drops.push(db.drop);
-    const manager = await startManager({
-      databaseUrl: db.url,
-      env: {
-        BLOCKRUNNER_RETRY_BASE_MS: '5',
-        BLOCKRUNNER_RETRY_MAX_MS: '20',
-        BLOCKRUNNER_MAX_ATTEMPTS: '2',
-      },
-    });
+    const { db, manager } = await startRetryingManager(20, 2);
     const worker = await startWorker({
       managerUrl: manager.wsUrl,
       env: { BLOCKRUNNER_HANDLER: alwaysFail },
