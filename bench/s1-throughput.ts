@@ -6,10 +6,10 @@
  */
 import { Cluster } from './cluster.js';
 import { COMMIT_POLL_MS, CommitWatch } from './commit-watch.js';
-import { enqueue, queueSummary } from './manager-api.js';
 import type { BenchOptions } from './options.js';
 import type { S1Result, S1Run } from './results.js';
 import { round } from './stats.js';
+import { timeBackfill } from './timed-backfill.js';
 
 const RUN_TIMEOUT_MS = 180_000;
 
@@ -50,21 +50,13 @@ async function runOnce(
   queue: string,
   heights: number,
 ): Promise<S1Run> {
-  const started = performance.now();
-  const answer = await enqueue(cluster.url, queue, { from: 0, to: heights - 1 });
-  const enqueued = performance.now();
-  if (answer.added !== heights) {
-    throw new Error(`enqueue added ${answer.added} heights, expected ${heights}`);
-  }
-  const finished = await watch.waitForAllDone(queue, 0, heights - 1, {
-    timeoutMs: RUN_TIMEOUT_MS,
-    check: () => cluster.assertRunning(),
-  });
-  // Correctness, not timing: every height done once, none failed.
-  const summary = await queueSummary(cluster.url, queue);
-  if (summary.done !== heights || summary.failed !== 0 || summary.retrying !== 0) {
-    throw new Error(`after the run, ${queue} reads ${JSON.stringify(summary)}`);
-  }
+  const { started, enqueued, finished } = await timeBackfill(
+    cluster,
+    watch,
+    queue,
+    heights,
+    RUN_TIMEOUT_MS,
+  );
   const elapsedMs = finished - started;
   return {
     queue,

@@ -5,10 +5,11 @@
  */
 import { Cluster } from './cluster.js';
 import { COMMIT_POLL_MS, CommitWatch } from './commit-watch.js';
-import { enqueue, handlerSeconds, queueSummary } from './manager-api.js';
+import { handlerSeconds } from './manager-api.js';
 import type { BenchOptions } from './options.js';
 import type { S3Result } from './results.js';
 import { round } from './stats.js';
+import { timeBackfill } from './timed-backfill.js';
 
 const RUN_TIMEOUT_MS = 120_000;
 const QUEUE = 's3';
@@ -28,19 +29,13 @@ export async function runS3(options: BenchOptions): Promise<S3Result> {
     });
     const watch = await CommitWatch.open(cluster.database.url);
     try {
-      const started = performance.now();
-      const answer = await enqueue(cluster.url, QUEUE, { from: 0, to: heights - 1 });
-      if (answer.added !== heights) {
-        throw new Error(`enqueue added ${answer.added} heights, expected ${heights}`);
-      }
-      const finished = await watch.waitForAllDone(QUEUE, 0, heights - 1, {
-        timeoutMs: RUN_TIMEOUT_MS,
-        check: () => cluster.assertRunning(),
-      });
-      const summary = await queueSummary(cluster.url, QUEUE);
-      if (summary.done !== heights || summary.failed !== 0) {
-        throw new Error(`after the run, ${QUEUE} reads ${JSON.stringify(summary)}`);
-      }
+      const { started, finished } = await timeBackfill(
+        cluster,
+        watch,
+        QUEUE,
+        heights,
+        RUN_TIMEOUT_MS,
+      );
       const elapsedMs = finished - started;
       const heightsPerSecond = heights / (elapsedMs / 1000);
       const handlerMs = (await handlerSeconds(cluster.url, QUEUE)) * 1000;
