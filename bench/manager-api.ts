@@ -1,6 +1,6 @@
 /** The few calls of the manager's HTTP API (docs/api.md) that the scenarios make. */
 import { Agent, request as httpRequest } from 'node:http';
-import type { QueueSummary } from '../manager/queue-state.js';
+import type { QueueSummary } from '../manager/queue/queue-state.js';
 
 const REQUEST_TIMEOUT_MS = 30_000;
 

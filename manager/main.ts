@@ -4,7 +4,7 @@
 import { type Env, flagsToEnv } from '../shared/config.js';
 import { createLogger } from '../shared/logger.js';
 import { loadManagerConfig, managerConfigSchema } from './config.js';
-import { Manager } from './manager.js';
+import { Manager } from './wiring.js';
 
 export async function main(args: string[], env: Env = process.env): Promise<void> {
   const config = loadManagerConfig(flagsToEnv(managerConfigSchema, args, env));

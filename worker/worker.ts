@@ -1,14 +1,14 @@
 /**
- * A worker: one link to the manager at a time (reconnect.ts), heights run by the runner, and a
+ * A worker: one link to the manager at a time (reconnect.ts), heights run by the height loop (height-loop.ts), and a
  * graceful stop that owns every timer and socket (STYLE "Connections and shutdown").
  */
 import type { Logger } from '../shared/logger.js';
 import { CloseCode, type HelloFrame, PROTOCOL_VERSION } from '../shared/protocol.js';
 import { capacityOf, type WorkerConfig } from './config.js';
 import type { Handler } from './handler.js';
+import { HeightLoop } from './height-loop.js';
 import { type Link, openLink } from './link.js';
 import { displayUrl, keepConnected } from './reconnect.js';
-import { Runner } from './runner.js';
 
 /** Silence tolerated on a link, in heartbeats (the manager pings once per heartbeat). */
 const SILENT_HEARTBEATS = 2.5;
@@ -27,7 +27,7 @@ export interface Worker {
 export function startWorker(config: WorkerConfig, handler: Handler, log: Logger): Worker {
   const maxJobs = config.BLOCKRUNNER_MAX_JOBS;
   // BLOCKRUNNER_MAX_JOBS: heights are counted as they start, one increment each, so that exactly
-  // that many run: the stop begins inside the last start, before the runner starts another one.
+  // that many run: the stop begins inside the last start, before the height loop starts another one.
   // Unlimited workers run the handler itself, with nothing in between.
   let started = 0;
   const counted: Handler = (height, ctx) => {
@@ -37,7 +37,7 @@ export function startWorker(config: WorkerConfig, handler: Handler, log: Logger)
     }
     return handler(height, ctx);
   };
-  const runner = new Runner(
+  const heightLoop = new HeightLoop(
     maxJobs > 0 ? counted : handler,
     config.BLOCKRUNNER_CONCURRENCY,
     log,
@@ -62,17 +62,17 @@ export function startWorker(config: WorkerConfig, handler: Handler, log: Logger)
       signal: shutdown.signal,
       onWelcome(link) {
         current = link;
-        runner.connected((frame) => link.send(frame));
+        heightLoop.connected((frame) => link.send(frame));
         const { workerId, leaseMs } = link.welcome;
         log.info({ workerId, url: displayUrl(url), leaseMs }, 'worker connected');
       },
       onFrame(frame) {
-        if (frame.type === 'dispatch') runner.dispatch(frame);
-        else runner.cancel(frame);
+        if (frame.type === 'dispatch') heightLoop.dispatch(frame);
+        else heightLoop.cancel(frame);
       },
       onClose({ code, reason, error }) {
         current = undefined;
-        runner.disconnected();
+        heightLoop.disconnected();
         if (shutdown.signal.aborted) return;
         log.warn({ code, reason, err: error?.message }, 'worker disconnected, reconnecting');
       },
@@ -93,20 +93,20 @@ export function startWorker(config: WorkerConfig, handler: Handler, log: Logger)
 
   async function drain(): Promise<void> {
     shutdown.abort(); // ends backoff delays and connects in flight; a welcomed link stays up
-    runner.releaseBuffered();
+    heightLoop.releaseBuffered();
     const link = current;
     if (link) {
       let timer: NodeJS.Timeout | undefined;
       const timeUp = new Promise<void>((resolve) => {
         timer = setTimeout(resolve, config.BLOCKRUNNER_SHUTDOWN_MS);
       });
-      await Promise.race([runner.idle(), link.closed, timeUp]);
+      await Promise.race([heightLoop.idle(), link.closed, timeUp]);
       clearTimeout(timer);
-      if (runner.runningCount > 0) {
-        log.warn({ running: runner.runningCount }, 'shutdown time is up, aborting handlers');
-        runner.abortRunning(new Error('worker stopping'));
+      if (heightLoop.runningCount > 0) {
+        log.warn({ running: heightLoop.runningCount }, 'shutdown time is up, aborting handlers');
+        heightLoop.abortRunning(new Error('worker stopping'));
       }
-      runner.flush();
+      heightLoop.flush();
       link.close(CloseCode.normal, 'worker stopping');
     }
     await loop;

@@ -4,7 +4,7 @@
  * still committed.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { COMMIT_INTERVAL_MS } from '../../manager/write-behind.js';
+import { COMMIT_INTERVAL_MS } from '../../manager/store/write-behind.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { api } from '../helpers/http.js';
 import { type ManagerProcess, startManager, startWorker, stopAll } from '../helpers/processes.js';

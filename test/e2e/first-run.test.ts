@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { LOCK_FILE } from '../../manager/data-dir-lock.js';
+import { LOCK_FILE } from '../../manager/store/data-dir-lock.js';
 import { packageRoot } from '../../shared/package-root.js';
 import { api } from '../helpers/http.js';
 import {

@@ -8,7 +8,7 @@ import { request as httpRequest } from 'node:http';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { enqueueBodySchema } from '../../manager/http-schemas.js';
+import { enqueueBodySchema } from '../../manager/http/schemas.js';
 import { PROTOCOL_VERSION, workerFrameSchema } from '../../shared/protocol.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { api } from '../helpers/http.js';

@@ -11,7 +11,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
-import { migrate } from '../../manager/migrate.js';
+import { migrate } from '../../manager/store/migrate.js';
 import { packageRoot } from '../../shared/package-root.js';
 import {
   DEFAULT_TEST_DATABASE_URL,
@@ -178,7 +178,7 @@ function migrationsHash(): string {
       .update(readFileSync(join(dir, file)))
       .update('\0');
   }
-  hash.update(readFileSync(join(root, 'manager', 'migrate.ts')));
+  hash.update(readFileSync(join(root, 'manager', 'store', 'migrate.ts')));
   return hash.digest('hex').slice(0, 12);
 }
 

@@ -1,5 +1,5 @@
 /** Reading a queue's summary over HTTP, and waiting until it satisfies a condition. */
-import type { QueueSummary } from '../../manager/queue-state.js';
+import type { QueueSummary } from '../../manager/queue/queue-state.js';
 import { api } from './http.js';
 import { waitFor } from './wait.js';
 

@@ -5,7 +5,7 @@ import { MAX_ERROR_LENGTH, PROTOCOL_VERSION } from '../../shared/protocol.js';
 import { RangeSet } from '../../shared/range-set.js';
 import { loadWorkerConfig } from '../../worker/config.js';
 import type { Handler, HandlerContext } from '../../worker/handler.js';
-import { MAX_FAILURE_BYTES_PER_FRAME, RESULTS_LINGER_MS } from '../../worker/runner.js';
+import { MAX_FAILURE_BYTES_PER_FRAME, RESULTS_LINGER_MS } from '../../worker/height-loop.js';
 import { startWorker, type Worker } from '../../worker/worker.js';
 import {
   deferred,

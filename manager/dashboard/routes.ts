@@ -1,0 +1,132 @@
+/**
+ * The dashboard (docs/dashboard.md): the page at `/` and its files under /dashboard/ (no
+ * token: they hold no data), and two token-protected JSON routes under /v1: the height map of
+ * a queue and a Server-Sent Events stream of summaries and workers.
+ */
+import { join } from 'node:path';
+import fastifyStatic from '@fastify/static';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Logger } from '../../shared/logger.js';
+import { packageRoot } from '../../shared/package-root.js';
+import { errors } from '../errors.js';
+import { queueParamsSchema } from '../http/schemas.js';
+// A cycle (http-api.ts registers these routes), safe because it is only called per request.
+import { tokenMatches } from '../http/tokens.js';
+import type { ManagerStatus } from '../role.js';
+import { EventStream } from './event-stream.js';
+import { heightMap } from './height-map.js';
+import { eventsQuerySchema, mapAnswerSchema, mapQuerySchema } from './schemas.js';
+
+/** How often /v1/events pushes a snapshot. */
+export const EVENTS_INTERVAL_MS = 1_000;
+
+/** The page loads only its own files: no CDN, no inline script. */
+const CONTENT_SECURITY_POLICY =
+  "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+export function dashboardSnapshot(status: ManagerStatus) {
+  return {
+    role: status.role,
+    at: Date.now(),
+    queues: status.leader?.service.summaries() ?? [],
+    workers: status.workerList(),
+  };
+}
+
+export function registerDashboardRoutes(
+  app: FastifyInstance,
+  status: ManagerStatus,
+  apiToken: string | undefined,
+): void {
+  // Served from the sources (found from dist/ too), so the build copies nothing.
+  const root = join(packageRoot(), 'manager', 'dashboard', 'public');
+  app.register(
+    async (page) => {
+      await page.register(fastifyStatic, { root, prefix: '/dashboard/', wildcard: false });
+      page.get('/', { schema: { hide: true } }, async (_request, reply) =>
+        reply
+          .header('content-security-policy', CONTENT_SECURITY_POLICY)
+          .header('cache-control', 'no-cache')
+          .sendFile('index.html'),
+      );
+    },
+    { logLevel: 'warn' },
+  );
+
+  const events = new EventStream({
+    snapshot: () => dashboardSnapshot(status),
+    intervalMs: EVENTS_INTERVAL_MS,
+    log: app.log as Logger,
+  });
+  // Open streams would keep the server from closing: end them first.
+  app.addHook('preClose', async () => events.close());
+
+  const authorized = (request: FastifyRequest, queryToken?: string) =>
+    apiToken === undefined ||
+    tokenMatches(request.headers.authorization, apiToken) ||
+    (queryToken !== undefined && tokenMatches(`Bearer ${queryToken}`, apiToken));
+
+  app.register(
+    async (v1) => {
+      // Before validation, as for the other /v1 routes: no answer says anything without the token.
+      v1.addHook('onRequest', async (request) => {
+        const query = request.query as Record<string, unknown>;
+        const token = request.routeOptions.url === '/v1/events' ? query.token : undefined;
+        if (!authorized(request, typeof token === 'string' ? token : undefined)) {
+          throw new errors.BR_ERR_UNAUTHORIZED();
+        }
+      });
+      const routes = v1.withTypeProvider<ZodTypeProvider>();
+      const tags = ['dashboard'];
+      routes.get(
+        '/events',
+        {
+          schema: {
+            tags,
+            summary: 'Server-Sent Events: every queue summary and the workers, once a second',
+            querystring: eventsQuerySchema,
+            response: {
+              200: {
+                description: 'text/event-stream; each `data:` line is {role, at, queues, workers}',
+                content: { 'text/event-stream': { schema: z.string() } },
+              },
+            },
+          },
+        },
+        async (_request, reply) => {
+          // Answers while standby too: the snapshot's role tells the page why it is empty.
+          reply.hijack();
+          events.add(reply.raw);
+        },
+      );
+
+      routes.get(
+        '/queues/:queue/map',
+        {
+          schema: {
+            tags,
+            summary:
+              "A queue's heights over a span in at most `buckets` buckets, counted per state",
+            params: queueParamsSchema,
+            querystring: mapQuerySchema,
+            response: { 200: mapAnswerSchema },
+          },
+        },
+        async (request) => {
+          const leader = status.leader;
+          if (!leader) throw new errors.BR_ERR_NOT_READY();
+          const queue = leader.queues.get(request.params.queue);
+          if (!queue) throw new errors.BR_ERR_QUEUE_NOT_FOUND(request.params.queue);
+          // A missing bound is the enqueued one, moved if need be to keep from <= to.
+          const { query } = request;
+          const from = query.from ?? Math.min(queue.enqueued.min() ?? 0, query.to ?? Infinity);
+          const to = query.to ?? Math.max(from, queue.enqueued.max() ?? 0);
+          return { queue: queue.name, ...heightMap(queue, from, to, request.query.buckets) };
+        },
+      );
+    },
+    { prefix: '/v1', logLevel: 'warn' },
+  );
+}

@@ -1,0 +1,300 @@
+/**
+ * Hands heights to connected workers and takes their results (DESIGN "Semantics"): leases,
+ * retries with backoff, dead letters, hand-back on disconnect, expiry with cancel.
+ * Everything here is synchronous memory work; durability is the write-behind's job.
+ */
+import { backoffDelay } from '../../shared/backoff.js';
+import type { Logger } from '../../shared/logger.js';
+import type {
+  DispatchFrame,
+  ManagerFrame,
+  ReleaseFrame,
+  ResultsFrame,
+} from '../../shared/protocol.js';
+import { RangeSet } from '../../shared/range-set.js';
+import type { QueueState } from '../queue/queue-state.js';
+import type { QueueWrites } from '../store/pending-writes.js';
+import { type Lease, LeaseTable } from './lease-table.js';
+
+export interface WorkerLink {
+  readonly id: string;
+  readonly name: string;
+  readonly queues: readonly string[];
+  readonly capacity: number;
+  readonly connectedAt: Date;
+  /** Heights leased to this worker right now. */
+  held: number;
+  done: number;
+  failed: number;
+  send(frame: ManagerFrame): void;
+}
+
+/** What the dispatcher reports, once per results frame or expired lease (never per height). */
+export interface DispatchMetrics {
+  /**
+   * A results frame for a live lease: `ageMs` since its dispatch; `runMs` the handler time the
+   * worker summed over the frame's heights (absent from workers that do not send it).
+   */
+  results(
+    queue: string,
+    heights: number,
+    ageMs: number,
+    runMs: number | undefined,
+    failedAttempts: number,
+    deadLettered: number,
+  ): void;
+  /** A lease expired: each of its heights is a failed attempt. */
+  expired(queue: string, failedAttempts: number, deadLettered: number): void;
+}
+
+/** Where the dispatcher records what must become durable (the write-behind log). */
+export interface WriteRecorder {
+  forQueue(queue: string): QueueWrites;
+}
+
+export interface DispatcherOptions {
+  queues: Map<string, QueueState>;
+  writer: WriteRecorder;
+  metrics?: DispatchMetrics;
+  log: Logger;
+  leaseMs: number;
+  maxAttempts: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  now?: () => number;
+}
+
+export const LEASE_EXPIRED = 'lease expired';
+
+export class Dispatcher {
+  private readonly links = new Set<WorkerLink>();
+  private readonly leases: LeaseTable;
+  private readonly now: () => number;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryTimerDue = Number.POSITIVE_INFINITY;
+  /** Links whose results freed capacity this turn: refilled once, at the end of the turn. */
+  private readonly refills = new Set<WorkerLink>();
+  private refillTimer: NodeJS.Immediate | undefined;
+  private paused = false;
+  /** Results that arrived for leases the sender did not hold (expired, foreign or unknown). */
+  ignoredResults = 0;
+  private readonly metrics: DispatchMetrics | undefined;
+
+  constructor(private readonly options: DispatcherOptions) {
+    this.now = options.now ?? Date.now;
+    this.metrics = options.metrics;
+    this.leases = new LeaseTable(options.leaseMs, (lease) => this.expire(lease), this.now);
+  }
+
+  get leaseCount(): number {
+    return this.leases.size;
+  }
+
+  /** Resolves true once no height is leased, or false when `timeoutMs` passed first. */
+  async settled(timeoutMs: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeUp = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    try {
+      return await Promise.race([this.leases.whenEmpty().then(() => true), timeUp]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  workers(): WorkerLink[] {
+    return [...this.links];
+  }
+
+  connect(link: WorkerLink): void {
+    this.links.add(link);
+    this.fill(link);
+  }
+
+  /** The worker is gone: its heights go back at once, with no attempt counted. */
+  disconnect(link: WorkerLink): void {
+    if (!this.links.delete(link)) return;
+    const now = this.now();
+    for (const lease of this.leases.takeAll(link)) {
+      for (const [from, to] of lease.heights.ranges()) lease.queue.giveBack(from, to, now);
+      link.held -= lease.heights.count;
+      lease.heights.clear();
+    }
+    this.wake();
+  }
+
+  onResults(link: WorkerLink, frame: ResultsFrame): void {
+    const lease = this.leases.heldBy(frame.lease, link);
+    if (!lease) {
+      this.ignoredResults += frame.done.length + frame.failed.length;
+      return;
+    }
+    const queue = lease.queue;
+    const writes = this.options.writer.forQueue(queue.name);
+    // Work per range, not per height: a backfill lease's successes are one range.
+    const reported = RangeSet.from(frame.done);
+    const done = reported.intersection(lease.heights);
+    this.ignoredResults += reported.count - done.count;
+    for (const [from, to] of done.ranges()) {
+      lease.heights.remove(from, to);
+      for (const height of queue.succeed(from, to)) writes.history.set(height, null);
+      writes.done.add(from, to);
+    }
+    link.held -= done.count;
+    link.done += done.count;
+    let failedAttempts = 0;
+    let deadLettered = 0;
+    if (frame.failed.length > 0) {
+      const now = this.now();
+      for (const { height, error } of frame.failed) {
+        if (lease.heights.remove(height) === 0) {
+          this.ignoredResults++;
+          continue;
+        }
+        const record = this.failAttempt(queue, height, error, now);
+        writes.history.set(height, record);
+        failedAttempts++;
+        if (record.failed) deadLettered++;
+        link.held--;
+        link.failed++;
+      }
+      this.armRetryTimer();
+    }
+    if (this.metrics) {
+      const age = this.now() - (lease.deadline - this.options.leaseMs);
+      const heights = done.count + failedAttempts;
+      this.metrics.results(queue.name, heights, age, frame.runMs, failedAttempts, deadLettered);
+    }
+    this.leases.settleIfEmpty(lease);
+    this.refillSoon(link);
+  }
+
+  /** A stopping worker hands back heights it has not started: no attempt counted. */
+  onRelease(link: WorkerLink, frame: ReleaseFrame): void {
+    const lease = this.leases.heldBy(frame.lease, link);
+    if (!lease) return;
+    const now = this.now();
+    const released = RangeSet.from(frame.ranges).intersection(lease.heights);
+    for (const [from, to] of released.ranges()) {
+      lease.heights.remove(from, to);
+      lease.queue.giveBack(from, to, now);
+    }
+    link.held -= released.count;
+    this.leases.settleIfEmpty(lease);
+    this.wake(link);
+  }
+
+  /** New work may be there (enqueue, requeue, due retries): offer it to every worker. */
+  wake(except?: WorkerLink): void {
+    for (const link of this.links) if (link !== except) this.fill(link);
+    this.armRetryTimer();
+  }
+
+  /** Expires the leases whose deadline passed; the lease timer does it, tests call it directly. */
+  expireDue(): void {
+    this.leases.expireDue();
+  }
+
+  /** Stops handing out heights (shutdown); results are still taken. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  close(): void {
+    this.paused = true;
+    this.leases.close();
+    clearTimeout(this.retryTimer);
+    clearImmediate(this.refillTimer);
+  }
+
+  /**
+   * Several results frames of one worker often arrive in one read: one refill for all of them
+   * sends one dispatch (one lease) instead of one per frame, so batches stay batched.
+   */
+  private refillSoon(link: WorkerLink): void {
+    this.refills.add(link);
+    this.refillTimer ??= setImmediate(this.refill);
+  }
+
+  private readonly refill = (): void => {
+    this.refillTimer = undefined;
+    for (const link of this.refills) if (this.links.has(link)) this.fill(link);
+    this.refills.clear();
+  };
+
+  private fill(link: WorkerLink): void {
+    if (this.paused) return;
+    const now = this.now();
+    for (const name of link.queues) {
+      const free = link.capacity - link.held;
+      if (free <= 0) return;
+      const queue = this.options.queues.get(name);
+      if (!queue) continue;
+      const { ranges, attempts, count } = queue.take(free, now);
+      if (count === 0) continue;
+      const lease = this.leases.grant(queue, link, RangeSet.from(ranges));
+      link.held += count;
+      const frame: DispatchFrame = { type: 'dispatch', lease: lease.id, queue: name, ranges };
+      if (attempts) {
+        frame.attempts = attempts;
+        this.armRetryTimer();
+      }
+      link.send(frame);
+    }
+  }
+
+  private expire(lease: Lease): void {
+    const link = lease.holder as WorkerLink;
+    const now = this.now();
+    const writes = this.options.writer.forQueue(lease.queue.name);
+    const ranges = lease.heights.toJSON();
+    const heights = [...lease.heights.heights()];
+    let deadLettered = 0;
+    for (const height of heights) {
+      const record = this.failAttempt(lease.queue, height, LEASE_EXPIRED, now);
+      writes.history.set(height, record);
+      if (record.failed) deadLettered++;
+    }
+    this.metrics?.expired(lease.queue.name, heights.length, deadLettered);
+    link.held -= heights.length;
+    link.failed += heights.length;
+    lease.heights.clear();
+    this.options.log.warn(
+      { queue: lease.queue.name, worker: link.name, lease: lease.id, count: heights.length },
+      'lease expired',
+    );
+    if (this.links.has(link)) link.send({ type: 'cancel', lease: lease.id, ranges });
+    this.wake();
+  }
+
+  private failAttempt(queue: QueueState, height: number, error: string, now: number) {
+    const { maxAttempts, retryBaseMs, retryMaxMs } = this.options;
+    return queue.fail(height, error, now, maxAttempts, (attempt) =>
+      backoffDelay(attempt, { baseMs: retryBaseMs, maxMs: retryMaxMs }),
+    );
+  }
+
+  /**
+   * One timer for the earliest retry not yet due, across queues. Retries already due need no
+   * timer: they wait for a free slot, and every freed slot runs fill().
+   */
+  private armRetryTimer(): void {
+    const now = this.now();
+    let due = Number.POSITIVE_INFINITY;
+    for (const queue of this.options.queues.values()) {
+      const next = queue.nextRetryDue();
+      if (next !== undefined && next > now && next < due) due = next;
+    }
+    if (due >= this.retryTimerDue && this.retryTimer) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.retryTimerDue = due;
+    if (due === Number.POSITIVE_INFINITY) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.retryTimerDue = Number.POSITIVE_INFINITY;
+      this.wake();
+    }, due - now);
+  }
+}

@@ -1,0 +1,181 @@
+/** Request and response schemas of the HTTP API (DESIGN "HTTP API"); Fastify validates with them. */
+import { z } from 'zod';
+import { LOG_LEVELS } from '../../shared/config.js';
+import { heightSchema, MAX_HEIGHTS_PER_FRAME, queueNameSchema } from '../../shared/protocol.js';
+
+/** Largest number of heights or ranges one request may list. */
+export const MAX_LIST_LENGTH = MAX_HEIGHTS_PER_FRAME;
+
+const rangeSchema = z
+  .strictObject({ from: heightSchema, to: heightSchema })
+  .refine((range) => range.from <= range.to, {
+    message: 'from must not exceed to',
+    params: { code: 'BR_ERR_RANGE_REVERSED' },
+  });
+
+/**
+ * One of {from, to}, {heights} or {ranges}, with an optional force. One object with optional
+ * fields (not a union) so a wrong type is reported at its own path.
+ */
+export const enqueueBodySchema = z
+  .strictObject({
+    from: heightSchema.optional(),
+    to: heightSchema.optional(),
+    heights: z.array(heightSchema).min(1).max(MAX_LIST_LENGTH).optional(),
+    ranges: z.array(rangeSchema).min(1).max(MAX_LIST_LENGTH).optional(),
+    force: z.boolean().optional(),
+  })
+  .superRefine((body, ctx) => {
+    const hasRange = body.from !== undefined || body.to !== undefined;
+    const forms = [hasRange, body.heights !== undefined, body.ranges !== undefined].filter(Boolean);
+    if (forms.length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'give exactly one of {"from","to"}, {"heights":[...]} or {"ranges":[...]}',
+      });
+    } else if (hasRange && (body.from === undefined || body.to === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'a range needs both from and to' });
+    } else if (hasRange && (body.from as number) > (body.to as number)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['to'],
+        message: 'from must not exceed to',
+        params: { code: 'BR_ERR_RANGE_REVERSED' },
+      });
+    }
+  });
+export type EnqueueBody = z.infer<typeof enqueueBodySchema>;
+
+export const queueParamsSchema = z.strictObject({ queue: queueNameSchema });
+
+const heightParam = z
+  .string()
+  .regex(/^\d{1,16}$/, 'expected a height: a whole number')
+  .transform(Number)
+  .pipe(heightSchema);
+
+export const heightParamsSchema = z.strictObject({ queue: queueNameSchema, height: heightParam });
+
+const limit = z
+  .string()
+  .regex(/^\d{1,5}$/, 'expected a whole number from 1 to 10000')
+  .transform(Number)
+  .pipe(z.number().int().min(1).max(10_000))
+  .default(100);
+
+export const gapsQuerySchema = z.strictObject({ limit });
+export const failedQuerySchema = z.strictObject({ limit, after: heightParam.optional() });
+
+/** Optional bounds of the dead letters to requeue; absent bounds mean "all". */
+export const retryBodySchema = z
+  .strictObject({ from: heightSchema.optional(), to: heightSchema.optional() })
+  .refine((range) => (range.from ?? 0) <= (range.to ?? Number.MAX_SAFE_INTEGER), {
+    message: 'from must not exceed to',
+    params: { code: 'BR_ERR_RANGE_REVERSED' },
+  })
+  .optional()
+  .nullable();
+
+export const logLevelBodySchema = z.strictObject({ level: z.enum(LOG_LEVELS) });
+
+// Answers. Fastify serializes through them (fields not listed are dropped) and /docs shows them,
+// with each description as the answer's.
+
+const count = z.number().int().min(0);
+
+export const enqueueAnswerSchema = z
+  .object({ queue: z.string(), added: count, skipped: count })
+  .describe('Committed: heights added, and heights skipped as already enqueued');
+
+export const queueSummarySchema = z
+  .object({
+    queue: z.string(),
+    pending: count,
+    leased: count,
+    retrying: count,
+    done: count,
+    failed: count,
+    watermark: heightSchema.nullable(),
+    /** Done heights per second over the last minute. */
+    rate: z.number().min(0),
+  })
+  .describe("A queue's counts per state, its watermark and its rate");
+
+export const queueListSchema = z
+  .object({ queues: z.array(queueSummarySchema) })
+  .describe('Every queue');
+
+export const heightStates = ['pending', 'leased', 'retrying', 'done', 'failed'] as const;
+
+export const heightAnswerSchema = z
+  .object({
+    height: heightSchema,
+    state: z.enum(heightStates),
+    attempts: count,
+    lastError: z.string().nullable(),
+  })
+  .describe("One height's state");
+
+export const gapsAnswerSchema = z
+  .object({
+    items: z.array(
+      z.object({
+        from: heightSchema,
+        to: heightSchema,
+        state: z.enum([...heightStates, 'missing']),
+      }),
+    ),
+  })
+  .describe('Ranges above the watermark that are not done, lowest first');
+
+export const failedPageSchema = z
+  .object({
+    items: z.array(z.object({ height: heightSchema, attempts: count, lastError: z.string() })),
+    /** Pass as `after` for the next page; null on the last one. */
+    next: heightSchema.nullable(),
+  })
+  .describe('A page of dead letters');
+
+export const retryAnswerSchema = z
+  .object({ requeued: count })
+  .describe('How many dead letters went back to pending');
+
+export const workerListSchema = z
+  .object({
+    workers: z.array(
+      z.object({
+        id: z.string(),
+        name: z.string(),
+        queues: z.array(z.string()).readonly(),
+        capacity: count,
+        leased: count,
+        done: count,
+        failed: count,
+        connectedAt: z.string(),
+      }),
+    ),
+  })
+  .describe('Connected workers');
+
+export const logLevelAnswerSchema = z
+  .object({ level: z.enum(LOG_LEVELS), previous: z.string() })
+  .describe('The level now, and the one before');
+
+export const healthAnswerSchema = z
+  .object({ status: z.literal('ok') })
+  .describe('The process serves');
+
+export const readyAnswerSchema = z
+  .object({
+    status: z.enum(['ready', 'not ready']),
+    role: z.enum(['starting', 'standby', 'leader', 'stopping']),
+  })
+  .describe('Whether this manager leads and its last commit went through');
+
+/** Every 4xx/5xx answer (http-errors.ts); `code` is one of manager/errors.ts. */
+export const errorAnswerSchema = z.object({
+  statusCode: z.number().int(),
+  code: z.string(),
+  error: z.string(),
+  message: z.string(),
+});

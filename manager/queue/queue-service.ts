@@ -1,0 +1,119 @@
+/**
+ * The queues as the HTTP API sees them: enqueue, inspect, requeue dead letters. Each write is
+ * applied to memory first and answered once committed (docs/architecture.md, "Queue").
+ */
+import { RangeSet } from '../../shared/range-set.js';
+import type { Dispatcher } from '../dispatch/dispatcher.js';
+import type { WriteBehind } from '../store/write-behind.js';
+import {
+  type AttemptRecord,
+  type Gap,
+  type HeightState,
+  QueueState,
+  type QueueSummary,
+} from './queue-state.js';
+
+export interface FailedItem {
+  height: number;
+  attempts: number;
+  lastError: string;
+}
+
+/** What the queue service reports, once per enqueue request, after its commit. */
+export interface EnqueueMetrics {
+  enqueued(queue: string, added: number): void;
+}
+
+export interface QueueServiceOptions {
+  queues: Map<string, QueueState>;
+  writer: WriteBehind;
+  dispatcher: Dispatcher;
+  metrics?: EnqueueMetrics;
+}
+
+export class QueueService {
+  readonly queues: Map<string, QueueState>;
+  private readonly writer: WriteBehind;
+  private readonly dispatcher: Dispatcher;
+  private readonly metrics: EnqueueMetrics | undefined;
+
+  constructor(options: QueueServiceOptions) {
+    this.queues = options.queues;
+    this.writer = options.writer;
+    this.dispatcher = options.dispatcher;
+    this.metrics = options.metrics;
+  }
+
+  async enqueue(name: string, request: RangeSet, force: boolean) {
+    let queue = this.queues.get(name);
+    if (!queue) {
+      queue = new QueueState(name);
+      this.queues.set(name, queue);
+    }
+    const outcome = queue.enqueue(request, force);
+    const writes = this.writer.forQueue(name);
+    writes.touched = true;
+    writes.enqueued.addSet(outcome.fresh);
+    writes.undone.addSet(outcome.undone);
+    for (const height of outcome.cleared) writes.history.set(height, null);
+    if (outcome.added > 0) this.dispatcher.wake();
+    await this.writer.committed();
+    this.metrics?.enqueued(name, outcome.added);
+    return { queue: name, added: outcome.added, skipped: outcome.skipped };
+  }
+
+  summaries(): QueueSummary[] {
+    return [...this.queues.values()].map((queue) => queue.summary());
+  }
+
+  summary(name: string): QueueSummary | undefined {
+    return this.queues.get(name)?.summary();
+  }
+
+  heightState(
+    name: string,
+    height: number,
+  ):
+    | { height: number; state: HeightState; attempts: number; lastError: string | null }
+    | undefined {
+    const state = this.queues.get(name)?.stateOf(height);
+    return state && { height, ...state };
+  }
+
+  gaps(name: string, limit: number): Gap[] | undefined {
+    return this.queues.get(name)?.gaps(limit);
+  }
+
+  /** Dead letters in height order, after `after`, with the cursor for the next page. */
+  failed(name: string, limit: number, after: number | undefined) {
+    const queue = this.queues.get(name);
+    if (!queue) return undefined;
+    const heights = queue.failedWithin(
+      after === undefined ? 0 : after + 1,
+      Number.MAX_SAFE_INTEGER,
+    );
+    const page = heights.slice(0, limit);
+    const items: FailedItem[] = page.map((height) => {
+      const record = queue.history.get(height) as AttemptRecord;
+      return { height, attempts: record.attempts, lastError: record.lastError };
+    });
+    const next = heights.length > limit ? (page.at(-1) ?? null) : null;
+    return { items, next };
+  }
+
+  async retryFailed(name: string, from: number, to: number) {
+    const queue = this.queues.get(name);
+    if (!queue) return undefined;
+    const heights = queue.failedWithin(from, to);
+    queue.requeue(heights);
+    const writes = this.writer.forQueue(name);
+    for (const height of heights) writes.history.set(height, null);
+    if (heights.length > 0) this.dispatcher.wake();
+    await this.writer.committed();
+    return { requeued: heights.length };
+  }
+}
+
+export function rangeSetOf(ranges: { from: number; to: number }[]): RangeSet {
+  return RangeSet.from(ranges.map(({ from, to }) => [from, to] as const));
+}

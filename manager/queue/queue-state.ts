@@ -1,0 +1,333 @@
+/**
+ * One queue's heights in memory. Every enqueued height is in exactly one state:
+ * pending (in `pending`), leased (in `leased`, or in `committing` once its success awaits the
+ * commit), retrying or failed (a row in `history`), or done (in `done`, committed).
+ * Dispatch works from this memory; the write-behind log makes it durable (DESIGN "Storage").
+ */
+import { Heap } from 'heap-js';
+import { RangeSet } from '../../shared/range-set.js';
+import { RateMeter } from './rate-meter.js';
+
+export type HeightState = 'pending' | 'leased' | 'retrying' | 'done' | 'failed';
+
+export interface AttemptRecord {
+  attempts: number;
+  lastError: string;
+  /** Epoch ms when the next attempt is due; meaningless once failed. */
+  nextAttemptAt: number;
+  failed: boolean;
+}
+
+export interface QueueSummary {
+  queue: string;
+  pending: number;
+  leased: number;
+  retrying: number;
+  done: number;
+  failed: number;
+  watermark: number | null;
+  rate: number;
+}
+
+export interface EnqueueOutcome {
+  added: number;
+  skipped: number;
+  /** Heights never enqueued before: the write adds them to `enqueued`. */
+  fresh: RangeSet;
+  /** Done heights put back by force: the write removes them from `done`. */
+  undone: RangeSet;
+  /** Heights whose attempt history was dropped (forced failed heights). */
+  cleared: number[];
+}
+
+export type GapState = HeightState | 'missing';
+export interface Gap {
+  from: number;
+  to: number;
+  state: GapState;
+}
+
+export interface Taken {
+  ranges: [number, number][];
+  attempts: number[] | null;
+  count: number;
+}
+
+interface DueRetry {
+  height: number;
+  due: number;
+}
+
+export class QueueState {
+  readonly pending: RangeSet;
+  readonly leased = new RangeSet();
+  readonly committing = new RangeSet();
+  private retryingCount = 0;
+  private failedCount = 0;
+  private readonly retryHeap = new Heap<DueRetry>((a, b) => a.due - b.due || a.height - b.height);
+  readonly rate = new RateMeter();
+
+  constructor(
+    readonly name: string,
+    readonly enqueued = new RangeSet(),
+    readonly done = new RangeSet(),
+    readonly history = new Map<number, AttemptRecord>(),
+  ) {
+    this.pending = enqueued.difference(done);
+    for (const [height, record] of history) {
+      this.pending.remove(height);
+      if (record.failed) this.failedCount++;
+      else this.scheduleRetry(height, record.nextAttemptAt);
+    }
+  }
+
+  /**
+   * Takes up to `limit` heights to lease: retries that are due first (one range each), then the
+   * lowest pending as ranges. `attempts` gives each range's attempt number; null when every
+   * height taken is a first attempt. `count` is the number of heights taken.
+   */
+  take(limit: number, now: number): Taken {
+    const ranges: [number, number][] = [];
+    let attempts: number[] | null = null;
+    let count = 0;
+    while (count < limit) {
+      const next = this.retryHeap.peek();
+      if (!next || next.due > now) break;
+      this.retryHeap.pop();
+      const record = this.history.get(next.height);
+      if (!this.isWaitingRetry(next, record)) continue;
+      this.retryingCount--;
+      attempts ??= [];
+      ranges.push([next.height, next.height]);
+      attempts.push(record.attempts + 1);
+      this.leased.add(next.height);
+      count++;
+    }
+    if (count < limit) {
+      for (const [from, to] of this.pending.take(limit - count)) {
+        ranges.push([from, to]);
+        attempts?.push(1);
+        this.leased.add(from, to);
+        count += to - from + 1;
+      }
+    }
+    return { ranges, attempts, count };
+  }
+
+  /**
+   * The handler succeeded for [from, to]: the heights await their commit. Returns the ones that
+   * had an attempt history, now deleted.
+   */
+  succeed(from: number, to: number): number[] {
+    this.leased.remove(from, to);
+    this.committing.add(from, to);
+    return this.dropHistory(from, to);
+  }
+
+  /** An attempt failed (handler error or lease expiry): retry later, or dead-letter it. */
+  fail(
+    height: number,
+    error: string,
+    now: number,
+    maxAttempts: number,
+    backoff: (attempt: number) => number,
+  ): AttemptRecord {
+    this.leased.remove(height);
+    const previous = this.history.get(height);
+    const attempts = (previous?.attempts ?? 0) + 1;
+    const failed = attempts >= maxAttempts;
+    const record: AttemptRecord = {
+      attempts,
+      lastError: error,
+      nextAttemptAt: failed ? now : now + backoff(attempts),
+      failed,
+    };
+    this.history.set(height, record);
+    if (failed) this.failedCount++;
+    else this.scheduleRetry(height, record.nextAttemptAt);
+    return record;
+  }
+
+  /**
+   * A lease ended without an attempt (disconnect, release): [from, to] is due again at once,
+   * as pending, or as a retry due now for heights that have an attempt history.
+   */
+  giveBack(from: number, to: number, now: number): void {
+    this.leased.remove(from, to);
+    const back = RangeSet.from([[from, to]]);
+    for (const height of this.historyWithin(from, to)) {
+      const record = this.history.get(height) as AttemptRecord;
+      record.nextAttemptAt = now;
+      this.scheduleRetry(height, now);
+      back.remove(height);
+    }
+    this.pending.addSet(back);
+  }
+
+  /** A write holding these successes committed: they are done now. */
+  committed(heights: RangeSet): void {
+    this.committing.removeSet(heights);
+    this.done.addSet(heights);
+    this.rate.record(heights.count);
+  }
+
+  /**
+   * Enqueues `request`. Heights already known are skipped, except that `force` puts done and
+   * failed heights back to pending (attempts reset); pending, leased and retrying ones stay.
+   */
+  enqueue(request: RangeSet, force: boolean): EnqueueOutcome {
+    const fresh = request.difference(this.enqueued);
+    const undone = force ? request.intersection(this.done) : new RangeSet();
+    const cleared: number[] = [];
+    if (force) {
+      for (const [height, record] of this.history) {
+        if (record.failed && request.has(height)) cleared.push(height);
+      }
+    }
+    this.enqueued.addSet(fresh);
+    this.pending.addSet(fresh);
+    this.done.removeSet(undone);
+    this.pending.addSet(undone);
+    this.requeue(cleared);
+    const added = fresh.count + undone.count + cleared.length;
+    return { added, skipped: request.count - added, fresh, undone, cleared };
+  }
+
+  /** Failed heights within [from, to], lowest first. */
+  failedWithin(from: number, to: number): number[] {
+    const heights: number[] = [];
+    for (const [height, record] of this.history) {
+      if (record.failed && height >= from && height <= to) heights.push(height);
+    }
+    return heights.sort((a, b) => a - b);
+  }
+
+  /** Dead-lettered heights go back to pending with their history dropped. */
+  requeue(failedHeights: number[]): void {
+    for (const height of failedHeights) {
+      this.history.delete(height);
+      this.failedCount--;
+      this.pending.add(height);
+    }
+  }
+
+  /** When the earliest waiting retry is due, if any. */
+  nextRetryDue(): number | undefined {
+    for (;;) {
+      const next = this.retryHeap.peek();
+      if (!next) return undefined;
+      if (this.isWaitingRetry(next, this.history.get(next.height))) return next.due;
+      this.retryHeap.pop();
+    }
+  }
+
+  hasWork(now: number): boolean {
+    if (!this.pending.isEmpty) return true;
+    const due = this.nextRetryDue();
+    return due !== undefined && due <= now;
+  }
+
+  stateOf(
+    height: number,
+  ): { state: HeightState; attempts: number; lastError: string | null } | undefined {
+    const record = this.history.get(height);
+    const attempts = record?.attempts ?? 0;
+    const lastError = record?.lastError ?? null;
+    if (this.leased.has(height) || this.committing.has(height))
+      return { state: 'leased', attempts, lastError };
+    if (record) return { state: record.failed ? 'failed' : 'retrying', attempts, lastError };
+    if (this.pending.has(height)) return { state: 'pending', attempts, lastError };
+    if (this.done.has(height)) return { state: 'done', attempts: Math.max(1, attempts), lastError };
+    return undefined;
+  }
+
+  /** Highest H with every height from the lowest enqueued one through H done; null if none. */
+  watermark(): number | null {
+    const lowest = this.enqueued.min();
+    if (lowest === undefined) return null;
+    return this.done.rangeContaining(lowest)?.[1] ?? null;
+  }
+
+  summary(): QueueSummary {
+    return {
+      queue: this.name,
+      pending: this.pending.count,
+      leased: this.leased.count + this.committing.count,
+      retrying: this.retryingCount,
+      done: this.done.count,
+      failed: this.failedCount,
+      watermark: this.watermark(),
+      rate: this.rate.perSecond(),
+    };
+  }
+
+  /** What holds the watermark back: not-done ranges above it, up to the highest enqueued height. */
+  gaps(limit: number): Gap[] {
+    const highest = this.enqueued.max();
+    const lowest = this.enqueued.min();
+    if (highest === undefined || lowest === undefined) return [];
+    const from = (this.watermark() ?? lowest - 1) + 1;
+    if (from > highest) return [];
+    const span = RangeSet.from([[from, highest]]);
+    const pieces: Gap[] = [];
+    const addRanges = (set: RangeSet, state: GapState) => {
+      for (const [a, b] of set.rangesWithin(from, highest)) pieces.push({ from: a, to: b, state });
+    };
+    addRanges(span.difference(this.enqueued), 'missing');
+    addRanges(this.pending, 'pending');
+    addRanges(this.committing, 'leased');
+    addRanges(this.leased, 'leased');
+    for (const [height, record] of this.history) {
+      if (height >= from && !this.leased.has(height)) {
+        pieces.push({ from: height, to: height, state: record.failed ? 'failed' : 'retrying' });
+      }
+    }
+    pieces.sort((a, b) => a.from - b.from);
+    const merged: Gap[] = [];
+    for (const piece of pieces) {
+      const last = merged.at(-1);
+      if (last && last.state === piece.state && last.to + 1 === piece.from) last.to = piece.to;
+      else if (merged.length === limit) break;
+      else merged.push({ ...piece });
+    }
+    return merged;
+  }
+
+  /** Heights in [from, to] with an attempt history: per height or per record, whichever is fewer. */
+  private historyWithin(from: number, to: number): number[] {
+    const found: number[] = [];
+    if (this.history.size === 0) return found;
+    if (to - from < this.history.size) {
+      for (let height = from; height <= to; height++)
+        if (this.history.has(height)) found.push(height);
+    } else {
+      for (const height of this.history.keys())
+        if (height >= from && height <= to) found.push(height);
+    }
+    return found;
+  }
+
+  private dropHistory(from: number, to: number): number[] {
+    const found = this.historyWithin(from, to);
+    for (const height of found) this.history.delete(height);
+    return found;
+  }
+
+  private scheduleRetry(height: number, due: number): void {
+    this.retryingCount++;
+    this.retryHeap.push({ height, due });
+  }
+
+  /** Heap entries go stale when a height is requeued or re-leased; the record tells. */
+  private isWaitingRetry(
+    entry: DueRetry,
+    record: AttemptRecord | undefined,
+  ): record is AttemptRecord {
+    return (
+      record !== undefined &&
+      !record.failed &&
+      record.nextAttemptAt === entry.due &&
+      !this.leased.has(entry.height)
+    );
+  }
+}

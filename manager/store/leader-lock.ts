@@ -1,0 +1,186 @@
+/**
+ * One active manager per database (DESIGN "One active manager"): the leader holds a session
+ * advisory lock on a connection of its own; a second manager waits as standby until the lock
+ * is free. Commits check that the lock session is still ours (store.ts commitBatch), so a
+ * manager that lost the lock cannot write.
+ *
+ * When the lock connection breaks (PostgreSQL restarted, connection killed), the leader keeps
+ * its workers and memory and takes the lock again on a new connection, with capped backoff.
+ * Only when another manager took it meanwhile is leadership lost for good (`onLost`).
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import pg from 'pg';
+import { backoffDelay } from '../../shared/backoff.js';
+import type { Logger } from '../../shared/logger.js';
+
+/** "BRld": the same key for every Blockrunner manager on a database. */
+export const LEADER_LOCK_KEY = 0x4252_6c64;
+const STANDBY_POLL_MS = 1_000;
+/** A lock connection that does not answer a probe within this is treated as broken. */
+const PROBE_INTERVAL_MS = 2_000;
+const PROBE_TIMEOUT_MS = 5_000;
+
+export interface Fence {
+  lockKey: number;
+  leaderPid: number;
+}
+
+interface LockAttempt {
+  client: pg.Client;
+  locked: boolean;
+  pid: number;
+  /** Backend pid holding the lock when we did not get it; null if none is visible. */
+  holder: number | null;
+}
+
+async function tryLock(connectionString: string, previousPid?: number): Promise<LockAttempt> {
+  const client = new pg.Client({
+    connectionString,
+    application_name: 'blockrunner-leader',
+    keepAlive: true,
+    connectionTimeoutMillis: PROBE_TIMEOUT_MS,
+    query_timeout: PROBE_TIMEOUT_MS,
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    // Our own old session may still hold the lock if its link broke only on our side: end it.
+    if (previousPid !== undefined) {
+      await client.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_locks
+         WHERE locktype = 'advisory' AND classid = 0 AND objid = $1::bigint AND objsubid = 1
+           AND granted AND pid = $2::int`,
+        [LEADER_LOCK_KEY, previousPid],
+      );
+    }
+    const { rows } = await client.query<{ locked: boolean; pid: number; holder: number | null }>(
+      `SELECT pg_try_advisory_lock($1::bigint) AS locked, pg_backend_pid() AS pid,
+         (SELECT pid FROM pg_locks
+          WHERE locktype = 'advisory' AND classid = 0 AND objid = $1::bigint AND objsubid = 1
+            AND granted LIMIT 1) AS holder`,
+      [LEADER_LOCK_KEY],
+    );
+    const row = rows[0] ?? { locked: false, pid: 0, holder: null };
+    return { client, ...row };
+  } catch (error) {
+    await client.end().catch(() => {});
+    throw error;
+  }
+}
+
+export class LeaderLock {
+  private client: pg.Client;
+  private currentPid: number | undefined;
+  private released = false;
+  private probe: NodeJS.Timeout | undefined;
+  private constructor(
+    private readonly connectionString: string,
+    private readonly log: Logger,
+    /** Called once when another manager holds the lock: this one must stop. */
+    private readonly onLost: (error: Error) => void,
+    held: LockAttempt,
+  ) {
+    this.client = held.client;
+    this.currentPid = held.pid;
+    this.watch();
+  }
+
+  /** Waits as standby until the lock is ours. */
+  static async acquire(options: {
+    connectionString: string;
+    log: Logger;
+    /** Aborting it ends the wait (the manager stops while standby). */
+    signal: AbortSignal;
+    /** Called once if another manager takes the lock later: this one must stop. */
+    onLost: (error: Error) => void;
+  }): Promise<LeaderLock> {
+    const { connectionString, log, signal, onLost } = options;
+    let announced = false;
+    for (;;) {
+      signal.throwIfAborted();
+      try {
+        const attempt = await tryLock(connectionString);
+        if (attempt.locked) return new LeaderLock(connectionString, log, onLost, attempt);
+        await attempt.client.end().catch(() => {});
+        if (!announced) {
+          log.info('standby: another manager leads this database; waiting for its lock');
+          announced = true;
+        }
+      } catch (error) {
+        log.warn({ err: error }, 'standby: cannot reach the database; retrying');
+      }
+      await delay(STANDBY_POLL_MS, undefined, { signal });
+    }
+  }
+
+  /** True while the lock session is known to be ours. */
+  get holding(): boolean {
+    return this.currentPid !== undefined;
+  }
+
+  /** What commits check; undefined while the lock is being taken again. */
+  fence(): Fence | undefined {
+    return this.currentPid === undefined
+      ? undefined
+      : { lockKey: LEADER_LOCK_KEY, leaderPid: this.currentPid };
+  }
+
+  async release(): Promise<void> {
+    this.released = true;
+    clearInterval(this.probe);
+    await this.client.end().catch(() => {});
+  }
+
+  private watch(): void {
+    const client = this.client;
+    const broken = (error: Error) => {
+      if (this.released || client !== this.client || this.currentPid === undefined) return;
+      void this.reacquire(error);
+    };
+    client.on('error', broken);
+    client.on('end', () => broken(new Error('leader lock connection ended')));
+    clearInterval(this.probe);
+    this.probe = setInterval(() => {
+      client.query('SELECT 1').catch((error: Error) => {
+        broken(error);
+        void client.end().catch(() => {});
+      });
+    }, PROBE_INTERVAL_MS);
+    this.probe.unref();
+  }
+
+  private async reacquire(cause: Error): Promise<void> {
+    const previousPid = this.currentPid;
+    this.currentPid = undefined;
+    clearInterval(this.probe);
+    this.log.error({ err: cause }, 'leader lock connection lost; taking the lock again');
+    for (let attempt = 1; !this.released; attempt++) {
+      try {
+        const result = await tryLock(this.connectionString, previousPid);
+        if (result.locked) {
+          this.client = result.client;
+          this.currentPid = result.pid;
+          this.watch();
+          this.log.info({ attempt }, 'leader lock taken again');
+          return;
+        }
+        await result.client.end().catch(() => {});
+        // A terminated session lets go of its lock a moment after it is told to: try again.
+        if (result.holder === null || result.holder === previousPid) {
+          throw new Error('our previous lock session has not ended yet');
+        }
+        this.onLost(
+          new Error(`another manager took the leader lock (backend pid ${result.holder})`),
+        );
+        return;
+      } catch (error) {
+        const wait = backoffDelay(attempt, { baseMs: 100, maxMs: 5_000 });
+        this.log.warn(
+          { err: error, retryInMs: wait },
+          'cannot reach the database for the leader lock',
+        );
+        await delay(wait, undefined, { ref: false });
+      }
+    }
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * The one write path to PostgreSQL. Memory changes first (dispatch never waits for a disk),
+ * and everything recorded while a commit runs goes into the next one: group commit, one
+ * transaction per few milliseconds whatever the rate (DESIGN "Storage"). A failed commit is
+ * retried with capped backoff and nothing recorded is dropped meanwhile, until the database
+ * answers again or a stop gives up on it.
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import type pg from 'pg';
+import { backoffDelay } from '../../shared/backoff.js';
+import type { Logger } from '../../shared/logger.js';
+import type { Fence } from './leader-lock.js';
+import { QueueWrites, type WriteBatch } from './pending-writes.js';
+import { commitBatch } from './queue-sql.js';
+
+/** What the write-behind reports, once per commit. */
+export interface CommitMetrics {
+  committed(batch: WriteBatch, durationMs: number): void;
+  commitFailed(): void;
+}
+
+export interface WriteBehindOptions {
+  pool: pg.Pool;
+  /** The leader lock session commits must check; undefined while it is being taken again. */
+  fence: () => Fence | undefined;
+  log: Logger;
+  /** Applies a committed batch to memory (successes become done). */
+  onCommitted: (batch: WriteBatch) => void;
+  metrics?: CommitMetrics;
+}
+
+/**
+ * Least time from the start of one commit to the start of the next. Under steady load a commit
+ * takes a millisecond or two; without this floor the log would commit back to back, hundreds of
+ * times a second, and PostgreSQL and the manager would spend a core on it. A log idle for this
+ * long commits at once.
+ */
+export const COMMIT_INTERVAL_MS = 10;
+
+interface Waiter {
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+export class WriteBehind {
+  private open: WriteBatch = new Map();
+  private openWaiters: Waiter[] = [];
+  private running = false;
+  private lastCommitStart = Number.NEGATIVE_INFINITY;
+  private failures = 0;
+  /** Set when a stop gives up on the database: the retry loop ends, waiters are rejected. */
+  private abandoned: Error | undefined;
+  /** False while commits fail; readiness reports it. */
+  healthy = true;
+  private readonly metrics: CommitMetrics | undefined;
+
+  constructor(private readonly options: WriteBehindOptions) {
+    this.metrics = options.metrics;
+  }
+
+  /** The writes of `queue` in the batch being filled; recording into it schedules a commit. */
+  forQueue(queue: string): QueueWrites {
+    let writes = this.open.get(queue);
+    if (!writes) {
+      writes = new QueueWrites();
+      this.open.set(queue, writes);
+    }
+    this.schedule();
+    return writes;
+  }
+
+  /** Resolves once everything recorded so far is committed. */
+  committed(): Promise<void> {
+    if (this.abandoned) return Promise.reject(this.abandoned);
+    if (this.open.size === 0 && !this.running) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.openWaiters.push({ resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /** Commits what is recorded, giving up after `timeoutMs` (the writes are then lost). */
+  async close(timeoutMs: number): Promise<void> {
+    const timer = setTimeout(() => {
+      this.abandoned = new Error(`gave up committing after ${timeoutMs} ms`);
+    }, timeoutMs);
+    try {
+      await this.committed();
+    } finally {
+      clearTimeout(timer);
+      this.abandoned ??= new Error('stopped');
+    }
+  }
+
+  private schedule(): void {
+    if (this.running || this.abandoned) return;
+    this.running = true;
+    setImmediate(() => void this.run());
+  }
+
+  private async run(): Promise<void> {
+    let waiters: Waiter[] = [];
+    try {
+      while (this.open.size > 0 || this.openWaiters.length > 0) {
+        // What arrives while this waits joins the same commit.
+        if (this.open.size > 0) await this.commitSlot();
+        const batch = this.open;
+        waiters = this.openWaiters;
+        this.open = new Map();
+        this.openWaiters = [];
+        if (batch.size > 0) {
+          this.lastCommitStart = performance.now();
+          await this.commitWithRetry(batch);
+        }
+        for (const waiter of waiters) waiter.resolve();
+        waiters = [];
+      }
+    } catch (error) {
+      this.options.log.error({ err: error }, 'stopping with writes not committed');
+      for (const waiter of [...waiters, ...this.openWaiters]) waiter.reject(error as Error);
+      this.openWaiters = [];
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** Resolves once COMMIT_INTERVAL_MS has passed since the last commit started. */
+  private async commitSlot(): Promise<void> {
+    // A timer may fire a fraction of a millisecond early by this clock: check again.
+    for (;;) {
+      const wait = this.lastCommitStart + COMMIT_INTERVAL_MS - performance.now();
+      if (wait <= 0) return;
+      await delay(Math.ceil(wait));
+    }
+  }
+
+  private async commitWithRetry(batch: WriteBatch): Promise<void> {
+    for (;;) {
+      try {
+        const fence = this.options.fence();
+        if (!fence) throw new Error('waiting for the leader lock');
+        const started = performance.now();
+        const client = await this.options.pool.connect();
+        // A checked-out client reports a killed connection as an 'error' event, not only
+        // through the query: without a listener that event would end the process.
+        const ignore = () => {};
+        client.on('error', ignore);
+        try {
+          await commitBatch(client, batch, fence);
+        } catch (error) {
+          client.release(error as Error); // a broken connection must not go back to the pool
+          throw error;
+        } finally {
+          client.off('error', ignore);
+        }
+        client.release();
+        this.failures = 0;
+        this.healthy = true;
+        this.options.onCommitted(batch);
+        this.metrics?.committed(batch, performance.now() - started);
+        return;
+      } catch (error) {
+        // Every failure is retried: if leadership is really gone, LeaderLock.onLost stops us.
+        if (this.abandoned) throw this.abandoned;
+        this.failures++;
+        this.healthy = false;
+        this.metrics?.commitFailed();
+        const delay = backoffDelay(this.failures, { baseMs: 50, maxMs: 2_000 });
+        this.options.log.error({ err: error, retryInMs: delay }, 'commit failed; retrying');
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+}

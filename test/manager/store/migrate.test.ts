@@ -1,0 +1,59 @@
+/**
+ * The migration runner against a real, empty database: two managers migrating at once apply
+ * each migration exactly once, a second run changes nothing, and a database migrated by a
+ * newer Blockrunner is refused.
+ */
+import pg from 'pg';
+import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { loadMigrations, migrate } from '../../../manager/store/migrate.js';
+import {
+  databaseUrl,
+  dropDatabase,
+  uniqueDatabaseName,
+  withAdminClient,
+} from '../../helpers/database.js';
+
+const adminUrl = inject('databaseUrl');
+const name = uniqueDatabaseName('blockrunner_test_');
+let pools: pg.Pool[] = [];
+
+function newPool(): pg.Pool {
+  const pool = new pg.Pool({ connectionString: databaseUrl(adminUrl, name), max: 2 });
+  pools.push(pool);
+  return pool;
+}
+
+beforeAll(async () => {
+  await withAdminClient(adminUrl, (client) => client.query(`CREATE DATABASE "${name}"`));
+});
+
+afterAll(async () => {
+  await Promise.all(pools.map((pool) => pool.end()));
+  pools = [];
+  await dropDatabase(adminUrl, name);
+});
+
+it('applies every migration once even when two managers start together', async () => {
+  const migrations = loadMigrations();
+  expect(migrations.map((m) => m.id)).toEqual(migrations.map((_, i) => i + 1));
+  await Promise.all([migrate(newPool()), migrate(newPool())]);
+  await migrate(newPool());
+  const pool = newPool();
+  const { rows } = await pool.query('SELECT id FROM blockrunner_migrations ORDER BY id');
+  expect(rows.map((row) => row.id)).toEqual(migrations.map((m) => m.id));
+  const tables = await pool.query(
+    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename",
+  );
+  expect(tables.rows.map((row) => row.tablename)).toEqual([
+    'blockrunner_migrations',
+    'height_attempts',
+    'queues',
+  ]);
+});
+
+it('refuses a database migrated by a newer Blockrunner', async () => {
+  const pool = newPool();
+  await pool.query("INSERT INTO blockrunner_migrations (id, name) VALUES (999, 'from_the_future')");
+  await expect(migrate(pool)).rejects.toThrow(/newer Blockrunner \(migration 999/);
+  await pool.query('DELETE FROM blockrunner_migrations WHERE id = 999');
+});

@@ -1,0 +1,298 @@
+/**
+ * The height loop (DESIGN "Worker protocol"): a FIFO of dispatched heights, at most
+ * `concurrency` handlers at once, results batched per lease and per event-loop turn.
+ * This is the hot path of the S1 benchmark: no timer, log line or frame per height.
+ */
+import type { Logger } from '../shared/logger.js';
+import {
+  type CancelFrame,
+  type DispatchFrame,
+  heightsIn,
+  MAX_ITEMS_PER_FRAME,
+  type WorkerFrame,
+} from '../shared/protocol.js';
+import { RangeSet } from '../shared/range-set.js';
+import {
+  type Batch,
+  batchOf,
+  dropHeights,
+  isExhausted,
+  takeNext,
+  unstarted,
+  unstartedCount,
+} from './batch.js';
+import type { Handler } from './handler.js';
+import { errorMessage, HandlerRun } from './handler-run.js';
+
+export type Send = (frame: WorkerFrame) => void;
+
+/** Longest that results wait while the buffer still holds plenty of heights to run. */
+export const RESULTS_LINGER_MS = 20;
+
+/** Failures per results frame stay under this many bytes of JSON, far below the 16 MiB limit. */
+export const MAX_FAILURE_BYTES_PER_FRAME = 4 * 1024 * 1024;
+
+type Failure = { height: number; error: string };
+
+/** Splits failures into lists of at most MAX_FAILURE_BYTES_PER_FRAME bytes of JSON each. */
+function failureChunks(failed: Failure[]): Failure[][] {
+  const chunks: Failure[][] = [];
+  let chunk: Failure[] = [];
+  let bytes = 0;
+  for (const failure of failed) {
+    const size = Buffer.byteLength(JSON.stringify(failure)) + 1;
+    if (chunk.length > 0 && bytes + size > MAX_FAILURE_BYTES_PER_FRAME) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(failure);
+    bytes += size;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
+}
+
+interface LeaseResults {
+  done: number[];
+  failed: Failure[];
+  /** Handler milliseconds summed over these heights (the frame's runMs). */
+  runMs: number;
+}
+
+export class HeightLoop {
+  private readonly batches: Batch[] = [];
+  private readonly running = new Set<HandlerRun>();
+  private pending = new Map<number, LeaseResults>();
+  private flushTimer: NodeJS.Immediate | undefined;
+  private lingerTimer: NodeJS.Timeout | undefined;
+  /** Heights dispatched and not started yet. */
+  private buffered = 0;
+  private send: Send | undefined;
+  /** Bumped on every disconnect: a run from an older link reports nothing. */
+  private link = 0;
+  private pumping = false;
+  private releasing = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly handler: Handler,
+    private readonly concurrency: number,
+    private readonly log: Logger,
+    /** Heights the worker may hold beyond `concurrency` (BLOCKRUNNER_PREFETCH). */
+    private readonly prefetch = 0,
+  ) {}
+
+  get runningCount(): number {
+    return this.running.size;
+  }
+
+  /** A link is up: results and releases go through `send` from now on. */
+  connected(send: Send): void {
+    this.send = send;
+  }
+
+  /**
+   * The link dropped: the manager takes back every leased height at once, so running handlers
+   * are aborted, buffered heights dropped and unsent results discarded.
+   */
+  disconnected(): void {
+    this.send = undefined;
+    this.link++;
+    this.batches.length = 0;
+    this.buffered = 0;
+    this.pending.clear();
+    this.clearFlushTimers();
+    this.abortRunning(new Error('worker disconnected'));
+  }
+
+  dispatch(frame: DispatchFrame): void {
+    const batch = batchOf(frame);
+    if (this.releasing) {
+      this.sendRelease([batch]);
+      return;
+    }
+    this.log.debug(
+      { lease: batch.lease, queue: batch.queue, ranges: batch.ranges.length },
+      'dispatch',
+    );
+    this.batches.push(batch);
+    this.buffered += heightsIn(batch.ranges);
+    this.pump();
+  }
+
+  /** Aborts the named heights that run (their result is still sent) and drops buffered ones. */
+  cancel(frame: CancelFrame): void {
+    const cancelled = RangeSet.from(frame.ranges);
+    for (const run of this.running) {
+      if (run.lease === frame.lease && cancelled.has(run.height)) {
+        run.abort(new Error('cancelled by the manager'));
+      }
+    }
+    for (const batch of this.batches) {
+      if (batch.lease === frame.lease) dropHeights(batch, cancelled);
+    }
+    this.dropEmptyBatches();
+    this.buffered = this.batches.reduce((sum, batch) => sum + unstartedCount(batch), 0);
+  }
+
+  /** Shutdown: hands buffered heights back and from now on releases every dispatch at once. */
+  releaseBuffered(): void {
+    this.releasing = true;
+    this.buffered = 0;
+    this.sendRelease(this.batches.splice(0));
+  }
+
+  abortRunning(reason: Error): void {
+    for (const run of this.running) run.abort(reason);
+  }
+
+  /** Resolves once no handler runs. */
+  idle(): Promise<void> {
+    if (this.running.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Sends every collected result now, one frame per lease. */
+  flush(): void {
+    this.clearFlushTimers();
+    const pending = this.pending;
+    if (pending.size === 0) return;
+    this.pending = new Map();
+    const send = this.send;
+    if (!send) return;
+    for (const [lease, { done, failed, runMs: sum }] of pending) {
+      const runMs = Math.round(sum * 1000) / 1000;
+      // A lease holds at most 100,000 heights, so its done ranges fit one frame; long error
+      // messages may not, and a frame over the manager's limit would close the link.
+      const [first = [], ...more] = failureChunks(failed);
+      send({
+        type: 'results',
+        lease,
+        done: RangeSet.ofHeights(done).toJSON(),
+        failed: first,
+        runMs,
+      });
+      for (const chunk of more) send({ type: 'results', lease, done: [], failed: chunk, runMs: 0 });
+    }
+  }
+
+  private readonly flushSoon = (): void => this.flush();
+
+  private pump(): void {
+    // A handler that returns synchronously settles inside start(); the flag turns that
+    // re-entry into another turn of this loop instead of a deeper stack.
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.running.size < this.concurrency) {
+        const batch = this.batches[0];
+        if (!batch) break;
+        const { height, attempt } = takeNext(batch);
+        if (isExhausted(batch)) this.batches.shift();
+        this.buffered--;
+        this.start(batch, height, attempt);
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private start(batch: Batch, height: number, attempt: number): void {
+    const run = new HandlerRun(batch.lease, batch.queue, height, attempt, this.link, this.log);
+    this.running.add(run);
+    let result: unknown;
+    try {
+      result = this.handler(height, run);
+    } catch (error) {
+      this.settle(run, error, true);
+      return;
+    }
+    if (result !== null && typeof result === 'object' && 'then' in result) {
+      try {
+        (result as PromiseLike<void>).then(
+          () => this.settle(run, undefined, false),
+          (error: unknown) => this.settle(run, error, true),
+        );
+      } catch (error) {
+        this.settle(run, error, true);
+      }
+    } else {
+      this.settle(run, undefined, false);
+    }
+  }
+
+  private settle(run: HandlerRun, error: unknown, failed: boolean): void {
+    if (!this.running.delete(run)) return; // a thenable that settled twice
+    if (run.link === this.link && this.send) {
+      let results = this.pending.get(run.lease);
+      if (!results) {
+        results = { done: [], failed: [], runMs: 0 };
+        this.pending.set(run.lease, results);
+      }
+      results.runMs += performance.now() - run.startedAt;
+      if (failed) {
+        const message = errorMessage(error);
+        results.failed.push({ height: run.height, error: message });
+        this.log.debug(
+          { queue: run.queue, lease: run.lease, height: run.height, error: message },
+          'height failed',
+        );
+      } else {
+        results.done.push(run.height);
+      }
+      this.scheduleFlush();
+    }
+    if (this.running.size === 0 && this.idleWaiters.length > 0) {
+      for (const resolve of this.idleWaiters.splice(0)) resolve();
+    }
+    this.pump();
+  }
+
+  /**
+   * Results go out on the next turn once the manager's refill is needed soon (half the
+   * prefetch or less left to start), and otherwise within RESULTS_LINGER_MS: with a full buffer,
+   * several results share a frame, and so does the manager's refill, instead of one per height.
+   */
+  private scheduleFlush(): void {
+    if (this.buffered <= this.prefetch / 2) {
+      this.flushTimer ??= setImmediate(this.flushSoon);
+    } else {
+      this.lingerTimer ??= setTimeout(this.flushSoon, RESULTS_LINGER_MS);
+    }
+  }
+
+  private clearFlushTimers(): void {
+    if (this.flushTimer) clearImmediate(this.flushTimer);
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    this.flushTimer = undefined;
+    this.lingerTimer = undefined;
+  }
+
+  private sendRelease(batches: Batch[]): void {
+    const byLease = new Map<number, RangeSet>();
+    for (const batch of batches) {
+      let heights = byLease.get(batch.lease);
+      if (!heights) {
+        heights = new RangeSet();
+        byLease.set(batch.lease, heights);
+      }
+      for (const { from, to } of unstarted(batch)) heights.add(from, to);
+    }
+    const send = this.send;
+    if (!send) return;
+    for (const [lease, heights] of byLease) {
+      if (heights.isEmpty) continue;
+      const ranges = heights.toJSON();
+      for (let i = 0; i < ranges.length; i += MAX_ITEMS_PER_FRAME) {
+        send({ type: 'release', lease, ranges: ranges.slice(i, i + MAX_ITEMS_PER_FRAME) });
+      }
+    }
+  }
+
+  private dropEmptyBatches(): void {
+    for (let i = this.batches.length - 1; i >= 0; i--) {
+      if (isExhausted(this.batches[i] as Batch)) this.batches.splice(i, 1);
+    }
+  }
+}
