@@ -1,9 +1,11 @@
 /**
- * The client commands' view of the manager's HTTP API (DESIGN "HTTP API"). Every failure
+ * The client commands' view of the manager's HTTP API (docs/api.md). Every failure
  * becomes one readable Error: an API error as `<code>: <message>`, an unreachable manager
  * as a line naming its URL.
  */
-import { z } from 'zod';
+import type { z } from 'zod';
+import { errorAnswerSchema } from '../shared/api-schemas.js';
+import { ApiError } from '../shared/errors.js';
 
 /** How long one request may take before the command gives up. */
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -22,23 +24,10 @@ export interface Answer<T> {
   raw: string;
 }
 
-/** A 4xx/5xx answer in Fastify's error shape. */
-export class ApiError extends Error {
-  override name = 'ApiError';
-  constructor(
-    message: string,
-    readonly status: number,
-    readonly code: string | undefined,
-  ) {
-    super(message);
-  }
-}
-
-const errorBodySchema = z.object({
-  code: z.string().optional(),
-  error: z.string().optional(),
-  message: z.string(),
-});
+/** The API's error answer, read leniently: another server on the way may send a message only. */
+const errorBodySchema = errorAnswerSchema
+  .pick({ code: true, error: true, message: true })
+  .partial({ code: true, error: true });
 
 export function queuePath(queue: string, rest = ''): string {
   return `/v1/queues/${encodeURIComponent(queue)}${rest}`;

@@ -6,7 +6,8 @@
  */
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { ConfigError, type Env, parseConfig, secret } from '../shared/config.js';
+import { type Env, parseConfig, secret } from '../shared/config.js';
+import { ConfigError } from '../shared/errors.js';
 import { queueNameSchema } from '../shared/protocol.js';
 import { parseHeight } from './height-args.js';
 

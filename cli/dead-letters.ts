@@ -1,9 +1,11 @@
 /**
- * Dead letters (DESIGN "Retries"): `blockrunner failed` lists them, `blockrunner retry`
+ * Dead letters (docs/api.md, "States"): `blockrunner failed` lists them, `blockrunner retry`
  * requeues them, through GET /v1/queues/:queue/failed and POST /v1/queues/:queue/failed/retry.
  */
 import { z } from 'zod';
-import { ConfigError, type Env, integer } from '../shared/config.js';
+import { failedPageSchema, retryAnswerSchema } from '../shared/api-schemas.js';
+import { type Env, integer } from '../shared/config.js';
+import { ConfigError } from '../shared/errors.js';
 import { ApiClient, queuePath } from './api-client.js';
 import {
   connectionFlags,
@@ -30,13 +32,6 @@ const failedFlags = {
   after: { type: 'string' },
 } as const;
 
-const failedAnswerSchema = z.object({
-  items: z.array(
-    z.object({ height: z.number(), attempts: z.number(), lastError: z.string().nullable() }),
-  ),
-  next: z.number().nullable(),
-});
-
 export async function failed(args: string[], env: Env): Promise<void> {
   const { config, flags } = parseClientArgs('failed', failedSchema, failedFlags, args, env);
   const queue = config['--queue'];
@@ -48,7 +43,7 @@ export async function failed(args: string[], env: Env): Promise<void> {
   if (config['--after'] !== undefined) query.set('after', String(config['--after']));
   const { body, raw } = await client.get(
     queuePath(queue, `/failed?${query.toString()}`),
-    failedAnswerSchema,
+    failedPageSchema,
   );
   if (flags.json) {
     process.stdout.write(`${raw.trim()}\n`);
@@ -56,7 +51,7 @@ export async function failed(args: string[], env: Env): Promise<void> {
   }
   // Rows on stdout (one per height, for scripts), remarks on stderr.
   for (const item of body.items) {
-    const error = (item.lastError ?? '').replace(/\s+/g, ' ').trim();
+    const error = item.lastError.replace(/\s+/g, ' ').trim();
     process.stdout.write(`${item.height} ${item.attempts} ${error}\n`);
   }
   if (body.items.length === 0) process.stderr.write(`queue ${queue}: no failed heights\n`);
@@ -83,8 +78,6 @@ const retryFlags = {
   from: { type: 'string' },
   to: { type: 'string' },
 } as const;
-
-const retryAnswerSchema = z.object({ requeued: z.number() });
 
 export async function retry(args: string[], env: Env): Promise<void> {
   const { config, flags } = parseClientArgs('retry', retrySchema, retryFlags, args, env);

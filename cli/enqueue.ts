@@ -1,5 +1,6 @@
 /** `blockrunner enqueue [--queue Q] [--force] 100..200 7 9`: POST /v1/queues/:queue/heights. */
 import { z } from 'zod';
+import { enqueueAnswerSchema } from '../shared/api-schemas.js';
 import type { Env } from '../shared/config.js';
 import { ApiClient, queuePath } from './api-client.js';
 import { connectionFlags, connectionShape, parseClientArgs, queueName } from './client-options.js';
@@ -19,12 +20,6 @@ const flags = {
 
 /** Well under the API's 100,000 ranges and its body size limit. */
 const RANGES_PER_REQUEST = 10_000;
-
-const answerSchema = z.object({
-  queue: z.string(),
-  added: z.number(),
-  skipped: z.number(),
-});
 
 export async function enqueue(args: string[], env: Env): Promise<void> {
   const {
@@ -47,7 +42,7 @@ export async function enqueue(args: string[], env: Env): Promise<void> {
   for (let start = 0; start < ranges.length; start += RANGES_PER_REQUEST) {
     const chunk = ranges.slice(start, start + RANGES_PER_REQUEST);
     const body = set.force ? { ranges: chunk, force: true } : { ranges: chunk };
-    const answer = await client.post(queuePath(queue, '/heights'), body, answerSchema);
+    const answer = await client.post(queuePath(queue, '/heights'), body, enqueueAnswerSchema);
     if (set.json) process.stdout.write(`${answer.raw.trim()}\n`);
     added += answer.body.added;
     skipped += answer.body.skipped;

@@ -2,7 +2,7 @@
  * Heights and ranges as typed on the command line: `7`, `100..200` (inclusive). Pure, so the
  * rules are unit-tested (test/cli/height-args.test.ts) rather than found out against a manager.
  */
-import { ConfigError } from '../shared/config.js';
+import { ConfigError } from '../shared/errors.js';
 
 export interface HeightRange {
   from: number;

@@ -4,7 +4,8 @@
  * one line and an exit code: 2 for usage errors (ConfigError: bad flag, variable or height;
  * unknown command), 1 for everything else. cli/usage.ts documents the same contract.
  */
-import { ConfigError, type Env } from '../shared/config.js';
+import type { Env } from '../shared/config.js';
+import { ConfigError } from '../shared/errors.js';
 import { commandUsage, USAGE } from './usage.js';
 
 type Command = (args: string[], env: Env) => Promise<void>;

@@ -5,6 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
+import { type QueueSummary, queueSummarySchema } from '../shared/api-schemas.js';
 import { type Env, integer } from '../shared/config.js';
 import { ApiClient, queuePath } from './api-client.js';
 import { connectionFlags, connectionShape, parseClientArgs, queueName } from './client-options.js';
@@ -24,22 +25,25 @@ const flags = {
   'interval-ms': { type: 'string' },
 } as const;
 
-const count = z.number().int().min(0);
+export type { QueueSummary };
 
-export const summarySchema = z.object({
-  queue: z.string(),
-  pending: count,
-  leased: count,
-  retrying: count,
-  done: count,
-  failed: count,
-  watermark: z.number().nullable(),
-  rate: z.number(),
+/**
+ * What status reads of a summary: the fields it prints, picked from the API's one schema
+ * (shared/api-schemas.ts), so that a manager sending more fields, or an older one without the
+ * newer ones, is still read. The rest of a QueueSummary may come along.
+ */
+const shownSummarySchema = queueSummarySchema.pick({
+  queue: true,
+  pending: true,
+  leased: true,
+  retrying: true,
+  done: true,
+  failed: true,
+  watermark: true,
+  rate: true,
 });
-
-export type QueueSummary = z.infer<typeof summarySchema>;
-
-const allSchema = z.object({ queues: z.array(summarySchema) });
+export type ShownSummary = z.infer<typeof shownSummarySchema> & Partial<QueueSummary>;
+const shownListSchema = z.object({ queues: z.array(shownSummarySchema) });
 
 export async function status(args: string[], env: Env): Promise<void> {
   const { config, flags: set } = parseClientArgs('status', schema, flags, args, env);
@@ -52,10 +56,10 @@ export async function status(args: string[], env: Env): Promise<void> {
   });
   const poll = async (): Promise<Poll> => {
     if (queue !== undefined) {
-      const { body, raw } = await client.get(queuePath(queue), summarySchema);
+      const { body, raw } = await client.get(queuePath(queue), shownSummarySchema);
       return { summaries: [body], raw };
     }
-    const { body, raw } = await client.get('/v1/queues', allSchema);
+    const { body, raw } = await client.get('/v1/queues', shownListSchema);
     return { summaries: body.queues, raw };
   };
 
@@ -102,7 +106,7 @@ export async function status(args: string[], env: Env): Promise<void> {
 }
 
 interface Poll {
-  summaries: QueueSummary[];
+  summaries: ShownSummary[];
   /** The answer as sent, for --json. */
   raw: string;
 }
@@ -149,7 +153,7 @@ const PARTIAL = ['', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
  * One line per queue for a terminal: `name [████▌     ] 45.6%  done/total  rate/s  ETA  watermark
  * failed`. The bar takes what the widest line leaves of `columns`, between 10 and 40 cells.
  */
-export function progressLines(summaries: readonly QueueSummary[], columns: number): string[] {
+export function progressLines(summaries: readonly ShownSummary[], columns: number): string[] {
   if (summaries.length === 0) return statusLines([]);
   const width = Math.max(...summaries.map((s) => s.queue.length));
   const rows = summaries.map((s) => {
@@ -204,7 +208,7 @@ function seconds(ms: number): string {
  * One line per queue: `name  done/total  pct%  pending N  leased N  retrying N  failed N
  * watermark H  rate R/s`, where total counts every height ever enqueued.
  */
-export function statusLines(summaries: readonly QueueSummary[]): string[] {
+export function statusLines(summaries: readonly ShownSummary[]): string[] {
   if (summaries.length === 0)
     return ['no queues yet (add heights with blockrunner enqueue 0..9999)'];
   const width = Math.max(...summaries.map((s) => s.queue.length));

@@ -1,6 +1,6 @@
 /**
  * `blockrunner up`: a manager and local workers in one process tree, for a first run
- * (DESIGN "Command line"; `npm start`). The children are this same CLI, so they read the
+ * (docs/deployment.md, "A first run: `npm start`"). The children are this same CLI, so they read the
  * same environment; up only sets where the manager listens and where workers connect.
  */
 import { fileURLToPath } from 'node:url';

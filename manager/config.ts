@@ -1,6 +1,7 @@
 /**
- * The manager's configuration (DESIGN "Configuration"); every default sits beside its variable.
- * docs and README list the same variables: change them together.
+ * The manager's configuration (README.md, "Configuration"); every default sits beside its
+ * variable. The README's table and cli/usage.ts's notes list the same variables: change them
+ * together.
  */
 import { z } from 'zod';
 import {
@@ -18,7 +19,7 @@ export const managerConfigSchema = z.object({
   /**
    * PostgreSQL connection string. Default unset: an embedded database (PGlite) under
    * BLOCKRUNNER_DATA_DIR, for trying Blockrunner out; one manager, no standby
-   * (manager/embedded-database.ts, docs/deployment.md).
+   * (manager/store/embedded-database.ts, docs/deployment.md).
    */
   DATABASE_URL: optionalText(),
   /** Where the embedded database lives when DATABASE_URL is unset. Default ./.blockrunner */

@@ -1,6 +1,9 @@
 /**
- * Capped exponential backoff with "equal jitter", for retries of failed heights (DESIGN
- * "Retries"), commit retries and worker reconnects.
+ * Capped exponential backoff with "equal jitter", for one thing only: when a failed height is
+ * due for its next attempt (manager/dispatch/dispatcher.ts; docs/api.md, `retrying`). That is a
+ * time kept with the height, not a loop waiting on a timer. Every loop that retries (reconnects,
+ * commits, the leader lock, crashed children) goes through shared/retry.ts instead, whose
+ * policies name their own backoff.
  */
 
 export interface BackoffOptions {

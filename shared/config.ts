@@ -5,12 +5,9 @@
  */
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { ConfigError } from './errors.js';
 
 export type Env = Record<string, string | undefined>;
-
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
 
 function present(raw: string | undefined): raw is string {
   return raw !== undefined && raw.trim() !== '';

@@ -1,28 +1,30 @@
 /**
- * Keeps one link to a manager up until shutdown (STYLE "Connections and shutdown"): capped,
- * jittered exponential backoff through p-retry, a new retry run after every link that was
- * welcomed (so the attempt count starts over), and the next URL after every failed attempt.
+ * Keeps one link to a manager up until shutdown (docs/protocol.md): capped, jittered exponential
+ * backoff through shared/retry.ts (RETRY_POLICIES.reconnect), a new retry run after every link
+ * that was welcomed (so the attempt count starts over), and the next URL after every failed
+ * attempt.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import pRetry from 'p-retry';
+import { closeCodes, LinkError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { CloseCode } from '../shared/protocol.js';
-import { type Link, LinkError } from './link.js';
+import { RETRY_POLICIES, retry } from '../shared/retry.js';
+import type { Link } from './link.js';
 
-/** Backoff between attempts: 100 ms doubling to 10 s, each delay times a random 1..2. */
-export const RECONNECT_BACKOFF = {
-  factor: 2,
-  minTimeout: 100,
-  maxTimeout: 10_000,
-  randomize: true,
-} as const;
-
-/** Close codes that mean the manager refused what we sent: reconnecting at once would loop. */
-const PROTOCOL_ERRORS = new Set<number>([
-  CloseCode.badFrame,
-  CloseCode.unsupportedProtocol,
-  CloseCode.tooBig,
-]);
+/**
+ * Close codes that mean the manager refused what we sent: reconnecting at once would loop
+ * (docs/protocol.md, "Close codes").
+ */
+const PROTOCOL_ERRORS = new Set<number>(
+  (
+    [
+      'BR_WS_BAD_FRAME',
+      'BR_WS_UNSUPPORTED_PROTOCOL',
+      'BR_WS_TOO_BIG',
+      'BR_WS_PROTOCOL_ERROR',
+      'BR_WS_INVALID_UTF8',
+    ] as const
+  ).map((name) => closeCodes[name].closeCode),
+);
 
 export interface KeepConnectedOptions {
   urls: readonly string[];
@@ -38,16 +40,7 @@ export async function keepConnected(options: KeepConnectedOptions): Promise<void
   const { urls, signal, log } = options;
   let index = 0;
   const attempt = async (): Promise<void> => {
-    const url = urls[index % urls.length] as string;
-    let link: Link;
-    try {
-      link = await options.connect(url);
-    } catch (error) {
-      // p-retry gives up on a TypeError: make sure every failure here is retried.
-      throw error instanceof LinkError
-        ? error
-        : new LinkError(String((error as Error)?.message ?? error), {}, { cause: error });
-    }
+    const link: Link = await options.connect(urls[index % urls.length] as string);
     const end = await link.closed;
     if (PROTOCOL_ERRORS.has(end.code)) {
       // Welcomed, then refused: count it as a failed attempt so that backoff applies.
@@ -60,14 +53,13 @@ export async function keepConnected(options: KeepConnectedOptions): Promise<void
 
   while (!signal.aborted) {
     try {
-      await pRetry(attempt, {
-        ...RECONNECT_BACKOFF,
-        retries: Number.POSITIVE_INFINITY,
+      // Every failure is retried (retry() never gives up on its own) until `signal` aborts.
+      await retry(attempt, {
+        policy: RETRY_POLICIES.reconnect,
         signal,
         onFailedAttempt: ({ error, attemptNumber }) => {
           const url = urls[index % urls.length] as string;
           index = (index + 1) % urls.length;
-          if (signal.aborted) return;
           const details = error instanceof LinkError ? error.details : {};
           log.warn(
             { url: displayUrl(url), attempt: attemptNumber, ...details, err: error.message },
@@ -79,7 +71,7 @@ export async function keepConnected(options: KeepConnectedOptions): Promise<void
       if (signal.aborted) return;
       // Not expected (every failure is retried); still never a hot loop nor a silent end.
       log.error({ err: error }, 'reconnect loop failed, starting over');
-      await sleep(RECONNECT_BACKOFF.maxTimeout, undefined, { signal }).catch(() => {});
+      await sleep(RETRY_POLICIES.reconnect.maxMs, undefined, { signal }).catch(() => {});
     }
   }
 }

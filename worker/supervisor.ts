@@ -6,13 +6,15 @@
  * `restartLimit` crashes within `restartWindowMs` stop every child and end with code 1, so that
  * a container platform sees it. The child command is a parameter: tests drive the supervisor
  * with small stand-in processes (test/worker/supervisor.test.ts).
+ *
+ * Each slot is one retry run (shared/retry.ts) for the supervisor's whole life: an attempt is
+ * the life of the slot's children, replaced within the attempt when they retire, and rejects
+ * when one crashes; `shouldRetry` enforces the crash-loop limit, and the stop aborts the run,
+ * a restart still waiting out its backoff included.
  */
-import { type BackoffOptions, backoffDelay } from '../shared/backoff.js';
 import { Child, type ChildCommand, type ChildExit } from '../shared/child-process.js';
 import type { Logger } from '../shared/logger.js';
-
-/** Before replacing a crashed child: 100 ms doubling to 5 s, per child, with jitter. */
-export const CRASH_BACKOFF: BackoffOptions = { baseMs: 100, maxMs: 5_000 };
+import { RETRY_POLICIES, type RetryPolicy, retry } from '../shared/retry.js';
 
 export interface SupervisorOptions {
   /** Children are `<name>-1` to `<name>-<processes>`; a replacement keeps the name it replaces. */
@@ -24,8 +26,8 @@ export interface SupervisorOptions {
   restartWindowMs: number;
   /** How long children may take to exit after SIGTERM before they are killed. */
   stopTimeoutMs: number;
-  /** Default CRASH_BACKOFF. */
-  backoff?: BackoffOptions;
+  /** Default RETRY_POLICIES.childRestart: 100 ms doubling to 5 s, equal jitter. */
+  backoff?: RetryPolicy;
   log: Logger;
   /** Default inherit: the children's log lines go to our stdout and stderr. */
   stdio?: 'inherit' | 'ignore';
@@ -34,10 +36,25 @@ export interface SupervisorOptions {
 interface Slot {
   readonly name: string;
   child: Child | undefined;
-  /** The replacement of a crashed child, waiting out its backoff. */
-  restart: NodeJS.Timeout | undefined;
   /** When this slot's children crashed, within the window: sets the backoff. */
   crashes: number[];
+}
+
+/** A child that ended other than by retiring: the failed attempt of its slot. */
+class ChildCrashed extends Error {
+  constructor(
+    readonly slot: Slot,
+    readonly child: Child,
+    readonly exit: ChildExit,
+  ) {
+    super(exit.error?.message ?? `${slot.name} exited: code ${exit.code}, signal ${exit.signal}`);
+  }
+
+  /** What the log lines about this crash say. */
+  get fields() {
+    const { code, signal, error } = this.exit;
+    return { child: this.slot.name, childPid: this.child.pid, code, signal, err: error?.message };
+  }
 }
 
 export class WorkerSupervisor {
@@ -47,6 +64,8 @@ export class WorkerSupervisor {
   private readonly log: Logger;
   /** When any child crashed, within the window. */
   private crashes: number[] = [];
+  /** Aborted by the stop: ends every slot's retry run. */
+  private readonly stopped = new AbortController();
   private stopping: Promise<void> | undefined;
   private exitCode = 0;
   private resolveDone: (code: number) => void = () => {};
@@ -56,7 +75,6 @@ export class WorkerSupervisor {
     this.slots = Array.from({ length: options.processes }, (_, i) => ({
       name: `${options.name}-${i + 1}`,
       child: undefined,
-      restart: undefined,
       crashes: [],
     }));
     this.done = new Promise((resolve) => {
@@ -74,7 +92,7 @@ export class WorkerSupervisor {
   start(): void {
     const { processes, restartLimit, restartWindowMs } = this.options;
     this.log.info({ processes, restartLimit, restartWindowMs }, 'supervisor started');
-    for (const slot of this.slots) this.spawn(slot);
+    for (const slot of this.slots) void this.keep(slot);
   }
 
   /** First call: SIGTERM to every child, SIGKILL after the deadline. Second: SIGKILL now. */
@@ -93,7 +111,67 @@ export class WorkerSupervisor {
     for (const slot of this.slots) slot.child?.kill('SIGKILL');
   }
 
-  private spawn(slot: Slot): void {
+  /** Keeps `slot` filled until the stop; on a crash loop, stops everything with code 1. */
+  private async keep(slot: Slot): Promise<void> {
+    try {
+      await retry(() => this.live(slot), {
+        policy: this.options.backoff ?? RETRY_POLICIES.childRestart,
+        signal: this.stopped.signal,
+        shouldRetry: ({ error }) => this.counted(error),
+        failures: () => slot.crashes.length,
+        onFailedAttempt: ({ error, delayMs }) => {
+          // Only crashes are retried: `counted` refuses anything else.
+          const fields = error instanceof ChildCrashed ? error.fields : { child: slot.name };
+          this.log.warn({ ...fields, delayMs }, 'child crashed, restarting');
+        },
+      });
+    } catch (error) {
+      if (this.stopping) return; // shutdown() reports how the children ended
+      const { restartLimit: limit, restartWindowMs: windowMs } = this.options;
+      if (error instanceof ChildCrashed) {
+        const crashes = this.crashes.length;
+        this.log.error(
+          { ...error.fields, crashes, limit, windowMs },
+          `children crashed ${crashes} times within ${windowMs} ms, more than BLOCKRUNNER_RESTART_LIMIT (${limit}): stopping`,
+        );
+      } else {
+        this.log.error({ child: slot.name, err: error }, 'cannot run a child: stopping');
+      }
+      this.exitCode = 1;
+      void this.shutdown();
+    }
+  }
+
+  /**
+   * One attempt of `slot`: a child, and the replacements of those that retire, until one
+   * crashes (rejects with ChildCrashed) or the stop (resolves).
+   */
+  private async live(slot: Slot): Promise<void> {
+    for (;;) {
+      const child = this.spawn(slot);
+      const exit = await child.exited;
+      if (slot.child === child) slot.child = undefined;
+      if (this.stopping) return; // shutdown() reports it
+      if (exit.code !== 0) throw new ChildCrashed(slot, child, exit);
+      const { code, signal } = exit;
+      this.log.info(
+        { child: slot.name, childPid: child.pid, code, signal },
+        'child retired, restarting',
+      );
+    }
+  }
+
+  /** Records a crash; false once the crashes within the window exceed the limit. */
+  private counted(error: Error): boolean {
+    if (!(error instanceof ChildCrashed)) return false;
+    const now = Date.now();
+    const since = now - this.options.restartWindowMs;
+    this.crashes = [...this.crashes.filter((at) => at > since), now];
+    error.slot.crashes = [...error.slot.crashes.filter((at) => at > since), now];
+    return this.crashes.length <= this.options.restartLimit;
+  }
+
+  private spawn(slot: Slot): Child {
     const child = new Child(this.options.command(slot.name), {
       stdio: this.options.stdio ?? 'inherit',
     });
@@ -101,40 +179,7 @@ export class WorkerSupervisor {
     // A command that cannot start has no pid; its crash line follows with the reason.
     if (child.pid !== undefined)
       this.log.info({ child: slot.name, childPid: child.pid }, 'child started');
-    void child.exited.then((exit) => this.exited(slot, child, exit));
-  }
-
-  private exited(slot: Slot, child: Child, exit: ChildExit): void {
-    if (slot.child === child) slot.child = undefined;
-    if (this.stopping) return; // shutdown() reports it
-    const fields = { child: slot.name, childPid: child.pid, code: exit.code, signal: exit.signal };
-    if (exit.code === 0) {
-      this.log.info(fields, 'child retired, restarting');
-      this.spawn(slot);
-      return;
-    }
-
-    const now = Date.now();
-    const since = now - this.options.restartWindowMs;
-    this.crashes = [...this.crashes.filter((at) => at > since), now];
-    slot.crashes = [...slot.crashes.filter((at) => at > since), now];
-    const { restartLimit: limit, restartWindowMs: windowMs } = this.options;
-    const err = exit.error?.message;
-    if (this.crashes.length > limit) {
-      this.log.error(
-        { ...fields, err, crashes: this.crashes.length, limit, windowMs },
-        `children crashed ${this.crashes.length} times within ${windowMs} ms, more than BLOCKRUNNER_RESTART_LIMIT (${limit}): stopping`,
-      );
-      this.exitCode = 1;
-      void this.shutdown();
-      return;
-    }
-    const delayMs = backoffDelay(slot.crashes.length, this.options.backoff ?? CRASH_BACKOFF);
-    this.log.warn({ ...fields, err, delayMs }, 'child crashed, restarting');
-    slot.restart = setTimeout(() => {
-      slot.restart = undefined;
-      this.spawn(slot);
-    }, delayMs);
+    return child;
   }
 
   private shutdown(): Promise<void> {
@@ -143,7 +188,7 @@ export class WorkerSupervisor {
   }
 
   private async stopChildren(): Promise<void> {
-    for (const slot of this.slots) clearTimeout(slot.restart);
+    this.stopped.abort(); // ends every slot's run, a restart waiting out its backoff included
     const exits = await Promise.all(
       this.slots.map(async (slot) => {
         const child = slot.child;

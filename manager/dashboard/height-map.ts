@@ -5,8 +5,18 @@
  * heights costs what a span of 1,000 does.
  */
 import { RangeSet } from '../../shared/range-set.js';
+import { HEIGHT_STATES, type HeightState } from '../queue/queue-state.js';
 
-export const MAP_STATES = ['done', 'pending', 'leased', 'retrying', 'failed', 'missing'] as const;
+/**
+ * What a bucket counts: the height states (HEIGHT_STATES, manager/queue/queue-state.ts), done
+ * first since most of a queue is done, then `missing` for heights never enqueued. The answer's
+ * counts come in this order.
+ */
+export const MAP_STATES = [
+  'done',
+  ...HEIGHT_STATES.filter((state) => state !== 'done'),
+  'missing',
+] as const;
 export type MapState = (typeof MAP_STATES)[number];
 export type StateCounts = Partial<Record<MapState, number>>;
 
@@ -30,7 +40,7 @@ export interface HeightMap {
   entries: MapEntry[];
 }
 
-/** What a queue holds, as QueueState keeps it (queue-state.ts). */
+/** What a queue holds, as QueueState keeps it (manager/queue/queue-state.ts). */
 export interface QueueSets {
   readonly enqueued: RangeSet;
   readonly done: RangeSet;
@@ -42,7 +52,7 @@ export interface QueueSets {
   readonly history: ReadonlyMap<number, { readonly failed: boolean }>;
 }
 
-type StateSets = Record<Exclude<MapState, 'missing'>, RangeSet> & { enqueued: RangeSet };
+type StateSets = Record<HeightState, RangeSet> & { enqueued: RangeSet };
 
 /**
  * The state sets limited to [from, to]. History heights are tracked one by one (bounded by dead
@@ -99,12 +109,14 @@ export function heightMap(queue: QueueSets, from: number, to: number, buckets: n
       counts[state] = n;
       if (n === size) uniform = state;
     };
-    put('done', sets.done.countWithin(a, b));
-    put('pending', sets.pending.countWithin(a, b));
-    put('leased', sets.leased.countWithin(a, b));
-    put('retrying', sets.retrying.countWithin(a, b));
-    put('failed', sets.failed.countWithin(a, b));
-    put('missing', size - sets.enqueued.countWithin(a, b));
+    for (const state of MAP_STATES) {
+      put(
+        state,
+        state === 'missing'
+          ? size - sets.enqueued.countWithin(a, b)
+          : sets[state].countWithin(a, b),
+      );
+    }
     const last = entries.at(-1);
     if (uniform !== undefined && last?.state === uniform) {
       last.to = b;

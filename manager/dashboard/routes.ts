@@ -8,11 +8,10 @@ import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { httpErrors } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { packageRoot } from '../../shared/package-root.js';
-import { errors } from '../errors.js';
 import { queueParamsSchema } from '../http/schemas.js';
-// A cycle (http-api.ts registers these routes), safe because it is only called per request.
 import { tokenMatches } from '../http/tokens.js';
 import type { ManagerStatus } from '../role.js';
 import { EventStream } from './event-stream.js';
@@ -75,7 +74,7 @@ export function registerDashboardRoutes(
         const query = request.query as Record<string, unknown>;
         const token = request.routeOptions.url === '/v1/events' ? query.token : undefined;
         if (!authorized(request, typeof token === 'string' ? token : undefined)) {
-          throw new errors.BR_ERR_UNAUTHORIZED();
+          throw new httpErrors.BR_ERR_UNAUTHORIZED();
         }
       });
       const routes = v1.withTypeProvider<ZodTypeProvider>();
@@ -116,9 +115,9 @@ export function registerDashboardRoutes(
         },
         async (request) => {
           const leader = status.leader;
-          if (!leader) throw new errors.BR_ERR_NOT_READY();
+          if (!leader) throw new httpErrors.BR_ERR_NOT_READY();
           const queue = leader.queues.get(request.params.queue);
-          if (!queue) throw new errors.BR_ERR_QUEUE_NOT_FOUND(request.params.queue);
+          if (!queue) throw new httpErrors.BR_ERR_QUEUE_NOT_FOUND(request.params.queue);
           // A missing bound is the enqueued one, moved if need be to keep from <= to.
           const { query } = request;
           const from = query.from ?? Math.min(queue.enqueued.min() ?? 0, query.to ?? Infinity);

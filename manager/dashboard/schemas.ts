@@ -1,16 +1,11 @@
 /** Query schemas of the dashboard's routes (docs/dashboard.md); Fastify validates with them. */
 import { z } from 'zod';
-import { heightSchema } from '../../shared/protocol.js';
+import { heightParam } from '../http/schemas.js';
+import { MAP_STATES, type MapState } from './height-map.js';
 
 /** Most buckets one map request may ask for: about a wide screen's width in pixels. */
 export const MAX_MAP_BUCKETS = 2_000;
 export const DEFAULT_MAP_BUCKETS = 500;
-
-const heightQuery = z
-  .string()
-  .regex(/^\d{1,16}$/, 'expected a height: a whole number')
-  .transform(Number)
-  .pipe(heightSchema);
 
 const bucketsQuery = z
   .string()
@@ -21,7 +16,7 @@ const bucketsQuery = z
 
 /** from and to default to the queue's lowest and highest enqueued heights. */
 export const mapQuerySchema = z
-  .strictObject({ from: heightQuery.optional(), to: heightQuery.optional(), buckets: bucketsQuery })
+  .strictObject({ from: heightParam.optional(), to: heightParam.optional(), buckets: bucketsQuery })
   .refine((query) => query.from === undefined || query.to === undefined || query.from <= query.to, {
     message: 'from must not exceed to',
     path: ['to'],
@@ -34,14 +29,13 @@ export const mapQuerySchema = z
  */
 export const eventsQuerySchema = z.strictObject({ token: z.string().max(1_000).optional() });
 
-const countsSchema = z.strictObject({
-  done: z.number().optional(),
-  pending: z.number().optional(),
-  leased: z.number().optional(),
-  retrying: z.number().optional(),
-  failed: z.number().optional(),
-  missing: z.number().optional(),
-});
+/** One optional count per state, in MAP_STATES order (the order of the answer's keys). */
+const countsSchema = z.strictObject(
+  Object.fromEntries(MAP_STATES.map((state) => [state, z.number().optional()])) as Record<
+    MapState,
+    z.ZodOptional<z.ZodNumber>
+  >,
+);
 
 export const mapAnswerSchema = z.object({
   queue: z.string(),
@@ -54,7 +48,7 @@ export const mapAnswerSchema = z.object({
         from: z.number(),
         to: z.number(),
         state: z
-          .enum(['done', 'pending', 'leased', 'retrying', 'failed', 'missing', 'mixed'])
+          .enum([...MAP_STATES, 'mixed'])
           .describe('the one state of every height in the entry, or mixed'),
         counts: countsSchema.describe('heights per state; zero counts are left out'),
       }),

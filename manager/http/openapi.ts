@@ -1,6 +1,6 @@
 /**
  * The OpenAPI document of the HTTP API, generated from the zod schemas the routes validate
- * with (http-schemas.ts), at /docs/json, and Swagger UI at /docs (its files ship in
+ * with (schemas.ts, shared/api-schemas.ts), at /docs/json, and Swagger UI at /docs (its files ship in
  * @fastify/swagger-ui: no network needed). Must be registered before the routes: it collects
  * them as they are added.
  */
@@ -11,8 +11,8 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { errorAnswerSchema } from '../../shared/api-schemas.js';
 import { packageRoot } from '../../shared/package-root.js';
-import { errorAnswerSchema } from './schemas.js';
 
 export const DOCS_PREFIX = '/docs';
 

@@ -3,7 +3,7 @@
  * proxy. Both files or neither; a file that cannot be read stops the start with one line.
  */
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '../../shared/config.js';
+import { ConfigError } from '../../shared/errors.js';
 import type { ManagerConfig } from '../config.js';
 
 export interface TlsFiles {

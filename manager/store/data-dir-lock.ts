@@ -5,6 +5,7 @@
  */
 import { linkSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DataDirLockedError } from '../../shared/errors.js';
 
 export const LOCK_FILE = 'manager.lock';
 
@@ -12,10 +13,6 @@ export interface DataDirLock {
   path: string;
   /** Removes the lock file if it is still ours. */
   release(): void;
-}
-
-export class DataDirLockedError extends Error {
-  override name = 'DataDirLockedError';
 }
 
 /** Takes `dir/manager.lock`, replacing one left by a process that no longer runs. */

@@ -1,21 +1,19 @@
 /**
- * One active manager per database (DESIGN "One active manager"): the leader holds a session
- * advisory lock on a connection of its own; a second manager waits as standby until the lock
- * is free. Commits check that the lock session is still ours (store.ts commitBatch), so a
- * manager that lost the lock cannot write.
+ * One active manager per database (docs/operations.md, "One leader, standbys"): the leader
+ * holds a session advisory lock on a connection of its own; a second manager waits as standby
+ * until the lock is free. Commits check that the lock session is still ours (queue-sql.ts,
+ * commitBatch), so a manager that lost the lock cannot write.
  *
  * When the lock connection breaks (PostgreSQL restarted, connection killed), the leader keeps
  * its workers and memory and takes the lock again on a new connection, with capped backoff.
  * Only when another manager took it meanwhile is leadership lost for good (`onLost`).
  */
-import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
-import { backoffDelay } from '../../shared/backoff.js';
 import type { Logger } from '../../shared/logger.js';
+import { RETRY_POLICIES, retry } from '../../shared/retry.js';
 
 /** "BRld": the same key for every Blockrunner manager on a database. */
 export const LEADER_LOCK_KEY = 0x4252_6c64;
-const STANDBY_POLL_MS = 1_000;
 /** A lock connection that does not answer a probe within this is treated as broken. */
 const PROBE_INTERVAL_MS = 2_000;
 const PROBE_TIMEOUT_MS = 5_000;
@@ -32,6 +30,9 @@ interface LockAttempt {
   /** Backend pid holding the lock when we did not get it; null if none is visible. */
   holder: number | null;
 }
+
+/** The lock is held by another manager's session: the standby waits on. */
+class LockHeld extends Error {}
 
 async function tryLock(connectionString: string, previousPid?: number): Promise<LockAttempt> {
   const client = new pg.Client({
@@ -72,6 +73,8 @@ export class LeaderLock {
   private client: pg.Client;
   private currentPid: number | undefined;
   private released = false;
+  /** Aborted by release(): ends a retry loop taking the lock again, its backoff included. */
+  private readonly releasing = new AbortController();
   private probe: NodeJS.Timeout | undefined;
   private constructor(
     private readonly connectionString: string,
@@ -96,21 +99,32 @@ export class LeaderLock {
   }): Promise<LeaderLock> {
     const { connectionString, log, signal, onLost } = options;
     let announced = false;
-    for (;;) {
-      signal.throwIfAborted();
-      try {
+    const held = await retry(
+      async () => {
         const attempt = await tryLock(connectionString);
-        if (attempt.locked) return new LeaderLock(connectionString, log, onLost, attempt);
+        if (attempt.locked) return attempt;
         await attempt.client.end().catch(() => {});
-        if (!announced) {
-          log.info('standby: another manager leads this database; waiting for its lock');
-          announced = true;
-        }
-      } catch (error) {
-        log.warn({ err: error }, 'standby: cannot reach the database; retrying');
-      }
-      await delay(STANDBY_POLL_MS, undefined, { signal });
+        throw new LockHeld('another manager holds the leader lock');
+      },
+      {
+        policy: RETRY_POLICIES.standby,
+        signal,
+        onFailedAttempt: ({ error }) => {
+          if (!(error instanceof LockHeld)) {
+            log.warn({ err: error }, 'standby: cannot reach the database; retrying');
+          } else if (!announced) {
+            log.info('standby: another manager leads this database; waiting for its lock');
+            announced = true;
+          }
+        },
+      },
+    );
+    if (signal.aborted) {
+      // Stopped while the attempt that took the lock ran: let go of it rather than leak it.
+      await held.client.end().catch(() => {});
+      signal.throwIfAborted();
     }
+    return new LeaderLock(connectionString, log, onLost, held);
   }
 
   /** True while the lock session is known to be ours. */
@@ -127,6 +141,7 @@ export class LeaderLock {
 
   async release(): Promise<void> {
     this.released = true;
+    this.releasing.abort();
     clearInterval(this.probe);
     await this.client.end().catch(() => {});
   }
@@ -154,33 +169,49 @@ export class LeaderLock {
     this.currentPid = undefined;
     clearInterval(this.probe);
     this.log.error({ err: cause }, 'leader lock connection lost; taking the lock again');
-    for (let attempt = 1; !this.released; attempt++) {
-      try {
+    // Every failure is retried until release() aborts; a lock held by another manager ends it.
+    const taken = await retry(
+      async (attempt) => {
         const result = await tryLock(this.connectionString, previousPid);
-        if (result.locked) {
-          this.client = result.client;
-          this.currentPid = result.pid;
-          this.watch();
-          this.log.info({ attempt }, 'leader lock taken again');
-          return;
-        }
+        if (result.locked) return { result, attempt };
         await result.client.end().catch(() => {});
         // A terminated session lets go of its lock a moment after it is told to: try again.
         if (result.holder === null || result.holder === previousPid) {
           throw new Error('our previous lock session has not ended yet');
         }
-        this.onLost(
-          new Error(`another manager took the leader lock (backend pid ${result.holder})`),
-        );
-        return;
-      } catch (error) {
-        const wait = backoffDelay(attempt, { baseMs: 100, maxMs: 5_000 });
-        this.log.warn(
-          { err: error, retryInMs: wait },
-          'cannot reach the database for the leader lock',
-        );
-        await delay(wait, undefined, { ref: false });
-      }
+        return { result, attempt };
+      },
+      {
+        policy: RETRY_POLICIES.leaderLock,
+        signal: this.releasing.signal,
+        unref: true,
+        onFailedAttempt: ({ error, delayMs }) => {
+          this.log.warn(
+            { err: error, retryInMs: delayMs },
+            'cannot reach the database for the leader lock',
+          );
+        },
+      },
+    ).catch((error: unknown) => {
+      // Rejects only once released, or if a log line threw: never end in silence.
+      if (!this.released)
+        this.onLost(new Error('cannot take the leader lock again', { cause: error }));
+      return undefined;
+    });
+    if (!taken) return;
+    const { result, attempt } = taken;
+    if (this.released) {
+      // Released while this attempt ran: the lock it took is not wanted any more.
+      if (result.locked) await result.client.end().catch(() => {});
+      return;
     }
+    if (!result.locked) {
+      this.onLost(new Error(`another manager took the leader lock (backend pid ${result.holder})`));
+      return;
+    }
+    this.client = result.client;
+    this.currentPid = result.pid;
+    this.watch();
+    this.log.info({ attempt }, 'leader lock taken again');
   }
 }

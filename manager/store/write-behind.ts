@@ -1,14 +1,14 @@
 /**
  * The one write path to PostgreSQL. Memory changes first (dispatch never waits for a disk),
  * and everything recorded while a commit runs goes into the next one: group commit, one
- * transaction per few milliseconds whatever the rate (DESIGN "Storage"). A failed commit is
- * retried with capped backoff and nothing recorded is dropped meanwhile, until the database
- * answers again or a stop gives up on it.
+ * transaction per few milliseconds whatever the rate (docs/architecture.md, "Write-behind").
+ * A failed commit is retried with capped backoff and nothing recorded is dropped meanwhile,
+ * until the database answers again or a stop gives up on it.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type pg from 'pg';
-import { backoffDelay } from '../../shared/backoff.js';
 import type { Logger } from '../../shared/logger.js';
+import { RETRY_POLICIES, retry } from '../../shared/retry.js';
 import type { Fence } from './leader-lock.js';
 import { QueueWrites, type WriteBatch } from './pending-writes.js';
 import { commitBatch } from './queue-sql.js';
@@ -47,9 +47,10 @@ export class WriteBehind {
   private openWaiters: Waiter[] = [];
   private running = false;
   private lastCommitStart = Number.NEGATIVE_INFINITY;
-  private failures = 0;
   /** Set when a stop gives up on the database: the retry loop ends, waiters are rejected. */
   private abandoned: Error | undefined;
+  /** Aborted with `abandoned`: ends the commit retry loop, its backoff wait included. */
+  private readonly stopped = new AbortController();
   /** False while commits fail; readiness reports it. */
   healthy = true;
   private readonly metrics: CommitMetrics | undefined;
@@ -82,14 +83,19 @@ export class WriteBehind {
   /** Commits what is recorded, giving up after `timeoutMs` (the writes are then lost). */
   async close(timeoutMs: number): Promise<void> {
     const timer = setTimeout(() => {
-      this.abandoned = new Error(`gave up committing after ${timeoutMs} ms`);
+      this.abandon(new Error(`gave up committing after ${timeoutMs} ms`));
     }, timeoutMs);
     try {
       await this.committed();
     } finally {
       clearTimeout(timer);
-      this.abandoned ??= new Error('stopped');
+      this.abandon(new Error('stopped'));
     }
+  }
+
+  private abandon(error: Error): void {
+    this.abandoned ??= error;
+    this.stopped.abort(this.abandoned);
   }
 
   private schedule(): void {
@@ -134,41 +140,42 @@ export class WriteBehind {
     }
   }
 
+  /**
+   * Every failure is retried: if leadership is really gone, LeaderLock.onLost stops us. Only a
+   * stop that gives up (`abandon`) ends the loop, rejecting with `abandoned`.
+   */
   private async commitWithRetry(batch: WriteBatch): Promise<void> {
-    for (;;) {
-      try {
-        const fence = this.options.fence();
-        if (!fence) throw new Error('waiting for the leader lock');
-        const started = performance.now();
-        const client = await this.options.pool.connect();
-        // A checked-out client reports a killed connection as an 'error' event, not only
-        // through the query: without a listener that event would end the process.
-        const ignore = () => {};
-        client.on('error', ignore);
-        try {
-          await commitBatch(client, batch, fence);
-        } catch (error) {
-          client.release(error as Error); // a broken connection must not go back to the pool
-          throw error;
-        } finally {
-          client.off('error', ignore);
-        }
-        client.release();
-        this.failures = 0;
-        this.healthy = true;
-        this.options.onCommitted(batch);
-        this.metrics?.committed(batch, performance.now() - started);
-        return;
-      } catch (error) {
-        // Every failure is retried: if leadership is really gone, LeaderLock.onLost stops us.
-        if (this.abandoned) throw this.abandoned;
-        this.failures++;
+    await retry(() => this.commit(batch), {
+      policy: RETRY_POLICIES.commit,
+      signal: this.stopped.signal,
+      onFailedAttempt: ({ error, delayMs }) => {
         this.healthy = false;
         this.metrics?.commitFailed();
-        const delay = backoffDelay(this.failures, { baseMs: 50, maxMs: 2_000 });
-        this.options.log.error({ err: error, retryInMs: delay }, 'commit failed; retrying');
-        await new Promise((resolve) => setTimeout(resolve, delay));
-      }
+        this.options.log.error({ err: error, retryInMs: delayMs }, 'commit failed; retrying');
+      },
+    });
+  }
+
+  private async commit(batch: WriteBatch): Promise<void> {
+    const fence = this.options.fence();
+    if (!fence) throw new Error('waiting for the leader lock');
+    const started = performance.now();
+    const client = await this.options.pool.connect();
+    // A checked-out client reports a killed connection as an 'error' event, not only
+    // through the query: without a listener that event would end the process.
+    const ignore = () => {};
+    client.on('error', ignore);
+    try {
+      await commitBatch(client, batch, fence);
+    } catch (error) {
+      client.release(error as Error); // a broken connection must not go back to the pool
+      throw error;
+    } finally {
+      client.off('error', ignore);
     }
+    client.release();
+    this.healthy = true;
+    this.options.onCommitted(batch);
+    this.metrics?.committed(batch, performance.now() - started);
   }
 }

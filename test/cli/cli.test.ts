@@ -11,6 +11,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { managerConfigSchema } from '../../manager/config.js';
 import { flagName } from '../../shared/config.js';
 import { workerConfigSchema } from '../../worker/config.js';
+import { waitFor } from '../helpers/wait.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
@@ -359,7 +360,11 @@ describe('against a manager', () => {
     const watch = start(['status', '-q', 'default', '--watch', '--interval-ms', '50'], {
       BLOCKRUNNER_URL: manager.url,
     });
-    while (lines(watch.stdout()).length < 3) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => lines(watch.stdout()).length >= 3, {
+      timeoutMs: 10_000,
+      intervalMs: 20,
+      message: 'three status lines',
+    });
     watch.child.kill('SIGINT');
     const run = await watch.done;
     expect(run.code).toBe(0);

@@ -8,7 +8,7 @@ import {
   parseHeightArg,
   parseHeightArgs,
 } from '../../cli/height-args.js';
-import { ConfigError } from '../../shared/config.js';
+import { ConfigError } from '../../shared/errors.js';
 
 const MAX = Number.MAX_SAFE_INTEGER;
 

@@ -13,6 +13,7 @@ import {
   Screen,
   statusLines,
 } from '../../cli/status.js';
+import { waitFor } from '../helpers/wait.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
@@ -29,6 +30,7 @@ describe('statusLines', () => {
           failed: 0,
           watermark: null,
           rate: 2.25,
+          state: 'active',
         },
         {
           queue: 'longer',
@@ -39,6 +41,7 @@ describe('statusLines', () => {
           failed: 1,
           watermark: 8,
           rate: 0,
+          state: 'active',
         },
       ]),
     ).toEqual([
@@ -76,6 +79,7 @@ describe('Screen', () => {
 });
 
 const queue = (fields: Partial<QueueSummary> = {}): QueueSummary => ({
+  state: 'active',
   queue: 'default',
   pending: 0,
   leased: 0,
@@ -185,7 +189,11 @@ describe('status --watch under a pseudo-terminal (script from util-linux)', () =
       output += chunk;
     });
     const exited = new Promise<number | null>((resolve) => script.on('close', resolve));
-    await waitFor(() => polls >= 4 && output.split('\x1b[2A').length > 3, 'three redraws');
+    await waitFor(() => polls >= 4 && output.split('\x1b[2A').length > 3, {
+      timeoutMs: 10_000,
+      intervalMs: 20,
+      message: 'three redraws',
+    });
     // script runs the command in its own session: signal the command itself, as Ctrl-C would.
     const children = readFileSync(`/proc/${script.pid}/task/${script.pid}/children`, 'utf8');
     const status = Number(children.trim().split(/\s+/)[0]);
@@ -207,11 +215,3 @@ describe('status --watch under a pseudo-terminal (script from util-linux)', () =
     expect(done.at(-1)).toBeGreaterThan(done[0] as number);
   });
 });
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}

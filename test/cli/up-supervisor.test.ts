@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ChildSpec, type SupervisorOptions, UpSupervisor } from '../../cli/up-supervisor.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** Answers /readyz 503 until READY_AFTER_MS passed, then 200; exits 130 on SIGINT, 143 on SIGTERM. */
 const FAKE_MANAGER = `
@@ -101,23 +102,23 @@ async function setup(
     running,
     readyCount: () => ready,
     /** Every worker started and has its signal handlers in place. */
-    workersUp: () => until(() => ready === 1 && readyFiles.every((file) => existsSync(file))),
+    workersUp: () =>
+      waitFor(() => ready === 1 && readyFiles.every((file) => existsSync(file)), {
+        timeoutMs: 10_000,
+        intervalMs: 10,
+        message: 'every worker ready',
+      }),
     /** The manager stand-in answers (503 or 200), so its handlers are in place. */
-    managerUp: async () => {
-      for (;;) {
-        const answered = await fetch(readyUrl).then(
-          () => true,
-          () => false,
-        );
-        if (answered) return;
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-    },
+    managerUp: () =>
+      waitFor(
+        () =>
+          fetch(readyUrl).then(
+            () => true,
+            () => false,
+          ),
+        { timeoutMs: 10_000, intervalMs: 10, message: 'the manager stand-in to answer' },
+      ),
   };
-}
-
-async function until(check: () => boolean): Promise<void> {
-  while (!check()) await new Promise((resolve) => setTimeout(resolve, 10));
 }
 
 afterEach(async () => {

@@ -122,6 +122,18 @@ describe('bad HTTP input', () => {
     });
   });
 
+  it('URLs Fastify refuses before routing get codes of the catalogue too', async () => {
+    const client = api(manager.url);
+    expect(await client.get('/v1/queues/%zz')).toMatchObject({
+      status: 400,
+      body: { statusCode: 400, code: 'BR_ERR_BAD_URL', error: 'Bad Request' },
+    });
+    expect(await client.get(`/v1/queues/${'a'.repeat(101)}`)).toMatchObject({
+      status: 414,
+      body: { statusCode: 414, code: 'BR_ERR_PARAM_TOO_LONG' },
+    });
+  });
+
   it('leaves the queue unchanged and the manager serving', async () => {
     const summary = await api(manager.url).get('/v1/queues/chain');
     expect(summary).toMatchObject({ status: 200, body: { queue: 'chain', pending: 10, done: 0 } });
@@ -206,10 +218,20 @@ describe('bad WebSocket frames', () => {
 
   it('an upgrade on another path is refused with 404 before any frame', async () => {
     const ws = new WebSocket(manager.wsUrl.replace('/v1/ws', '/elsewhere'));
-    const status = await new Promise<number | undefined>((resolve) => {
-      ws.once('unexpected-response', (_req, res) => resolve(res.statusCode));
+    const refusal = await new Promise<{ status?: number; body: string } | undefined>((resolve) => {
+      ws.once('unexpected-response', (_req, res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        res.on('end', () => resolve({ status: res.statusCode, body }));
+      });
       ws.once('error', () => resolve(undefined));
     });
-    expect(status).toBe(404);
+    expect(refusal).toEqual({
+      status: 404,
+      body: 'BR_UPGRADE_NOT_FOUND: no WebSocket endpoint at /elsewhere; use /v1/ws\n',
+    });
   });
 });

@@ -9,6 +9,7 @@ import { type DispatchFrame, heightsIn, PROTOCOL_VERSION } from '../../shared/pr
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { api } from '../helpers/http.js';
 import { type ManagerProcess, startManager, stopAll } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
 
 let db: TestDatabase;
 let manager: ManagerProcess;
@@ -27,23 +28,18 @@ afterAll(async () => {
 /** Dispatch frames in arrival order; `next()` waits for the next one. */
 function dispatches(ws: WebSocket) {
   const received: DispatchFrame[] = [];
-  let waiter: (() => void) | undefined;
   ws.on('message', (data) => {
     const frame = JSON.parse(String(data)) as { type: string };
     if (frame.type !== 'dispatch') return;
     received.push(frame as DispatchFrame);
-    waiter?.();
   });
   let taken = 0;
   return async (): Promise<DispatchFrame> => {
-    const deadline = Date.now() + 10_000;
-    while (received.length <= taken) {
-      if (Date.now() > deadline) throw new Error('no dispatch within 10 s');
-      await new Promise<void>((resolve) => {
-        waiter = resolve;
-        setTimeout(resolve, 100);
-      });
-    }
+    await waitFor(() => received.length > taken, {
+      timeoutMs: 10_000,
+      intervalMs: 5,
+      message: `dispatch number ${taken + 1}`,
+    });
     return received[taken++] as DispatchFrame;
   };
 }

@@ -14,6 +14,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { api } from '../helpers/http.js';
 import { type ManagerProcess, startManager, stopAll } from '../helpers/processes.js';
 import { queueSummary, waitForQueue } from '../helpers/queues.js';
+import { waitFor } from '../helpers/wait.js';
 
 let db: TestDatabase;
 let manager: ManagerProcess;
@@ -159,7 +160,11 @@ async function connect(queues: string[], capacity: number): Promise<Link> {
       capacity,
     }),
   );
-  while (!frames.some((f) => f.type === 'welcome')) await new Promise((r) => setTimeout(r, 5));
+  await waitFor(() => frames.some((f) => f.type === 'welcome'), {
+    timeoutMs: 10_000,
+    intervalMs: 5,
+    message: 'the welcome frame',
+  });
   return { ws, closed, frames };
 }
 
@@ -223,8 +228,11 @@ describe('hostile WebSocket frames', () => {
 
   it('ignores results for leases the sender does not hold', async () => {
     const holder = await connect(['guarded'], 10);
-    while (!holder.frames.some((f) => f.type === 'dispatch'))
-      await new Promise((r) => setTimeout(r, 5));
+    await waitFor(() => holder.frames.some((f) => f.type === 'dispatch'), {
+      timeoutMs: 10_000,
+      intervalMs: 5,
+      message: 'a dispatch to the holder',
+    });
     const dispatch = holder.frames.find((f) => f.type === 'dispatch') as {
       lease: number;
       ranges: [number, number][];

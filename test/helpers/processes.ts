@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { packageRoot } from '../../shared/package-root.js';
+import { waitFor } from './wait.js';
 
 export interface ExitStatus {
   code: number | null;
@@ -362,21 +363,28 @@ export function cliPath(): string {
 
 async function waitUntilReady(tracked: TrackedProcess, url: string, deadline: number) {
   let last = 'no answer yet';
-  for (;;) {
-    const status = tracked.exitStatus();
-    if (status !== undefined) {
-      throw new Error(`exited (${formatStatus(status)}) before /readyz answered 200`);
-    }
-    try {
-      const response = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(1_000) });
-      await response.text();
-      if (response.status === 200) return;
-      last = `status ${response.status}`;
-    } catch (error) {
-      last = errorMessage(error);
-    }
-    if (Date.now() >= deadline) throw new Error(`/readyz did not answer 200 (last: ${last})`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+  // The probe reports an exit instead of throwing it: waitFor retries a throwing probe, and an
+  // exited manager must fail the start at once, not at the deadline.
+  const outcome = await waitFor(
+    async () => {
+      const status = tracked.exitStatus();
+      if (status !== undefined) return { exited: status };
+      try {
+        const response = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(1_000) });
+        await response.text();
+        if (response.status === 200) return { ready: true };
+        last = `status ${response.status}`;
+      } catch (error) {
+        last = errorMessage(error);
+      }
+      return undefined;
+    },
+    { timeoutMs: Math.max(0, deadline - Date.now()), intervalMs: 50, message: '/readyz' },
+  ).catch((error: unknown) => {
+    throw new Error(`/readyz did not answer 200 (last: ${last})`, { cause: error });
+  });
+  if (outcome.exited !== undefined) {
+    throw new Error(`exited (${formatStatus(outcome.exited)}) before /readyz answered 200`);
   }
 }
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadManagerConfig, managerConfigSchema } from '../../manager/config.js';
-import { ConfigError, flagName, flagsToEnv, parseConfig } from '../../shared/config.js';
+import { flagName, flagsToEnv, parseConfig } from '../../shared/config.js';
+import { ConfigError } from '../../shared/errors.js';
 
 function configError(run: () => unknown): ConfigError {
   try {

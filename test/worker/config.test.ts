@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, flagsToEnv } from '../../shared/config.js';
+import { flagsToEnv } from '../../shared/config.js';
+import { ConfigError } from '../../shared/errors.js';
 import { capacityOf, loadWorkerConfig, workerConfigSchema } from '../../worker/config.js';
 
 describe('worker config', () => {

@@ -14,6 +14,7 @@ import {
   type WorkerFrame,
   workerFrameSchema,
 } from '../../shared/protocol.js';
+import { waitFor as waitUntil } from '../helpers/wait.js';
 
 export interface FakeConnection {
   socket: WebSocket;
@@ -89,6 +90,7 @@ export class FakeManager {
             protocol: PROTOCOL_VERSION,
             workerId: `w${self.connections.length}`,
             leaseMs: 30_000,
+            heartbeatMs: 15_000,
           });
         }
       });
@@ -114,17 +116,16 @@ export class FakeManager {
   }
 }
 
-/** Polls `condition` until it holds; fails with `what` after the deadline. */
+/**
+ * Polls `condition` until it holds; fails with `what` after the deadline. The worker tests' short
+ * form of test/helpers/wait.ts's waitFor, which does the polling.
+ */
 export async function waitFor(
   condition: () => boolean | undefined,
   timeoutMs = 5_000,
   what = 'condition',
 ): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+  await waitUntil(condition, { timeoutMs, intervalMs: 5, message: what });
 }
 
 export function framesOf<T extends WorkerFrame['type']>(

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import type { Env } from '../../shared/config.js';
-import { CloseCode } from '../../shared/protocol.js';
+import { wsClose } from '../../shared/errors.js';
 import { loadWorkerConfig } from '../../worker/config.js';
 import { displayUrl } from '../../worker/reconnect.js';
 import { startWorker, type Worker } from '../../worker/worker.js';
@@ -65,7 +65,8 @@ describe('reconnect', () => {
     expect(String(warnings[0]?.err)).toContain('refused by the fake manager: 401');
 
     // Four failures consumed: without a reset the next delay would be at least 1600 ms.
-    first.socket.close(CloseCode.goingAway, 'manager stopping');
+    const goingAway = wsClose('BR_WS_GOING_AWAY', 'manager stopping');
+    first.socket.close(goingAway.code, goingAway.reason);
     await waitFor(() => first.closedAt !== undefined);
     await manager.connection(1);
     expect((manager.attempts[5] as number) - (first.closedAt as number)).toBeLessThan(400);
@@ -84,8 +85,10 @@ describe('reconnect', () => {
 
   it('backs off when the manager closes with 4426 before the welcome, logging the reason', async () => {
     const manager = await fakeManager({
-      onHello: (c) =>
-        c.socket.close(CloseCode.unsupportedProtocol, 'unsupported_protocol: expected 2'),
+      onHello: (c) => {
+        const { code, reason } = wsClose('BR_WS_UNSUPPORTED_PROTOCOL', 'expected 2');
+        c.socket.close(code, reason);
+      },
     });
     const { lines } = start([manager.url]);
     await waitFor(() => manager.attempts.length >= 3);

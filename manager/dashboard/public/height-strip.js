@@ -5,7 +5,10 @@
 import { api } from './api.js';
 import * as format from './format.js';
 
-/** Drawn top to bottom in a mixed bucket, rarest and most urgent first. */
+/**
+ * Drawn top to bottom in a mixed bucket, rarest and most urgent first. Only the drawing order:
+ * the states are the map answer's, listed once in MAP_STATES (manager/dashboard/height-map.ts).
+ */
 const STACK_ORDER = ['failed', 'retrying', 'leased', 'pending', 'missing', 'done'];
 const STATE_NAMES = { missing: 'never enqueued' };
 const MAX_BUCKETS = 2_000;

@@ -9,11 +9,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import {
-  DataDirLockedError,
-  LOCK_FILE,
-  lockDataDir,
-} from '../../../manager/store/data-dir-lock.js';
+import { LOCK_FILE, lockDataDir } from '../../../manager/store/data-dir-lock.js';
+import { DataDirLockedError } from '../../../shared/errors.js';
 
 let dir: string;
 

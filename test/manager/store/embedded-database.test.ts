@@ -16,7 +16,8 @@ import {
 import { LEADER_LOCK_KEY } from '../../../manager/store/leader-lock.js';
 import { migrate } from '../../../manager/store/migrate.js';
 import { QueueWrites, type WriteBatch } from '../../../manager/store/pending-writes.js';
-import { commitBatch, LeadershipLostError } from '../../../manager/store/queue-sql.js';
+import { commitBatch } from '../../../manager/store/queue-sql.js';
+import { LeadershipLostError } from '../../../shared/errors.js';
 import { createLogger } from '../../../shared/logger.js';
 
 const log = createLogger({ level: 'silent', name: 'test' });

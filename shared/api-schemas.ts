@@ -1,0 +1,71 @@
+/**
+ * The answers of the HTTP API that clients outside the manager read (the CLI in cli/), as zod
+ * schemas: the manager serializes through them (manager/http/routes.ts) and the CLI parses
+ * with them, so both sides hold one definition. docs/api.md describes the same answers.
+ * Answers only the manager reads (heights, gaps, workers, probes) stay in
+ * manager/http/schemas.ts.
+ */
+import { z } from 'zod';
+import { heightSchema } from './protocol.js';
+
+export const countSchema = z.number().int().min(0);
+
+export const enqueueAnswerSchema = z
+  .object({ queue: z.string(), added: countSchema, skipped: countSchema })
+  .describe('Committed: heights added, and heights skipped as already enqueued');
+
+export type EnqueueAnswer = z.infer<typeof enqueueAnswerSchema>;
+
+export const queueSummarySchema = z
+  .object({
+    queue: z.string(),
+    pending: countSchema,
+    leased: countSchema,
+    retrying: countSchema,
+    done: countSchema,
+    failed: countSchema,
+    watermark: heightSchema.nullable(),
+    /** Done heights per second over the last minute. */
+    rate: z.number().min(0),
+    /** `paused`: no heights go out until POST /v1/queues/:queue/resume; see pausedReason. */
+    state: z.enum(['active', 'paused']).default('active'),
+    pausedReason: z.string().optional(),
+    /** With a chain head (a source, or pushed heads): the newest head seen. */
+    head: heightSchema.optional(),
+    /** head minus watermark; null while there is no watermark. */
+    lag: countSchema.nullable().optional(),
+    /** Seconds since the head last changed height. */
+    headAgeSeconds: z.number().min(0).optional(),
+  })
+  .describe("A queue's counts per state, its watermark, its rate and, with a chain, head and lag");
+
+export type QueueSummary = z.infer<typeof queueSummarySchema>;
+
+export const queueListSchema = z
+  .object({ queues: z.array(queueSummarySchema) })
+  .describe('Every queue');
+
+export const failedPageSchema = z
+  .object({
+    items: z.array(
+      z.object({ height: heightSchema, attempts: countSchema, lastError: z.string() }),
+    ),
+    /** Pass as `after` for the next page; null on the last one. */
+    next: heightSchema.nullable(),
+  })
+  .describe('A page of dead letters');
+
+export const retryAnswerSchema = z
+  .object({ requeued: countSchema })
+  .describe('How many dead letters went back to pending');
+
+/**
+ * Every 4xx/5xx answer, in Fastify's shape (manager/http/error-replies.ts); `code` is one of
+ * the error catalogue's (docs/api.md, "Errors").
+ */
+export const errorAnswerSchema = z.object({
+  statusCode: z.number().int(),
+  code: z.string(),
+  error: z.string(),
+  message: z.string(),
+});
