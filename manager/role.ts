@@ -4,6 +4,7 @@
  * The leader's parts are made together when the lock is taken, so they are one object: either
  * this manager leads and has all of them, or it has none.
  */
+import type { Chains } from './chain/chains.js';
 import type { Dispatcher } from './dispatch/dispatcher.js';
 import type { QueueService } from './queue/queue-service.js';
 import type { QueueState } from './queue/queue-state.js';
@@ -21,6 +22,7 @@ export interface Leader {
   readonly service: QueueService;
   readonly dispatcher: Dispatcher;
   readonly writer: WriteBehind;
+  readonly chains: Chains;
 }
 
 export interface WorkerInfo {
@@ -84,5 +86,9 @@ export class ManagerStatus implements MetricsSource {
 
   ignoredResults(): number {
     return this.leader?.dispatcher.ignoredResults ?? 0;
+  }
+
+  heads(): Iterable<{ queue: string; head: number; lag: number | null }> {
+    return this.leader?.chains.heads() ?? [];
   }
 }

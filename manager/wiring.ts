@@ -8,14 +8,16 @@ import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod
 import pg from 'pg';
 import type { Logger } from '../shared/logger.js';
 import { redactUrl } from '../shared/logger.js';
+import { Chains } from './chain/chains.js';
 import type { ManagerConfig } from './config.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
-import { BODY_LIMIT_BYTES, installErrorHandling } from './http/error-replies.js';
+import { BODY_LIMIT_BYTES, frameworkErrors, installErrorHandling } from './http/error-replies.js';
 import { registerRoutes } from './http/routes.js';
 import { loadTls } from './http/tls.js';
 import { QueueService } from './queue/queue-service.js';
 import { ManagerStatus } from './role.js';
 import { ManagerMetrics } from './status/metrics.js';
+import { loadChainRows } from './store/chain-sql.js';
 import {
   EMBEDDED_POOL_SIZE,
   type EmbeddedDatabase,
@@ -23,7 +25,7 @@ import {
 } from './store/embedded-database.js';
 import { LeaderLock } from './store/leader-lock.js';
 import { migrate } from './store/migrate.js';
-import { loadQueueStates } from './store/queue-loader.js';
+import { loadedChains, loadQueueStates } from './store/queue-loader.js';
 import { WriteBehind } from './store/write-behind.js';
 import { WorkerEndpoint } from './workers/worker-endpoint.js';
 
@@ -73,7 +75,11 @@ export class Manager {
     if (this.abort.signal.aborted) return;
 
     const tls = loadTls(config);
-    const options = { loggerInstance: log as FastifyBaseLogger, bodyLimit: BODY_LIMIT_BYTES };
+    const options = {
+      loggerInstance: log as FastifyBaseLogger,
+      bodyLimit: BODY_LIMIT_BYTES,
+      frameworkErrors,
+    };
     // An HTTPS server upgrades WebSockets the same way; the routes do not care which it is.
     const app = (tls ? Fastify({ ...options, https: tls }) : Fastify(options)) as FastifyInstance;
     this.app = app;
@@ -118,6 +124,7 @@ export class Manager {
     // Stopped while waiting for the data: shutdown() releases what is here.
     this.releaseLock = () => lock.release();
     const queues = await loadQueueStates(pool);
+    const chainRows = await loadChainRows(pool);
     const writer = new WriteBehind({
       pool,
       fence: () => lock.fence(),
@@ -127,10 +134,14 @@ export class Manager {
         for (const [name, writes] of batch) queues.get(name)?.committed(writes.done);
       },
     });
+    // The dispatcher tells the chain stage of the hashes results carry; the chain stage needs
+    // the dispatcher to cancel orphaned leases: the one forward reference, resolved below.
+    let chains: Chains | undefined;
     const dispatcher = new Dispatcher({
       queues,
       writer,
       metrics,
+      hashes: { reported: (queue, reports) => chains?.reported(queue, reports) },
       log,
       leaseMs: config.BLOCKRUNNER_LEASE_MS,
       maxAttempts: config.BLOCKRUNNER_MAX_ATTEMPTS,
@@ -138,8 +149,23 @@ export class Manager {
       retryMaxMs: config.BLOCKRUNNER_RETRY_MAX_MS,
     });
     const service = new QueueService({ queues, writer, dispatcher, metrics });
-    status.leader = { lock, queues, service, dispatcher, writer };
+    chains = new Chains({
+      queues,
+      service,
+      dispatcher,
+      writer,
+      log,
+      metrics,
+      loaded: loadedChains(chainRows),
+      lastReorgId: chainRows.lastReorgId,
+      leaseMs: config.BLOCKRUNNER_LEASE_MS,
+      maxAttempts: config.BLOCKRUNNER_MAX_ATTEMPTS,
+      retryBaseMs: config.BLOCKRUNNER_RETRY_BASE_MS,
+      retryMaxMs: config.BLOCKRUNNER_RETRY_MAX_MS,
+    });
+    status.leader = { lock, queues, service, dispatcher, writer, chains };
     status.role = 'leader';
+    chains.start();
     dispatcher.wake();
     log.info({ queues: queues.size }, 'manager leading');
   }
@@ -167,6 +193,7 @@ export class Manager {
         log.warn({ leases: leader.dispatcher.leaseCount }, 'stopping with heights still leased');
     }
     this.endpoint?.close();
+    await leader?.chains.close();
     leader?.dispatcher.close();
     await leader?.writer.close(this.config.BLOCKRUNNER_SHUTDOWN_MS).catch((error) => {
       log.error({ err: error }, 'results received but not committed; those heights will run again');

@@ -4,8 +4,9 @@
  * change both together, and bump PROTOCOL_VERSION on any incompatible change.
  */
 import { z } from 'zod';
+import { wsClose } from './errors.js';
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** Largest number of heights a worker may hold (hello capacity), so one lease's worth. */
 export const MAX_HEIGHTS_PER_FRAME = 100_000;
@@ -25,6 +26,19 @@ export const queueNameSchema = z
 export const heightSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 const leaseIdSchema = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+const revertIdSchema = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+
+/** Longest block hash accepted: 0x and 64 bytes of hex covers every chain we know of. */
+export const MAX_HASH_LENGTH = 130;
+const hashSchema = z.string().min(1).max(MAX_HASH_LENGTH);
+
+/** What a handler may return for its height: its block's hash and its parent's. */
+export const blockReportSchema = z.strictObject({
+  height: heightSchema,
+  hash: hashSchema,
+  parentHash: hashSchema,
+});
+export type BlockReport = z.infer<typeof blockReportSchema>;
 
 /**
  * Heights travel as inclusive [from, to] ranges: a backfill lease of thousands of consecutive
@@ -68,6 +82,18 @@ export const resultsFrameSchema = z.strictObject({
    * handler-duration metrics. Workers that do not measure leave it out.
    */
   runMs: z.number().min(0).max(MAX_RUN_MS).optional(),
+  /**
+   * Optional: the block hashes handlers returned, one per done height that gave them; the
+   * manager checks their parent links to notice reorganisations (docs/chains.md).
+   */
+  hashes: z.array(blockReportSchema).max(MAX_ITEMS_PER_FRAME).optional(),
+});
+
+/** The answer to a `revert` frame: the handler's revert ran (no error) or failed. */
+export const revertedFrameSchema = z.strictObject({
+  type: z.literal('reverted'),
+  revert: revertIdSchema,
+  error: z.string().max(MAX_ERROR_LENGTH).optional(),
 });
 
 export const releaseFrameSchema = z.strictObject({
@@ -80,6 +106,7 @@ export const workerFrameSchema = z.discriminatedUnion('type', [
   helloFrameSchema,
   resultsFrameSchema,
   releaseFrameSchema,
+  revertedFrameSchema,
 ]);
 
 // Manager -> worker
@@ -89,6 +116,8 @@ export const welcomeFrameSchema = z.strictObject({
   protocol: z.literal(PROTOCOL_VERSION),
   workerId: z.string(),
   leaseMs: z.number().int().min(1),
+  /** The manager pings every heartbeatMs; a link silent for 2.5 of them is dead. */
+  heartbeatMs: z.number().int().min(1),
 });
 
 export const dispatchFrameSchema = z
@@ -115,10 +144,23 @@ export const cancelFrameSchema = z.strictObject({
   ranges: rangeListSchema,
 });
 
+/**
+ * Asks the worker to run its handler module's `revert({from, to})` once: a reorganisation
+ * orphaned those heights (docs/chains.md). Answered by `reverted` with the same id.
+ */
+export const revertFrameSchema = z.strictObject({
+  type: z.literal('revert'),
+  revert: revertIdSchema,
+  queue: queueNameSchema,
+  from: heightSchema,
+  to: heightSchema,
+});
+
 export const managerFrameSchema = z.union([
   welcomeFrameSchema,
   dispatchFrameSchema,
   cancelFrameSchema,
+  revertFrameSchema,
 ]);
 
 export type HelloFrame = z.infer<typeof helloFrameSchema>;
@@ -128,27 +170,22 @@ export type WorkerFrame = z.infer<typeof workerFrameSchema>;
 export type WelcomeFrame = z.infer<typeof welcomeFrameSchema>;
 export type DispatchFrame = z.infer<typeof dispatchFrameSchema>;
 export type CancelFrame = z.infer<typeof cancelFrameSchema>;
+export type RevertFrame = z.infer<typeof revertFrameSchema>;
+export type RevertedFrame = z.infer<typeof revertedFrameSchema>;
 export type ManagerFrame = z.infer<typeof managerFrameSchema>;
-
-/** WebSocket close codes the manager uses; the reason string starts with the name. */
-export const CloseCode = {
-  normal: 1000,
-  goingAway: 1001,
-  tooBig: 1009,
-  badFrame: 4400,
-  helloTimeout: 4408,
-  unsupportedProtocol: 4426,
-} as const;
 
 export type ParsedFrame<T> = { ok: true; frame: T } | { ok: false; reason: string };
 
-/** Parses one text frame; on failure gives a short reason that fits a close frame (123 bytes). */
+/**
+ * Parses one text frame; on failure gives the reason of a 4400 close, `bad_frame: ...`, cut to
+ * fit a close frame.
+ */
 export function parseFrame<T>(schema: z.ZodType<T>, data: string): ParsedFrame<T> {
   let json: unknown;
   try {
     json = JSON.parse(data);
   } catch {
-    return { ok: false, reason: 'bad_frame: not JSON' };
+    return { ok: false, reason: wsClose('BR_WS_BAD_FRAME', 'not JSON').reason };
   }
   const result = schema.safeParse(json);
   if (result.success) return { ok: true, frame: result.data };
@@ -156,15 +193,6 @@ export function parseFrame<T>(schema: z.ZodType<T>, data: string): ParsedFrame<T
   const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
   return {
     ok: false,
-    reason: truncateUtf8(`bad_frame: ${where}${issue?.message ?? 'invalid'}`, 123),
+    reason: wsClose('BR_WS_BAD_FRAME', `${where}${issue?.message ?? 'invalid'}`).reason,
   };
-}
-
-export function truncateUtf8(text: string, maxBytes: number): string {
-  const buffer = Buffer.from(text);
-  if (buffer.length <= maxBytes) return text;
-  return buffer
-    .subarray(0, maxBytes)
-    .toString()
-    .replace(/\uFFFD+$/, '');
 }

@@ -1,13 +1,16 @@
 /**
- * The height loop (DESIGN "Worker protocol"): a FIFO of dispatched heights, at most
- * `concurrency` handlers at once, results batched per lease and per event-loop turn.
+ * The height loop (docs/protocol.md, "Capacity and flow control"): a FIFO of dispatched
+ * heights, at most `concurrency` handlers at once, results batched per lease and per event-loop
+ * turn.
  * This is the hot path of the S1 benchmark: no timer, log line or frame per height.
  */
 import type { Logger } from '../shared/logger.js';
 import {
+  type BlockReport,
   type CancelFrame,
   type DispatchFrame,
   heightsIn,
+  MAX_HASH_LENGTH,
   MAX_ITEMS_PER_FRAME,
   type WorkerFrame,
 } from '../shared/protocol.js';
@@ -34,6 +37,20 @@ export const MAX_FAILURE_BYTES_PER_FRAME = 4 * 1024 * 1024;
 
 type Failure = { height: number; error: string };
 
+/**
+ * What a handler returned, as a block report when it is `{hash, parentHash}` (two strings
+ * within the protocol's limits); anything else is no report, so a handler that returns
+ * something of its own still succeeds.
+ */
+function blockReportOf(height: number, value: unknown): BlockReport | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  const { hash, parentHash } = value as { hash?: unknown; parentHash?: unknown };
+  if (typeof hash !== 'string' || typeof parentHash !== 'string') return undefined;
+  if (hash.length === 0 || hash.length > MAX_HASH_LENGTH) return undefined;
+  if (parentHash.length === 0 || parentHash.length > MAX_HASH_LENGTH) return undefined;
+  return { height, hash, parentHash };
+}
+
 /** Splits failures into lists of at most MAX_FAILURE_BYTES_PER_FRAME bytes of JSON each. */
 function failureChunks(failed: Failure[]): Failure[][] {
   const chunks: Failure[][] = [];
@@ -58,6 +75,8 @@ interface LeaseResults {
   failed: Failure[];
   /** Handler milliseconds summed over these heights (the frame's runMs). */
   runMs: number;
+  /** Block hashes the handler returned, for heights that gave them (docs/chains.md). */
+  hashes: BlockReport[];
 }
 
 export class HeightLoop {
@@ -161,7 +180,7 @@ export class HeightLoop {
     this.pending = new Map();
     const send = this.send;
     if (!send) return;
-    for (const [lease, { done, failed, runMs: sum }] of pending) {
+    for (const [lease, { done, failed, runMs: sum, hashes }] of pending) {
       const runMs = Math.round(sum * 1000) / 1000;
       // A lease holds at most 100,000 heights, so its done ranges fit one frame; long error
       // messages may not, and a frame over the manager's limit would close the link.
@@ -172,6 +191,7 @@ export class HeightLoop {
         done: RangeSet.ofHeights(done).toJSON(),
         failed: first,
         runMs,
+        ...(hashes.length > 0 ? { hashes } : {}),
       });
       for (const chunk of more) send({ type: 'results', lease, done: [], failed: chunk, runMs: 0 });
     }
@@ -210,29 +230,30 @@ export class HeightLoop {
     }
     if (result !== null && typeof result === 'object' && 'then' in result) {
       try {
-        (result as PromiseLike<void>).then(
-          () => this.settle(run, undefined, false),
+        (result as PromiseLike<unknown>).then(
+          (value) => this.settle(run, value, false),
           (error: unknown) => this.settle(run, error, true),
         );
       } catch (error) {
         this.settle(run, error, true);
       }
     } else {
-      this.settle(run, undefined, false);
+      this.settle(run, result, false);
     }
   }
 
-  private settle(run: HandlerRun, error: unknown, failed: boolean): void {
+  /** `outcome` is the error when `failed`, else what the handler returned. */
+  private settle(run: HandlerRun, outcome: unknown, failed: boolean): void {
     if (!this.running.delete(run)) return; // a thenable that settled twice
     if (run.link === this.link && this.send) {
       let results = this.pending.get(run.lease);
       if (!results) {
-        results = { done: [], failed: [], runMs: 0 };
+        results = { done: [], failed: [], runMs: 0, hashes: [] };
         this.pending.set(run.lease, results);
       }
       results.runMs += performance.now() - run.startedAt;
       if (failed) {
-        const message = errorMessage(error);
+        const message = errorMessage(outcome);
         results.failed.push({ height: run.height, error: message });
         this.log.debug(
           { queue: run.queue, lease: run.lease, height: run.height, error: message },
@@ -240,6 +261,8 @@ export class HeightLoop {
         );
       } else {
         results.done.push(run.height);
+        const report = blockReportOf(run.height, outcome);
+        if (report) results.hashes.push(report);
       }
       this.scheduleFlush();
     }

@@ -1,17 +1,18 @@
 /**
- * One WebSocket link to a manager (DESIGN "Worker protocol"): open, say hello, wait for welcome,
+ * One WebSocket link to a manager (docs/protocol.md): open, say hello, wait for welcome,
  * then pass frames on until the link closes. A watchdog drops a half-open link: once welcomed,
  * the manager pings every heartbeat, so silence for 2.5 heartbeats means it is gone
- * (ws README, "broken connections"). Before the welcome the same limit bounds the handshake.
+ * (docs/protocol.md, "Heartbeats"). Before the welcome the same limit bounds the handshake.
  */
 import WebSocket from 'ws';
+import { closeCodes, LinkError, type WsClose, wsClose } from '../shared/errors.js';
 import {
   type CancelFrame,
-  CloseCode,
   type DispatchFrame,
   type HelloFrame,
   managerFrameSchema,
   parseFrame,
+  type RevertFrame,
   type WelcomeFrame,
   type WorkerFrame,
 } from '../shared/protocol.js';
@@ -20,18 +21,6 @@ import {
 const MAX_PAYLOAD = 64 * 1024 * 1024;
 /** How long a close handshake may take before the socket is destroyed. */
 const CLOSE_TIMEOUT_MS = 2_000;
-
-/** Why an attempt to connect failed, with what the manager said when it said anything. */
-export class LinkError extends Error {
-  override name = 'LinkError';
-  constructor(
-    message: string,
-    readonly details: { status?: number; closeCode?: number; reason?: string } = {},
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
-}
 
 export interface LinkEnd {
   code: number;
@@ -44,7 +33,8 @@ export interface Link {
   readonly welcome: WelcomeFrame;
   readonly closed: Promise<LinkEnd>;
   send(frame: WorkerFrame): void;
-  close(code: number, reason: string): void;
+  /** Closes with a code and reason of the catalogue (wsClose). */
+  close(close: WsClose): void;
 }
 
 export interface LinkOptions {
@@ -57,7 +47,7 @@ export interface LinkOptions {
   signal: AbortSignal;
   /** Called as the welcome arrives, before any later frame is handed to onFrame. */
   onWelcome(link: Link): void;
-  onFrame(frame: DispatchFrame | CancelFrame): void;
+  onFrame(frame: DispatchFrame | CancelFrame | RevertFrame): void;
   /** Called as a welcomed link closes. */
   onClose(end: LinkEnd): void;
 }
@@ -91,10 +81,11 @@ export function openLink(options: LinkOptions): Promise<Link> {
     const closed = new Promise<LinkEnd>((done) => {
       resolveClosed = done;
     });
-    const fail = (error: Error, code?: number, reason?: string): void => {
+    /** Gives up on the link: closes it with `close`, or without a close frame. */
+    const fail = (error: Error, close?: WsClose): void => {
       failure ??= error;
-      if (code === undefined) socket.terminate();
-      else socket.close(code, reason);
+      if (close === undefined) socket.terminate();
+      else socket.close(close.code, close.reason);
     };
 
     const link: Link = {
@@ -105,7 +96,7 @@ export function openLink(options: LinkOptions): Promise<Link> {
       send(frame) {
         if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
       },
-      close(code, reason) {
+      close({ code, reason }) {
         socket.close(code, reason);
       },
     };
@@ -155,18 +146,17 @@ export function openLink(options: LinkOptions): Promise<Link> {
       lastSeen = Date.now();
       const parsed = parseFrame(managerFrameSchema, data.toString());
       if (!parsed.ok) {
-        fail(
-          new LinkError(`manager sent a bad frame: ${parsed.reason}`),
-          CloseCode.badFrame,
-          parsed.reason,
-        );
+        fail(new LinkError(`manager sent a bad frame: ${parsed.reason}`), {
+          code: closeCodes.BR_WS_BAD_FRAME.closeCode,
+          reason: parsed.reason,
+        });
         return;
       }
       const frame = parsed.frame;
       if (frame.type === 'welcome') {
         if (welcomed) {
-          const reason = 'bad_frame: welcome twice';
-          fail(new LinkError(`manager sent a bad frame: ${reason}`), CloseCode.badFrame, reason);
+          const close = wsClose('BR_WS_BAD_FRAME', 'welcome twice');
+          fail(new LinkError(`manager sent a bad frame: ${close.reason}`), close);
           return;
         }
         welcomed = true;
@@ -177,8 +167,8 @@ export function openLink(options: LinkOptions): Promise<Link> {
       } else if (welcomed) {
         options.onFrame(frame);
       } else {
-        const reason = `bad_frame: expected welcome, got ${frame.type}`;
-        fail(new LinkError(`manager sent a bad frame: ${reason}`), CloseCode.badFrame, reason);
+        const close = wsClose('BR_WS_BAD_FRAME', `expected welcome, got ${frame.type}`);
+        fail(new LinkError(`manager sent a bad frame: ${close.reason}`), close);
       }
     });
     socket.on('error', (error) => {

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { type Env, flagsToEnv } from '../shared/config.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { loadWorkerConfig, type WorkerConfig, workerConfigSchema } from './config.js';
-import { loadHandler } from './handler.js';
+import { loadHandlerModule } from './handler-loader.js';
 import { WorkerSupervisor } from './supervisor.js';
 import { startWorker } from './worker.js';
 
@@ -26,7 +26,7 @@ export async function main(args: string[], env: Env = process.env): Promise<void
 }
 
 async function work(config: WorkerConfig, log: Logger): Promise<void> {
-  const handler = await loadHandler(config);
+  const handler = await loadHandlerModule(config);
   const worker = startWorker(config, handler, log);
   log.info(
     {

@@ -1,11 +1,20 @@
 /**
- * A worker: one link to the manager at a time (reconnect.ts), heights run by the height loop (height-loop.ts), and a
- * graceful stop that owns every timer and socket (STYLE "Connections and shutdown").
+ * A worker: one link to the manager at a time (reconnect.ts), heights run by the height loop
+ * (height-loop.ts), and a graceful stop that owns every timer and socket (docs/architecture.md,
+ * "Threads of control").
  */
+
+import { wsClose } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { CloseCode, type HelloFrame, PROTOCOL_VERSION } from '../shared/protocol.js';
+import {
+  type HelloFrame,
+  PROTOCOL_VERSION,
+  type RevertFrame,
+  type WorkerFrame,
+} from '../shared/protocol.js';
 import { capacityOf, type WorkerConfig } from './config.js';
-import type { Handler } from './handler.js';
+import type { Handler, HandlerModule } from './handler.js';
+import { errorMessage } from './handler-run.js';
 import { HeightLoop } from './height-loop.js';
 import { type Link, openLink } from './link.js';
 import { displayUrl, keepConnected } from './reconnect.js';
@@ -24,7 +33,14 @@ export interface Worker {
   readonly stopped: Promise<void>;
 }
 
-export function startWorker(config: WorkerConfig, handler: Handler, log: Logger): Worker {
+export function startWorker(
+  config: WorkerConfig,
+  handlerOrModule: Handler | HandlerModule,
+  log: Logger,
+): Worker {
+  const module: HandlerModule =
+    typeof handlerOrModule === 'function' ? { handle: handlerOrModule } : handlerOrModule;
+  const handler = module.handle;
   const maxJobs = config.BLOCKRUNNER_MAX_JOBS;
   // BLOCKRUNNER_MAX_JOBS: heights are counted as they start, one increment each, so that exactly
   // that many run: the stop begins inside the last start, before the height loop starts another one.
@@ -68,7 +84,8 @@ export function startWorker(config: WorkerConfig, handler: Handler, log: Logger)
       },
       onFrame(frame) {
         if (frame.type === 'dispatch') heightLoop.dispatch(frame);
-        else heightLoop.cancel(frame);
+        else if (frame.type === 'cancel') heightLoop.cancel(frame);
+        else void runRevert(frame, (reply) => current?.send(reply));
       },
       onClose({ code, reason, error }) {
         current = undefined;
@@ -77,6 +94,23 @@ export function startWorker(config: WorkerConfig, handler: Handler, log: Logger)
         log.warn({ code, reason, err: error?.message }, 'worker disconnected, reconnecting');
       },
     });
+
+  /** Runs the module's revert for a range a reorganisation orphaned; always answers. */
+  async function runRevert(frame: RevertFrame, reply: (frame: WorkerFrame) => void): Promise<void> {
+    const { queue, from, to } = frame;
+    const revertLog = log.child({ queue, revert: [from, to] });
+    let error: string | undefined;
+    try {
+      if (module.revert) {
+        await module.revert({ from, to }, { queue, signal: shutdown.signal, log: revertLog });
+        revertLog.info('reverted an orphaned range');
+      }
+    } catch (thrown) {
+      error = errorMessage(thrown);
+      revertLog.warn({ err: error }, 'revert failed');
+    }
+    reply({ type: 'reverted', revert: frame.revert, ...(error === undefined ? {} : { error }) });
+  }
 
   const loop = keepConnected({
     urls: config.BLOCKRUNNER_MANAGER_URL,
@@ -107,7 +141,7 @@ export function startWorker(config: WorkerConfig, handler: Handler, log: Logger)
         heightLoop.abortRunning(new Error('worker stopping'));
       }
       heightLoop.flush();
-      link.close(CloseCode.normal, 'worker stopping');
+      link.close(wsClose('BR_WS_NORMAL', 'worker stopping'));
     }
     await loop;
     log.info('worker stopped');

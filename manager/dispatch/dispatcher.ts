@@ -1,15 +1,18 @@
 /**
- * Hands heights to connected workers and takes their results (DESIGN "Semantics"): leases,
- * retries with backoff, dead letters, hand-back on disconnect, expiry with cancel.
+ * Hands heights to connected workers and takes their results (docs/architecture.md,
+ * "Dispatcher"; docs/operations.md, "Guarantees"): leases, retries with backoff, dead letters,
+ * hand-back on disconnect, expiry with cancel.
  * Everything here is synchronous memory work; durability is the write-behind's job.
  */
 import { backoffDelay } from '../../shared/backoff.js';
 import type { Logger } from '../../shared/logger.js';
-import type {
-  DispatchFrame,
-  ManagerFrame,
-  ReleaseFrame,
-  ResultsFrame,
+import {
+  type BlockReport,
+  type DispatchFrame,
+  heightsIn,
+  type ManagerFrame,
+  type ReleaseFrame,
+  type ResultsFrame,
 } from '../../shared/protocol.js';
 import { RangeSet } from '../../shared/range-set.js';
 import type { QueueState } from '../queue/queue-state.js';
@@ -47,6 +50,14 @@ export interface DispatchMetrics {
   expired(queue: string, failedAttempts: number, deadLettered: number): void;
 }
 
+/**
+ * Who checks the block hashes that results carry (the chain stage, manager/chain/chains.ts):
+ * told synchronously, for heights the lease held, in the same turn as their success.
+ */
+export interface HashReports {
+  reported(queue: string, reports: readonly BlockReport[]): void;
+}
+
 /** Where the dispatcher records what must become durable (the write-behind log). */
 export interface WriteRecorder {
   forQueue(queue: string): QueueWrites;
@@ -56,6 +67,7 @@ export interface DispatcherOptions {
   queues: Map<string, QueueState>;
   writer: WriteRecorder;
   metrics?: DispatchMetrics;
+  hashes?: HashReports;
   log: Logger;
   leaseMs: number;
   maxAttempts: number;
@@ -92,15 +104,9 @@ export class Dispatcher {
 
   /** Resolves true once no height is leased, or false when `timeoutMs` passed first. */
   async settled(timeoutMs: number): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeUp = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), timeoutMs);
-    });
-    try {
-      return await Promise.race([this.leases.whenEmpty().then(() => true), timeUp]);
-    } finally {
-      clearTimeout(timer);
-    }
+    const timeUp = AbortSignal.timeout(timeoutMs);
+    await this.leases.whenEmpty(timeUp);
+    return this.leases.size === 0;
   }
 
   workers(): WorkerLink[] {
@@ -127,7 +133,7 @@ export class Dispatcher {
   onResults(link: WorkerLink, frame: ResultsFrame): void {
     const lease = this.leases.heldBy(frame.lease, link);
     if (!lease) {
-      this.ignoredResults += frame.done.length + frame.failed.length;
+      this.ignoredResults += heightsIn(frame.done) + frame.failed.length;
       return;
     }
     const queue = lease.queue;
@@ -143,6 +149,10 @@ export class Dispatcher {
     }
     link.held -= done.count;
     link.done += done.count;
+    if (frame.hashes && frame.hashes.length > 0 && this.options.hashes) {
+      const held = frame.hashes.filter((report) => done.has(report.height));
+      if (held.length > 0) this.options.hashes.reported(queue.name, held);
+    }
     let failedAttempts = 0;
     let deadLettered = 0;
     if (frame.failed.length > 0) {
@@ -183,6 +193,32 @@ export class Dispatcher {
     link.held -= released.count;
     this.leases.settleIfEmpty(lease);
     this.wake(link);
+  }
+
+  /**
+   * Takes back the heights of `queue` within [from, to] from every lease (a reorganisation
+   * orphaned them): no attempt counted, the holders are told to cancel, and their late results
+   * are ignored since the heights are no longer in the lease. Returns how many.
+   */
+  revoke(queue: string, from: number, to: number): number {
+    const now = this.now();
+    let revoked = 0;
+    for (const lease of [...this.leases.live()]) {
+      if (lease.queue.name !== queue) continue;
+      const taken = RangeSet.from([...lease.heights.rangesWithin(from, to)]);
+      if (taken.isEmpty) continue;
+      for (const [a, b] of taken.ranges()) {
+        lease.heights.remove(a, b);
+        lease.queue.giveBack(a, b, now);
+      }
+      const link = lease.holder as WorkerLink;
+      link.held -= taken.count;
+      revoked += taken.count;
+      if (this.links.has(link))
+        link.send({ type: 'cancel', lease: lease.id, ranges: taken.toJSON() });
+      this.leases.settleIfEmpty(lease);
+    }
+    return revoked;
   }
 
   /** New work may be there (enqueue, requeue, due retries): offer it to every worker. */

@@ -59,15 +59,28 @@ export class LeaseTable {
     return lease?.holder === holder ? lease : undefined;
   }
 
+  /** Every live lease. */
+  live(): IterableIterator<Lease> {
+    return this.leases.values();
+  }
+
   /** Forgets a lease once its last height is settled. */
   settleIfEmpty(lease: Lease): void {
     if (lease.heights.isEmpty) this.forget(lease);
   }
 
   /** Resolves once no lease is live (the manager's drain at shutdown waits on it). */
-  whenEmpty(): Promise<void> {
+  whenEmpty(signal?: AbortSignal): Promise<void> {
     if (this.leases.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.emptyWaiters.push(resolve));
+    return new Promise((resolve) => {
+      const done = () => {
+        this.emptyWaiters = this.emptyWaiters.filter((waiter) => waiter !== done);
+        resolve();
+      };
+      this.emptyWaiters.push(done);
+      // A waiter that gave up (a timeout) leaves no entry behind.
+      signal?.addEventListener('abort', done, { once: true });
+    });
   }
 
   /** Removes and returns every lease `holder` holds (it disconnected). */

@@ -1,22 +1,28 @@
 /**
- * The HTTP API (DESIGN "HTTP API"): routes validated by the zod schemas in http-schemas.ts,
- * which also make the OpenAPI document at /docs (openapi.ts). Every /v1 route checks the API
+ * The HTTP API (docs/api.md): routes validated by the zod schemas in schemas.ts and
+ * shared/api-schemas.ts, which also make the OpenAPI document at /docs (openapi.ts). Every /v1 route checks the API
  * token; queue routes answer 503 BR_ERR_NOT_READY until this manager leads.
  */
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import {
+  enqueueAnswerSchema,
+  failedPageSchema,
+  queueListSchema,
+  queueSummarySchema,
+  retryAnswerSchema,
+} from '../../shared/api-schemas.js';
+import { httpErrors } from '../../shared/errors.js';
 import { registerDashboardRoutes } from '../dashboard/routes.js';
-import { errors } from '../errors.js';
 import { rangeSetOf } from '../queue/queue-service.js';
 import type { Leader, ManagerStatus } from '../role.js';
 import type { ManagerMetrics } from '../status/metrics.js';
+import { registerChainRoutes } from './chain-routes.js';
 import { setLogLevel } from './log-level.js';
 import { registerOpenApi } from './openapi.js';
 import {
-  enqueueAnswerSchema,
   enqueueBodySchema,
-  failedPageSchema,
   failedQuerySchema,
   gapsAnswerSchema,
   gapsQuerySchema,
@@ -25,11 +31,8 @@ import {
   heightParamsSchema,
   logLevelAnswerSchema,
   logLevelBodySchema,
-  queueListSchema,
   queueParamsSchema,
-  queueSummarySchema,
   readyAnswerSchema,
-  retryAnswerSchema,
   retryBodySchema,
   workerListSchema,
 } from './schemas.js';
@@ -102,7 +105,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDependencies): v
     async (v1) => {
       v1.addHook('onRequest', async (request) => {
         if (apiToken !== undefined && !tokenMatches(request.headers.authorization, apiToken)) {
-          throw new errors.BR_ERR_UNAUTHORIZED();
+          throw new httpErrors.BR_ERR_UNAUTHORIZED();
         }
       });
 
@@ -137,13 +140,14 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDependencies): v
 function registerQueueRoutes(status: ManagerStatus, log: FastifyBaseLogger) {
   return async (v1: FastifyInstance) => {
     v1.addHook('onRequest', async () => {
-      if (!status.leader) throw new errors.BR_ERR_NOT_READY();
+      if (!status.leader) throw new httpErrors.BR_ERR_NOT_READY();
     });
     const routes = v1.withTypeProvider<ZodTypeProvider>();
     // The hook above has checked that this manager leads.
     const service = () => (status.leader as Leader).service;
     const tags = ['queues'];
     const deadLetters = ['dead letters'];
+    registerChainRoutes(v1, () => status.leader as Leader);
 
     routes.post(
       '/queues/:queue/heights',
@@ -162,10 +166,15 @@ function registerQueueRoutes(status: ManagerStatus, log: FastifyBaseLogger) {
           body.heights?.map((height) => ({ from: height, to: height })) ?? [
             { from: body.from as number, to: body.to as number },
           ];
+        const heights = rangeSetOf(ranges);
+        // Heights redone by force report their hashes again: the old ones must not conflict.
+        if (body.force)
+          (status.leader as Leader).chains.forgetHashes(request.params.queue, heights);
         const result = await service().enqueue(
           request.params.queue,
-          rangeSetOf(ranges),
+          heights,
           body.force ?? false,
+          body.lane ?? 'backfill',
         );
         log.debug({ ...result, force: body.force ?? false }, 'heights enqueued');
         reply.status(202);
@@ -197,7 +206,7 @@ function registerQueueRoutes(status: ManagerStatus, log: FastifyBaseLogger) {
       },
       async (request) => {
         const summary = service().summary(request.params.queue);
-        if (!summary) throw new errors.BR_ERR_QUEUE_NOT_FOUND(request.params.queue);
+        if (!summary) throw new httpErrors.BR_ERR_QUEUE_NOT_FOUND(request.params.queue);
         return summary;
       },
     );
@@ -216,8 +225,8 @@ function registerQueueRoutes(status: ManagerStatus, log: FastifyBaseLogger) {
         const { queue, height } = request.params;
         const found = service().heightState(queue, height);
         if (!found) {
-          if (!service().summary(queue)) throw new errors.BR_ERR_QUEUE_NOT_FOUND(queue);
-          throw new errors.BR_ERR_HEIGHT_NOT_FOUND(height, queue);
+          if (!service().summary(queue)) throw new httpErrors.BR_ERR_QUEUE_NOT_FOUND(queue);
+          throw new httpErrors.BR_ERR_HEIGHT_NOT_FOUND(height, queue);
         }
         return found;
       },
@@ -236,7 +245,7 @@ function registerQueueRoutes(status: ManagerStatus, log: FastifyBaseLogger) {
       },
       async (request) => {
         const items = service().gaps(request.params.queue, request.query.limit);
-        if (!items) throw new errors.BR_ERR_QUEUE_NOT_FOUND(request.params.queue);
+        if (!items) throw new httpErrors.BR_ERR_QUEUE_NOT_FOUND(request.params.queue);
         return { items };
       },
     );
@@ -258,7 +267,7 @@ function registerQueueRoutes(status: ManagerStatus, log: FastifyBaseLogger) {
           request.query.limit,
           request.query.after,
         );
-        if (!page) throw new errors.BR_ERR_QUEUE_NOT_FOUND(request.params.queue);
+        if (!page) throw new httpErrors.BR_ERR_QUEUE_NOT_FOUND(request.params.queue);
         return page;
       },
     );
@@ -278,7 +287,7 @@ function registerQueueRoutes(status: ManagerStatus, log: FastifyBaseLogger) {
         const from = request.body?.from ?? 0;
         const to = request.body?.to ?? Number.MAX_SAFE_INTEGER;
         const result = await service().retryFailed(request.params.queue, from, to);
-        if (!result) throw new errors.BR_ERR_QUEUE_NOT_FOUND(request.params.queue);
+        if (!result) throw new httpErrors.BR_ERR_QUEUE_NOT_FOUND(request.params.queue);
         return result;
       },
     );

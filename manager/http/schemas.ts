@@ -1,7 +1,13 @@
-/** Request and response schemas of the HTTP API (DESIGN "HTTP API"); Fastify validates with them. */
+/**
+ * Request and response schemas of the HTTP API (docs/api.md); Fastify validates with them. The
+ * answers that the CLI reads too are in shared/api-schemas.ts.
+ */
 import { z } from 'zod';
+import { countSchema } from '../../shared/api-schemas.js';
 import { LOG_LEVELS } from '../../shared/config.js';
 import { heightSchema, MAX_HEIGHTS_PER_FRAME, queueNameSchema } from '../../shared/protocol.js';
+import { HEIGHT_STATES } from '../queue/queue-state.js';
+import { MANAGER_ROLES } from '../role.js';
 
 /** Largest number of heights or ranges one request may list. */
 export const MAX_LIST_LENGTH = MAX_HEIGHTS_PER_FRAME;
@@ -24,6 +30,8 @@ export const enqueueBodySchema = z
     heights: z.array(heightSchema).min(1).max(MAX_LIST_LENGTH).optional(),
     ranges: z.array(rangeSchema).min(1).max(MAX_LIST_LENGTH).optional(),
     force: z.boolean().optional(),
+    /** `tip` goes before the backfill lane of the queue (docs/chains.md, "Lanes"). */
+    lane: z.enum(['tip', 'backfill']).optional(),
   })
   .superRefine((body, ctx) => {
     const hasRange = body.from !== undefined || body.to !== undefined;
@@ -48,7 +56,8 @@ export type EnqueueBody = z.infer<typeof enqueueBodySchema>;
 
 export const queueParamsSchema = z.strictObject({ queue: queueNameSchema });
 
-const heightParam = z
+/** A height written in a path or a query string, as digits; every route parses heights with it. */
+export const heightParam = z
   .string()
   .regex(/^\d{1,16}$/, 'expected a height: a whole number')
   .transform(Number)
@@ -81,37 +90,11 @@ export const logLevelBodySchema = z.strictObject({ level: z.enum(LOG_LEVELS) });
 // Answers. Fastify serializes through them (fields not listed are dropped) and /docs shows them,
 // with each description as the answer's.
 
-const count = z.number().int().min(0);
-
-export const enqueueAnswerSchema = z
-  .object({ queue: z.string(), added: count, skipped: count })
-  .describe('Committed: heights added, and heights skipped as already enqueued');
-
-export const queueSummarySchema = z
-  .object({
-    queue: z.string(),
-    pending: count,
-    leased: count,
-    retrying: count,
-    done: count,
-    failed: count,
-    watermark: heightSchema.nullable(),
-    /** Done heights per second over the last minute. */
-    rate: z.number().min(0),
-  })
-  .describe("A queue's counts per state, its watermark and its rate");
-
-export const queueListSchema = z
-  .object({ queues: z.array(queueSummarySchema) })
-  .describe('Every queue');
-
-export const heightStates = ['pending', 'leased', 'retrying', 'done', 'failed'] as const;
-
 export const heightAnswerSchema = z
   .object({
     height: heightSchema,
-    state: z.enum(heightStates),
-    attempts: count,
+    state: z.enum(HEIGHT_STATES),
+    attempts: countSchema,
     lastError: z.string().nullable(),
   })
   .describe("One height's state");
@@ -122,23 +105,11 @@ export const gapsAnswerSchema = z
       z.object({
         from: heightSchema,
         to: heightSchema,
-        state: z.enum([...heightStates, 'missing']),
+        state: z.enum([...HEIGHT_STATES, 'missing']),
       }),
     ),
   })
   .describe('Ranges above the watermark that are not done, lowest first');
-
-export const failedPageSchema = z
-  .object({
-    items: z.array(z.object({ height: heightSchema, attempts: count, lastError: z.string() })),
-    /** Pass as `after` for the next page; null on the last one. */
-    next: heightSchema.nullable(),
-  })
-  .describe('A page of dead letters');
-
-export const retryAnswerSchema = z
-  .object({ requeued: count })
-  .describe('How many dead letters went back to pending');
 
 export const workerListSchema = z
   .object({
@@ -147,10 +118,10 @@ export const workerListSchema = z
         id: z.string(),
         name: z.string(),
         queues: z.array(z.string()).readonly(),
-        capacity: count,
-        leased: count,
-        done: count,
-        failed: count,
+        capacity: countSchema,
+        leased: countSchema,
+        done: countSchema,
+        failed: countSchema,
         connectedAt: z.string(),
       }),
     ),
@@ -168,14 +139,6 @@ export const healthAnswerSchema = z
 export const readyAnswerSchema = z
   .object({
     status: z.enum(['ready', 'not ready']),
-    role: z.enum(['starting', 'standby', 'leader', 'stopping']),
+    role: z.enum(MANAGER_ROLES),
   })
   .describe('Whether this manager leads and its last commit went through');
-
-/** Every 4xx/5xx answer (http-errors.ts); `code` is one of manager/errors.ts. */
-export const errorAnswerSchema = z.object({
-  statusCode: z.number().int(),
-  code: z.string(),
-  error: z.string(),
-  message: z.string(),
-});

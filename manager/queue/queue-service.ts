@@ -1,6 +1,6 @@
 /**
  * The queues as the HTTP API sees them: enqueue, inspect, requeue dead letters. Each write is
- * applied to memory first and answered once committed (docs/architecture.md, "Queue").
+ * applied to memory first and answered once committed (docs/architecture.md, "Queue service").
  */
 import { RangeSet } from '../../shared/range-set.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
@@ -9,6 +9,7 @@ import {
   type AttemptRecord,
   type Gap,
   type HeightState,
+  type Lane,
   QueueState,
   type QueueSummary,
 } from './queue-state.js';
@@ -44,22 +45,44 @@ export class QueueService {
     this.metrics = options.metrics;
   }
 
-  async enqueue(name: string, request: RangeSet, force: boolean) {
+  /** The queue `name`, made (empty, written at the next commit) if it does not exist. */
+  ensureQueue(name: string): QueueState {
     let queue = this.queues.get(name);
     if (!queue) {
       queue = new QueueState(name);
       this.queues.set(name, queue);
+      this.writer.forQueue(name).touched = true;
     }
-    const outcome = queue.enqueue(request, force);
-    const writes = this.writer.forQueue(name);
-    writes.touched = true;
-    writes.enqueued.addSet(outcome.fresh);
-    writes.undone.addSet(outcome.undone);
-    for (const height of outcome.cleared) writes.history.set(height, null);
-    if (outcome.added > 0) this.dispatcher.wake();
+    return queue;
+  }
+
+  async enqueue(name: string, request: RangeSet, force: boolean, lane: Lane = 'backfill') {
+    const outcome = this.ensureQueue(name).enqueue(request, force, lane);
+    this.writer.forQueue(name).recordEnqueue(outcome);
+    if (outcome.added > 0 || lane === 'tip') this.dispatcher.wake();
     await this.writer.committed();
     this.metrics?.enqueued(name, outcome.added);
     return { queue: name, added: outcome.added, skipped: outcome.skipped };
+  }
+
+  /** Stops dispatch from `name` until resumed (persisted); false for an unknown queue. */
+  async pause(name: string, reason: string): Promise<boolean> {
+    const queue = this.queues.get(name);
+    if (!queue) return false;
+    queue.pause(reason);
+    this.writer.forQueue(name).paused = reason;
+    await this.writer.committed();
+    return true;
+  }
+
+  async resume(name: string): Promise<boolean> {
+    const queue = this.queues.get(name);
+    if (!queue) return false;
+    queue.resume();
+    this.writer.forQueue(name).paused = null;
+    this.dispatcher.wake();
+    await this.writer.committed();
+    return true;
   }
 
   summaries(): QueueSummary[] {

@@ -2,13 +2,21 @@
  * One queue's heights in memory. Every enqueued height is in exactly one state:
  * pending (in `pending`), leased (in `leased`, or in `committing` once its success awaits the
  * commit), retrying or failed (a row in `history`), or done (in `done`, committed).
- * Dispatch works from this memory; the write-behind log makes it durable (DESIGN "Storage").
+ * Dispatch works from this memory; the write-behind log makes it durable
+ * (docs/architecture.md, "Queue state").
  */
 import { Heap } from 'heap-js';
+import type { QueueSummary } from '../../shared/api-schemas.js';
 import { RangeSet } from '../../shared/range-set.js';
 import { RateMeter } from './rate-meter.js';
 
-export type HeightState = 'pending' | 'leased' | 'retrying' | 'done' | 'failed';
+/**
+ * The states a height can be in, in the order the API lists them: the one list, from which the
+ * HTTP schemas (manager/http/schemas.ts) and the dashboard's height map (manager/dashboard/)
+ * derive theirs. docs/api.md, "States", says what each means.
+ */
+export const HEIGHT_STATES = ['pending', 'leased', 'retrying', 'done', 'failed'] as const;
+export type HeightState = (typeof HEIGHT_STATES)[number];
 
 export interface AttemptRecord {
   attempts: number;
@@ -18,16 +26,11 @@ export interface AttemptRecord {
   failed: boolean;
 }
 
-export interface QueueSummary {
-  queue: string;
-  pending: number;
-  leased: number;
-  retrying: number;
-  done: number;
-  failed: number;
-  watermark: number | null;
-  rate: number;
-}
+/** What summary() gives: the wire shape of GET /v1/queues/:queue (shared/api-schemas.ts). */
+export type { QueueSummary };
+
+/** The tip lane goes before the backfill lane of the same queue (docs/chains.md, "Lanes"). */
+export type Lane = 'tip' | 'backfill';
 
 export interface EnqueueOutcome {
   added: number;
@@ -66,6 +69,22 @@ export class QueueState {
   private failedCount = 0;
   private readonly retryHeap = new Heap<DueRetry>((a, b) => a.due - b.due || a.height - b.height);
   readonly rate = new RateMeter();
+  /**
+   * The tip lane (docs/chains.md, "Lanes"): heights a chain source or a `"lane":"tip"` request
+   * enqueued, not yet done. Their pending ones (`tipPending`, always within `pending`) go
+   * before the backfill lane.
+   */
+  readonly tip = new RangeSet();
+  readonly tipPending = new RangeSet();
+  /** The newest chain head and when it moved, for summaries (docs/chains.md, "Lag"). */
+  private head: { height: number; movedAt: number } | undefined;
+  /** Set while an operator or a deep reorganisation paused dispatch: the reason shown. */
+  pausedReason: string | undefined;
+  /**
+   * Set while a reorganisation is handled: no dispatch, or only of `only` (a probed height).
+   * Not persisted: a restart finds the reorganisation again.
+   */
+  private held: { only: RangeSet | undefined } | undefined;
 
   constructor(
     readonly name: string,
@@ -90,6 +109,8 @@ export class QueueState {
     const ranges: [number, number][] = [];
     let attempts: number[] | null = null;
     let count = 0;
+    if (this.pausedReason !== undefined) return { ranges, attempts, count };
+    if (this.held) return this.takeHeld(limit);
     while (count < limit) {
       const next = this.retryHeap.peek();
       if (!next || next.due > now) break;
@@ -103,6 +124,15 @@ export class QueueState {
       this.leased.add(next.height);
       count++;
     }
+    if (count < limit && !this.tipPending.isEmpty) {
+      for (const [from, to] of this.tipPending.take(limit - count)) {
+        this.pending.remove(from, to);
+        ranges.push([from, to]);
+        attempts?.push(1);
+        this.leased.add(from, to);
+        count += to - from + 1;
+      }
+    }
     if (count < limit) {
       for (const [from, to] of this.pending.take(limit - count)) {
         ranges.push([from, to]);
@@ -112,6 +142,61 @@ export class QueueState {
       }
     }
     return { ranges, attempts, count };
+  }
+
+  /** While held with `only`: just those pending heights (a probe), first attempts. */
+  private takeHeld(limit: number): Taken {
+    const ranges: [number, number][] = [];
+    let count = 0;
+    const only = this.held?.only;
+    if (!only) return { ranges, attempts: null, count };
+    for (const [a, b] of only.ranges()) {
+      for (const [from, wanted] of [...this.pending.rangesWithin(a, b)]) {
+        const to = Math.min(wanted, from + (limit - count) - 1);
+        this.pending.remove(from, to);
+        this.tipPending.remove(from, to);
+        this.leased.add(from, to);
+        ranges.push([from, to]);
+        count += to - from + 1;
+        if (count >= limit) return { ranges, attempts: null, count };
+      }
+    }
+    return { ranges, attempts: null, count };
+  }
+
+  /** Stops dispatch while a reorganisation is handled; `only` lets those heights through. */
+  hold(_reason: 'reorg', only?: RangeSet): void {
+    this.held = { only };
+  }
+
+  release(_reason: 'reorg'): void {
+    this.held = undefined;
+  }
+
+  get isHeld(): boolean {
+    return this.held !== undefined;
+  }
+
+  /** Stops dispatch until resume(); results of heights out already are still taken. */
+  pause(reason: string): void {
+    this.pausedReason = reason;
+  }
+
+  resume(): void {
+    this.pausedReason = undefined;
+  }
+
+  /** The highest height above `height` that may have run (done, leased, retrying, failed). */
+  highestTouchedAbove(height: number): number | undefined {
+    let top: number | undefined;
+    const consider = (value: number | undefined) => {
+      if (value !== undefined && value > height && (top === undefined || value > top)) top = value;
+    };
+    consider(this.done.max());
+    consider(this.committing.max());
+    consider(this.leased.max());
+    for (const kept of this.history.keys()) consider(kept);
+    return top;
   }
 
   /**
@@ -162,12 +247,21 @@ export class QueueState {
       back.remove(height);
     }
     this.pending.addSet(back);
+    this.backToTipLane(back);
+  }
+
+  /** Heights of the tip lane that became pending again keep their place before the backfill. */
+  private backToTipLane(heights: RangeSet): void {
+    if (this.tip.isEmpty) return;
+    for (const [from, to] of heights.ranges())
+      for (const [a, b] of this.tip.rangesWithin(from, to)) this.tipPending.add(a, b);
   }
 
   /** A write holding these successes committed: they are done now. */
   committed(heights: RangeSet): void {
     this.committing.removeSet(heights);
     this.done.addSet(heights);
+    if (!this.tip.isEmpty) this.tip.removeSet(heights);
     this.rate.record(heights.count);
   }
 
@@ -175,7 +269,7 @@ export class QueueState {
    * Enqueues `request`. Heights already known are skipped, except that `force` puts done and
    * failed heights back to pending (attempts reset); pending, leased and retrying ones stay.
    */
-  enqueue(request: RangeSet, force: boolean): EnqueueOutcome {
+  enqueue(request: RangeSet, force: boolean, lane: Lane = 'backfill'): EnqueueOutcome {
     const fresh = request.difference(this.enqueued);
     const undone = force ? request.intersection(this.done) : new RangeSet();
     const cleared: number[] = [];
@@ -189,6 +283,14 @@ export class QueueState {
     this.done.removeSet(undone);
     this.pending.addSet(undone);
     this.requeue(cleared);
+    if (lane === 'tip') {
+      // Everything of the request that is pending now, new or not, goes to the tip lane.
+      for (const [from, to] of request.ranges())
+        for (const [a, b] of [...this.pending.rangesWithin(from, to)]) {
+          this.tip.add(a, b);
+          this.tipPending.add(a, b);
+        }
+    }
     const added = fresh.count + undone.count + cleared.length;
     return { added, skipped: request.count - added, fresh, undone, cleared };
   }
@@ -208,6 +310,7 @@ export class QueueState {
       this.history.delete(height);
       this.failedCount--;
       this.pending.add(height);
+      if (this.tip.has(height)) this.tipPending.add(height);
     }
   }
 
@@ -258,6 +361,24 @@ export class QueueState {
       failed: this.failedCount,
       watermark: this.watermark(),
       rate: this.rate.perSecond(),
+      state: this.pausedReason === undefined ? 'active' : 'paused',
+      ...(this.pausedReason === undefined ? {} : { pausedReason: this.pausedReason }),
+      ...this.headSummary(),
+    };
+  }
+
+  /** The chain stage tells the newest head (manager/chain/chains.ts); summaries show it. */
+  noteHead(height: number, movedAt: number): void {
+    this.head = { height, movedAt };
+  }
+
+  private headSummary() {
+    if (!this.head) return {};
+    const watermark = this.watermark();
+    return {
+      head: this.head.height,
+      lag: watermark === null ? null : Math.max(0, this.head.height - watermark),
+      headAgeSeconds: Math.max(0, Math.round((Date.now() - this.head.movedAt) / 100) / 10),
     };
   }
 

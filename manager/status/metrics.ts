@@ -14,13 +14,14 @@ import {
   Histogram,
   Registry,
 } from 'prom-client';
+import type { ReorgMetrics } from '../chain/reorg-handler.js';
 import type { DispatchMetrics } from '../dispatch/dispatcher.js';
 import type { EnqueueMetrics } from '../queue/queue-service.js';
 import type { QueueState, QueueSummary } from '../queue/queue-state.js';
 import type { WriteBatch } from '../store/pending-writes.js';
 import type { CommitMetrics } from '../store/write-behind.js';
 
-/** What the metrics read at scrape time: a narrow view of the manager (role.ts implements it). */
+/** What the metrics read at scrape time: a narrow view of the manager (manager/role.ts has it). */
 export interface MetricsSource {
   isLeader(): boolean;
   /** The leader's queues; none while not leading. */
@@ -28,6 +29,8 @@ export interface MetricsSource {
   workerCount(): number;
   /** Results for leases the sender no longer held, since this manager began to lead. */
   ignoredResults(): number;
+  /** Queues that know a chain head, with their lag (head minus watermark). */
+  heads(): Iterable<{ queue: string; head: number; lag: number | null }>;
 }
 
 /** Per-queue totals since start, added to in the hot path, exported at scrape time. */
@@ -57,7 +60,9 @@ interface Snapshot {
   lowest: Map<string, number>;
 }
 
-export class ManagerMetrics implements DispatchMetrics, CommitMetrics, EnqueueMetrics {
+export class ManagerMetrics
+  implements DispatchMetrics, CommitMetrics, EnqueueMetrics, ReorgMetrics
+{
   readonly registry = new Registry();
   private readonly totals = new Map<string, QueueTotals>();
   private readonly dispatchToResult: Histogram<'queue'>;
@@ -65,6 +70,8 @@ export class ManagerMetrics implements DispatchMetrics, CommitMetrics, EnqueueMe
   private readonly commitDuration: Histogram;
   private readonly commitBatch: Histogram;
   private readonly commitFailures: Counter;
+  private readonly reorgs: Counter<'queue'>;
+  private readonly reorgDepth: Histogram<'queue'>;
   /** The queue summaries of the scrape in progress, read by every queue gauge. */
   private snapshot: Snapshot | undefined;
 
@@ -164,6 +171,39 @@ export class ManagerMetrics implements DispatchMetrics, CommitMetrics, EnqueueMe
       },
     });
 
+    new Gauge({
+      name: 'blockrunner_head_height',
+      help: 'Newest chain head a queue knows of (from its source or pushed).',
+      labelNames: ['queue'],
+      registers,
+      collect() {
+        this.reset();
+        for (const { queue, head } of source.heads()) this.set({ queue }, head);
+      },
+    });
+    new Gauge({
+      name: 'blockrunner_lag_heights',
+      help: 'Chain head minus watermark, per queue that knows a head (absent while no watermark).',
+      labelNames: ['queue'],
+      registers,
+      collect() {
+        this.reset();
+        for (const { queue, lag } of source.heads()) if (lag !== null) this.set({ queue }, lag);
+      },
+    });
+    this.reorgs = new Counter({
+      name: 'blockrunner_reorgs_total',
+      help: 'Chain reorganisations handled (orphaned heights reverted and re-enqueued).',
+      labelNames: ['queue'],
+      registers,
+    });
+    this.reorgDepth = new Histogram({
+      name: 'blockrunner_reorg_depth_heights',
+      help: 'Heights orphaned per reorganisation.',
+      labelNames: ['queue'],
+      buckets: [1, 2, 3, 5, 8, 13, 21, 34, 64, 128, 256],
+      registers,
+    });
     this.dispatchToResult = new Histogram({
       name: 'blockrunner_dispatch_to_result_seconds',
       help: 'Time from a dispatch frame to a results frame for its lease; one observation per results frame.',
@@ -243,6 +283,11 @@ export class ManagerMetrics implements DispatchMetrics, CommitMetrics, EnqueueMe
     }
     this.commitDuration.observe(durationMs / 1000);
     this.commitBatch.observe(heights);
+  }
+
+  reorg(queue: string, depth: number): void {
+    this.reorgs.inc({ queue });
+    this.reorgDepth.observe({ queue }, depth);
   }
 
   commitFailed(): void {

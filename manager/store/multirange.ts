@@ -14,6 +14,9 @@ const RANGE = /([[(])(-?\d*),(-?\d*)([\])])/g;
 
 export function fromMultirange(text: string): RangeSet {
   const ranges: [number, number][] = [];
+  // Anything but PostgreSQL's canonical text would lose heights silently: refuse it.
+  if (!/^\{(\s*[[(]-?\d*\s*,\s*-?\d*[\])]\s*(,\s*[[(]-?\d*\s*,\s*-?\d*[\])]\s*)*)?\}$/.test(text))
+    throw new Error(`not an int8multirange: ${text.slice(0, 100)}`);
   for (const match of text.matchAll(RANGE)) {
     const [, open, lower, upper, close] = match;
     if (lower === '' || upper === '') throw new Error(`unbounded range in ${text}`);

@@ -1,9 +1,12 @@
 /**
- * SQL for the queue tables, one function per operation (STYLE "Database access").
+ * SQL for the queue tables, one function per operation, the SQL beside it (docs/architecture.md,
+ * "Store").
  * Ranges travel as int8multirange literals; per-height rows as unnest($n::type[]) batches.
  */
 import type pg from 'pg';
+import { LeadershipLostError } from '../../shared/errors.js';
 import type { AttemptRecord } from '../queue/queue-state.js';
+import { chainWrites } from './chain-sql.js';
 import { toMultirange } from './multirange.js';
 import type { QueueWrites, WriteBatch } from './pending-writes.js';
 
@@ -11,6 +14,7 @@ export interface QueueRow {
   name: string;
   enqueued: string;
   done: string;
+  paused_reason: string | null;
 }
 
 export interface HistoryRow {
@@ -24,7 +28,7 @@ export interface HistoryRow {
 
 export async function loadQueues(db: pg.Pool | pg.ClientBase): Promise<QueueRow[]> {
   const { rows } = await db.query<QueueRow>(
-    'SELECT name, enqueued::text AS enqueued, done::text AS done FROM queues ORDER BY name',
+    'SELECT name, enqueued::text AS enqueued, done::text AS done, paused_reason FROM queues ORDER BY name',
   );
   return rows;
 }
@@ -34,10 +38,6 @@ export async function loadHistory(db: pg.Pool | pg.ClientBase): Promise<HistoryR
     'SELECT queue, height::text AS height, attempts, last_error, next_attempt_at, failed FROM height_attempts',
   );
   return rows;
-}
-
-export class LeadershipLostError extends Error {
-  override name = 'LeadershipLostError';
 }
 
 /**
@@ -60,6 +60,7 @@ export async function commitBatch(
       else deleted.push(queue, height);
     }
   }
+  const chain = chainWrites(batch, 19);
   const { rows } = await client.query<{ held: boolean }>(
     `WITH fence AS (
        SELECT EXISTS (
@@ -69,17 +70,21 @@ export async function commitBatch(
        ) AS held
      ),
      w AS (
-       SELECT * FROM unnest($3::text[], $4::int8multirange[], $5::int8multirange[], $6::int8multirange[])
-         AS w(name, enqueued, done, undone)
+       SELECT * FROM unnest($3::text[], $4::int8multirange[], $5::int8multirange[], $6::int8multirange[],
+                            $15::bool[], $16::text[], $17::bigint[], $18::text[])
+         AS w(name, enqueued, done, undone, set_paused, paused_reason, head, head_hash)
        WHERE (SELECT held FROM fence)
      ),
      updated AS (
-       UPDATE queues q SET enqueued = q.enqueued + w.enqueued, done = (q.done - w.undone) + w.done
+       UPDATE queues q SET enqueued = q.enqueued + w.enqueued, done = (q.done - w.undone) + w.done,
+         paused_reason = CASE WHEN w.set_paused THEN w.paused_reason ELSE q.paused_reason END,
+         head = COALESCE(w.head, q.head),
+         head_hash = CASE WHEN w.head IS NULL THEN q.head_hash ELSE w.head_hash END
        FROM w WHERE q.name = w.name
      ),
      created AS (
-       INSERT INTO queues (name, enqueued, done)
-       SELECT w.name, w.enqueued, w.done FROM w
+       INSERT INTO queues (name, enqueued, done, paused_reason, head, head_hash)
+       SELECT w.name, w.enqueued, w.done, w.paused_reason, w.head, w.head_hash FROM w
        WHERE NOT EXISTS (SELECT 1 FROM queues q WHERE q.name = w.name)
      ),
      deleted AS (
@@ -96,9 +101,17 @@ export async function commitBatch(
        ON CONFLICT (queue, height) DO UPDATE
          SET attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error,
              next_attempt_at = EXCLUDED.next_attempt_at, failed = EXCLUDED.failed, updated_at = now()
-     )
+     )${chain.sql}
      SELECT held FROM fence`,
-    [fence.lockKey, fence.leaderPid, ...queues.params(), ...deleted.params(), ...upserted.params()],
+    [
+      fence.lockKey,
+      fence.leaderPid,
+      ...queues.params(),
+      ...deleted.params(),
+      ...upserted.params(),
+      ...queues.chainParams(),
+      ...chain.params,
+    ],
   );
   if (!rows[0]?.held) throw new LeadershipLostError('this manager no longer holds the leader lock');
 }
@@ -109,16 +122,29 @@ class QueueColumns {
   private readonly enqueued: string[] = [];
   private readonly done: string[] = [];
   private readonly undone: string[] = [];
+  private readonly setPaused: boolean[] = [];
+  private readonly pausedReasons: (string | null)[] = [];
+  private readonly heads: (number | null)[] = [];
+  private readonly headHashes: (string | null)[] = [];
 
   push(queue: string, writes: QueueWrites): void {
     this.names.push(queue);
     this.enqueued.push(toMultirange(writes.enqueued));
     this.done.push(toMultirange(writes.done));
     this.undone.push(toMultirange(writes.undone));
+    this.setPaused.push(writes.paused !== undefined);
+    this.pausedReasons.push(writes.paused ?? null);
+    this.heads.push(writes.head?.height ?? null);
+    this.headHashes.push(writes.head?.hash ?? null);
   }
 
   params(): unknown[] {
     return [this.names, this.enqueued, this.done, this.undone];
+  }
+
+  /** $15..$18: the queues row's own columns (pause reason, head). */
+  chainParams(): unknown[] {
+    return [this.setPaused, this.pausedReasons, this.heads, this.headHashes];
   }
 }
 

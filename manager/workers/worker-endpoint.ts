@@ -2,14 +2,21 @@
  * The worker endpoint at /v1/ws (docs/protocol.md). Upgrades are checked before any frame:
  * wrong path 404, bad token 401, not the leader or stopping 503. Every frame is validated;
  * a malformed one closes the link with 4400 and a short reason. Pings find half-open links.
+ * Every refusal and close comes from the catalogue in shared/errors.ts.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
+import {
+  closeCodes,
+  type UpgradeRefusalCode,
+  upgradeRefusals,
+  type WsClose,
+  wsClose,
+} from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import {
-  CloseCode,
   type HelloFrame,
   PROTOCOL_VERSION,
   parseFrame,
@@ -20,7 +27,7 @@ import { tokenMatches } from '../http/tokens.js';
 import type { ManagerStatus } from '../role.js';
 
 export const WS_PATH = '/v1/ws';
-/** Frames above this are refused with close code 1009; 100,000 heights fit in ~1.7 MB. */
+/** Frames above this are refused with close code 1009 (by ws); 100,000 heights fit in ~1.7 MB. */
 const MAX_FRAME_BYTES = 16 * 1024 * 1024;
 const HELLO_TIMEOUT_MS = 10_000;
 
@@ -36,8 +43,15 @@ interface Connection {
   link?: WorkerLink;
 }
 
-function refuse(socket: Duplex, status: number, text: string, reason: string): void {
-  const body = `${reason}\n`;
+interface Refusal {
+  code: UpgradeRefusalCode;
+  detail: string;
+}
+
+/** Answers a refused upgrade: the catalogue's status, and a body of one line, `<code>: <detail>`. */
+function refuse(socket: Duplex, { code, detail }: Refusal): void {
+  const { status, text } = upgradeRefusals[code];
+  const body = `${code}: ${detail}\n`;
   socket.end(
     `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
@@ -64,8 +78,8 @@ export class WorkerEndpoint {
   /** Closes every link (1001) and stops the heartbeat. */
   close(): void {
     clearInterval(this.heartbeat);
-    for (const ws of this.connections.keys())
-      ws.close(CloseCode.goingAway, 'going_away: manager stopping');
+    const { code, reason } = wsClose('BR_WS_GOING_AWAY', 'manager stopping');
+    for (const ws of this.connections.keys()) ws.close(code, reason);
     this.wss.close();
   }
 
@@ -77,25 +91,36 @@ export class WorkerEndpoint {
     socket.on('error', () => socket.destroy());
     const refusal = this.refusal(request);
     if (refusal) {
-      const [status, text, reason] = refusal;
-      refuse(socket, status, text, reason);
+      refuse(socket, refusal);
       return;
     }
     this.wss.handleUpgrade(request, socket, head, (ws) => this.accept(ws));
   }
 
-  /** Why an upgrade is refused, checked before any frame: [status, status text, reason]. */
-  private refusal(request: IncomingMessage): [number, string, string] | undefined {
+  /**
+   * Why an upgrade is refused, checked before any frame. ws itself refuses a handshake that is
+   * not valid (BR_UPGRADE_BAD_HANDSHAKE, BR_UPGRADE_METHOD_NOT_ALLOWED) after these checks.
+   */
+  private refusal(request: IncomingMessage): Refusal | undefined {
     const path = new URL(request.url ?? '/', 'http://manager').pathname;
     const { workerToken, status, log } = this.options;
     if (path !== WS_PATH)
-      return [404, 'Not Found', `no WebSocket endpoint at ${path}; use ${WS_PATH}`];
+      return {
+        code: 'BR_UPGRADE_NOT_FOUND',
+        detail: `no WebSocket endpoint at ${path}; use ${WS_PATH}`,
+      };
     if (workerToken !== undefined && !tokenMatches(request.headers.authorization, workerToken)) {
       log.warn({ remote: request.socket.remoteAddress }, 'worker refused: missing or wrong token');
-      return [401, 'Unauthorized', 'missing or wrong worker token (Authorization: Bearer <token>)'];
+      return {
+        code: 'BR_UPGRADE_UNAUTHORIZED',
+        detail: 'missing or wrong worker token (Authorization: Bearer <token>)',
+      };
     }
     if (!status.acceptsWorkers()) {
-      return [503, 'Service Unavailable', `manager is ${status.role}, not taking workers`];
+      return {
+        code: 'BR_UPGRADE_NOT_LEADER',
+        detail: `manager is ${status.role}, not taking workers`,
+      };
     }
     return undefined;
   }
@@ -103,10 +128,10 @@ export class WorkerEndpoint {
   private accept(ws: WebSocket): void {
     const connection: Connection = { alive: true };
     this.connections.set(ws, connection);
-    const helloTimer = setTimeout(
-      () => ws.close(CloseCode.helloTimeout, 'hello_timeout: no hello frame'),
-      HELLO_TIMEOUT_MS,
-    );
+    const helloTimer = setTimeout(() => {
+      const { code, reason } = wsClose('BR_WS_HELLO_TIMEOUT', 'no hello frame');
+      ws.close(code, reason);
+    }, HELLO_TIMEOUT_MS);
     ws.on('pong', () => {
       connection.alive = true;
     });
@@ -125,6 +150,7 @@ export class WorkerEndpoint {
       const link = connection.link;
       if (!link) return;
       this.options.status.leader?.dispatcher.disconnect(link);
+      this.options.status.leader?.chains.reverts.disconnected(link);
       this.options.log.info(
         { worker: link.name, workerId: link.id, code, reason: reason.toString() },
         'worker disconnected',
@@ -133,35 +159,39 @@ export class WorkerEndpoint {
   }
 
   /** Handles one frame; gives the close code and reason when the frame breaks the protocol. */
-  private onMessage(ws: WebSocket, connection: Connection, text: string, isBinary: boolean) {
-    if (isBinary)
-      return { code: CloseCode.badFrame, reason: 'bad_frame: binary frames are not accepted' };
+  private onMessage(
+    ws: WebSocket,
+    connection: Connection,
+    text: string,
+    isBinary: boolean,
+  ): WsClose | undefined {
+    if (isBinary) return wsClose('BR_WS_BAD_FRAME', 'binary frames are not accepted');
     const parsed = parseFrame(workerFrameSchema, text);
-    if (!parsed.ok) return { code: CloseCode.badFrame, reason: parsed.reason };
+    if (!parsed.ok) return { code: closeCodes.BR_WS_BAD_FRAME.closeCode, reason: parsed.reason };
     const frame = parsed.frame;
     if (!connection.link) {
       if (frame.type !== 'hello')
-        return { code: CloseCode.badFrame, reason: 'bad_frame: the first frame must be hello' };
+        return wsClose('BR_WS_BAD_FRAME', 'the first frame must be hello');
       return this.welcome(ws, connection, frame);
     }
-    const dispatcher = this.options.status.leader?.dispatcher;
-    if (frame.type === 'hello')
-      return { code: CloseCode.badFrame, reason: 'bad_frame: hello sent twice' };
+    const leader = this.options.status.leader;
+    const dispatcher = leader?.dispatcher;
+    if (frame.type === 'hello') return wsClose('BR_WS_BAD_FRAME', 'hello sent twice');
     if (frame.type === 'results') dispatcher?.onResults(connection.link, frame);
-    else dispatcher?.onRelease(connection.link, frame);
+    else if (frame.type === 'release') dispatcher?.onRelease(connection.link, frame);
+    else leader?.chains.reverts.onReverted(connection.link, frame);
     return undefined;
   }
 
-  private welcome(ws: WebSocket, connection: Connection, hello: HelloFrame) {
+  private welcome(ws: WebSocket, connection: Connection, hello: HelloFrame): WsClose | undefined {
     if (hello.protocol !== PROTOCOL_VERSION) {
-      return {
-        code: CloseCode.unsupportedProtocol,
-        reason: `unsupported_protocol: worker speaks ${hello.protocol}, manager ${PROTOCOL_VERSION}`,
-      };
+      return wsClose(
+        'BR_WS_UNSUPPORTED_PROTOCOL',
+        `worker speaks ${hello.protocol}, manager ${PROTOCOL_VERSION}`,
+      );
     }
     const dispatcher = this.options.status.leader?.dispatcher;
-    if (!dispatcher)
-      return { code: CloseCode.goingAway, reason: 'going_away: manager not leading' };
+    if (!dispatcher) return wsClose('BR_WS_GOING_AWAY', 'manager not leading');
     const link: WorkerLink = {
       id: randomUUID(),
       name: hello.name,
@@ -181,12 +211,14 @@ export class WorkerEndpoint {
       protocol: PROTOCOL_VERSION,
       workerId: link.id,
       leaseMs: this.leaseMs(),
+      heartbeatMs: this.options.heartbeatMs,
     });
     this.options.log.info(
       { worker: link.name, workerId: link.id, queues: link.queues, capacity: link.capacity },
       'worker connected',
     );
     dispatcher.connect(link);
+    this.options.status.leader?.chains.reverts.connected();
     return undefined;
   }
 

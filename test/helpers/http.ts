@@ -13,6 +13,8 @@ export interface ApiClient {
   get<B = unknown>(path: string): Promise<ApiResponse<B>>;
   /** Sends `body` as JSON; without a body, sends no body and no content type. */
   post<B = unknown>(path: string, body?: unknown): Promise<ApiResponse<B>>;
+  put<B = unknown>(path: string, body: unknown): Promise<ApiResponse<B>>;
+  delete<B = unknown>(path: string): Promise<ApiResponse<B>>;
   /** Sends `raw` as it is, for broken-JSON and wrong-content-type tests. */
   postRaw<B = unknown>(path: string, raw: string, contentType: string): Promise<ApiResponse<B>>;
 }
@@ -54,6 +56,8 @@ export function api(baseUrl: string, token?: string): ApiClient {
       body === undefined
         ? send('POST', path)
         : send('POST', path, JSON.stringify(body), 'application/json'),
+    put: (path, body) => send('PUT', path, JSON.stringify(body), 'application/json'),
+    delete: (path) => send('DELETE', path),
     postRaw: (path, raw, contentType) => send('POST', path, raw, contentType),
   };
 }

@@ -99,6 +99,7 @@ describe('OpenAPI at /docs/json', () => {
       'force',
       'from',
       'heights',
+      'lane',
       'ranges',
       'to',
     ]);
@@ -110,7 +111,17 @@ describe('OpenAPI at /docs/json', () => {
       'application/json'
     ]?.schema as { required: string[] };
     expect(summary.required.sort()).toEqual(
-      ['done', 'failed', 'leased', 'pending', 'queue', 'rate', 'retrying', 'watermark'].sort(),
+      [
+        'done',
+        'failed',
+        'leased',
+        'pending',
+        'queue',
+        'rate',
+        'retrying',
+        'state',
+        'watermark',
+      ].sort(),
     );
     const logLevel = operation('PUT /v1/admin/log-level').requestBody?.content['application/json']
       ?.schema as { properties: { level: { enum: string[] } } };

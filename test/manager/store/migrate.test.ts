@@ -45,9 +45,12 @@ it('applies every migration once even when two managers start together', async (
     "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename",
   );
   expect(tables.rows.map((row) => row.tablename)).toEqual([
+    'block_hashes',
     'blockrunner_migrations',
     'height_attempts',
+    'queue_sources',
     'queues',
+    'reorgs',
   ]);
 });
 

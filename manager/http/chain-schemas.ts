@@ -1,0 +1,102 @@
+/**
+ * Request and response schemas of the chain routes (docs/api.md, docs/chains.md): sources,
+ * pushed heads, reorganisations, pause and resume. Fastify validates with them and /docs shows
+ * them.
+ */
+import { z } from 'zod';
+import { countSchema } from '../../shared/api-schemas.js';
+import { heightSchema, MAX_HASH_LENGTH } from '../../shared/protocol.js';
+import { SOURCE_DEFAULTS } from '../chain/queue-chain.js';
+
+const urlSchema = z
+  .string()
+  .max(2_000)
+  .refine((value) => {
+    try {
+      return ['http:', 'https:', 'ws:', 'wss:'].includes(new URL(value).protocol);
+    } catch {
+      return false;
+    }
+  }, 'expected an http://, https://, ws:// or wss:// URL');
+
+/** PUT /v1/queues/:queue/source. Every field but kind (and url for evm) has a default. */
+export const sourceBodySchema = z
+  .strictObject({
+    kind: z.enum(['evm', 'push']),
+    url: urlSchema.optional(),
+    from: heightSchema.default(SOURCE_DEFAULTS.from),
+    confirmations: z.number().int().min(0).max(100_000).default(SOURCE_DEFAULTS.confirmations),
+    finality: z.number().int().min(1).max(1_000_000).default(SOURCE_DEFAULTS.finality),
+    pollMs: z.number().int().min(50).max(3_600_000).default(SOURCE_DEFAULTS.pollMs),
+  })
+  .superRefine((body, ctx) => {
+    if (body.kind === 'evm' && body.url === undefined)
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'an evm source needs its url' });
+    if (body.kind === 'push' && body.url !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'a push source has no url' });
+  });
+
+export const sourceAnswerSchema = z
+  .object({
+    queue: z.string(),
+    kind: z.enum(['evm', 'push']),
+    /** Scheme and host only: paths of RPC URLs often hold API keys. */
+    url: z.string().optional(),
+    from: heightSchema,
+    confirmations: countSchema,
+    finality: countSchema,
+    pollMs: countSchema,
+    head: heightSchema.nullable(),
+    headHash: z.string().nullable(),
+    lag: countSchema.nullable(),
+    headAgeSeconds: z.number().min(0).nullable(),
+    /** following, lagging, unreachable, rate_limited, failing, starting, waiting for heads */
+    state: z.string(),
+    lastError: z.string().nullable(),
+    lagging: z.boolean(),
+    /** The phase of a reorganisation being handled, if any. */
+    reorg: z.string().nullable(),
+  })
+  .describe("A queue's chain source with its head and lag");
+
+/** POST /v1/queues/:queue/head: a head for a chain that has no evm source. */
+export const headBodySchema = z.strictObject({
+  height: heightSchema,
+  hash: z.string().min(1).max(MAX_HASH_LENGTH),
+});
+
+export const headAnswerSchema = z
+  .object({ added: countSchema })
+  .describe('Heights the head made ready and enqueued');
+
+export const reorgsQuerySchema = z.strictObject({
+  limit: z
+    .string()
+    .regex(/^\d{1,4}$/, 'expected a whole number from 1 to 1000')
+    .transform(Number)
+    .pipe(z.number().int().min(1).max(1_000))
+    .default(100),
+});
+
+export const reorgListSchema = z
+  .object({
+    items: z.array(
+      z.object({
+        id: z.number().int(),
+        detectedAt: z.string(),
+        forkHeight: heightSchema,
+        depth: countSchema,
+        oldHash: z.string().nullable(),
+        newHash: z.string().nullable(),
+        revertFrom: heightSchema,
+        revertTo: heightSchema,
+        revertedAt: z.string().nullable(),
+      }),
+    ),
+  })
+  .describe('Reorganisations of the queue, newest first');
+
+export const pauseBodySchema = z
+  .strictObject({ reason: z.string().min(1).max(500).optional() })
+  .optional()
+  .nullable();
