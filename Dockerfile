@@ -2,7 +2,7 @@
 #   docker build -t blockrunner .
 #   docker run -p 8080:8080 -e DATABASE_URL=postgres://... blockrunner manager
 # docker-compose.yml runs PostgreSQL, a manager and scalable workers; docs/deployment.md.
-# test/deploy/dockerfile.test.ts replays this file's runtime install and HEALTHCHECK.
+# test/deploy/dockerfile.slow.test.ts replays this file's runtime install and HEALTHCHECK.
 
 # Build stage: every dependency (TypeScript is a dev dependency), then the compiled dist/.
 FROM node:20-bookworm-slim AS build

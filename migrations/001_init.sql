@@ -1,5 +1,5 @@
 -- Queues keep their heights as ranges: enqueuing 0..100,000,000 is one small write, and the
--- size of a row grows with the number of gaps, not of heights (DESIGN "Storage").
+-- size of a row grows with the number of gaps, not of heights (docs/architecture.md, "Store").
 CREATE TABLE queues (
   name text PRIMARY KEY,
   -- every height ever enqueued

@@ -1,6 +1,6 @@
 /**
  * The answers of the HTTP API that clients outside the manager read (the CLI in cli/), as zod
- * schemas: the manager serializes through them (manager/http/routes.ts) and the CLI parses
+ * schemas: the manager serializes through them (manager/http/routes.ts, chain-routes.ts) and the CLI parses
  * with them, so both sides hold one definition. docs/api.md describes the same answers.
  * Answers only the manager reads (heights, gaps, workers, probes) stay in
  * manager/http/schemas.ts.
@@ -58,6 +58,53 @@ export const failedPageSchema = z
 export const retryAnswerSchema = z
   .object({ requeued: countSchema })
   .describe('How many dead letters went back to pending');
+
+/** GET and PUT /v1/queues/:queue/source (docs/chains.md). */
+export const sourceAnswerSchema = z
+  .object({
+    queue: z.string(),
+    kind: z.enum(['evm', 'push']),
+    /** Scheme and host only: paths of RPC URLs often hold API keys. */
+    url: z.string().optional(),
+    from: heightSchema,
+    confirmations: countSchema,
+    finality: countSchema,
+    pollMs: countSchema,
+    head: heightSchema.nullable(),
+    headHash: z.string().nullable(),
+    lag: countSchema.nullable(),
+    headAgeSeconds: z.number().min(0).nullable(),
+    /** following, lagging, unreachable, rate_limited, failing, starting, waiting for heads */
+    state: z.string(),
+    lastError: z.string().nullable(),
+    lagging: z.boolean(),
+    /** The phase of a reorganisation being handled, if any. */
+    reorg: z.string().nullable(),
+  })
+  .describe("A queue's chain source with its head and lag");
+
+export type SourceAnswer = z.infer<typeof sourceAnswerSchema>;
+
+/** GET /v1/queues/:queue/reorgs (docs/chains.md, "Reorganisations"). */
+export const reorgListSchema = z
+  .object({
+    items: z.array(
+      z.object({
+        id: z.number().int(),
+        detectedAt: z.string(),
+        forkHeight: heightSchema,
+        depth: countSchema,
+        oldHash: z.string().nullable(),
+        newHash: z.string().nullable(),
+        revertFrom: heightSchema,
+        revertTo: heightSchema,
+        revertedAt: z.string().nullable(),
+      }),
+    ),
+  })
+  .describe('Reorganisations of the queue, newest first');
+
+export type ReorgList = z.infer<typeof reorgListSchema>;
 
 /**
  * Every 4xx/5xx answer, in Fastify's shape (manager/http/error-replies.ts); `code` is one of

@@ -1,7 +1,7 @@
 /**
  * A set of block heights (integers 0..2^53-1) kept as sorted, disjoint, non-adjacent inclusive
- * ranges (DESIGN "Storage": memory grows with the gaps, not the heights; 0..99,999,999 is one
- * range). Every lookup is a binary search; appending at the end and taking from the front are
+ * ranges (docs/architecture.md, "Queue state": memory grows with the gaps, not the heights;
+ * 0..99,999,999 is one range). Every lookup is a binary search; appending at the end and taking from the front are
  * O(1) apart from the heights copied out.
  *
  * Layout: one flat array `[from0, to0, from1, to1, ...]` whose live part starts at `start`.

@@ -1,6 +1,7 @@
 /**
- * The worker's configuration (DESIGN "Configuration"); every default sits beside its variable.
- * docs and README list the same variables: change them together.
+ * The worker's configuration (README.md, "Configuration"); every default sits beside its
+ * variable. The README's table and cli/usage.ts's notes list the same variables: change them
+ * together.
  */
 import { hostname } from 'node:os';
 import { z } from 'zod';

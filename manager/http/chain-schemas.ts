@@ -8,6 +8,9 @@ import { countSchema } from '../../shared/api-schemas.js';
 import { heightSchema, MAX_HASH_LENGTH } from '../../shared/protocol.js';
 import { SOURCE_DEFAULTS } from '../chain/queue-chain.js';
 
+/** The answers the CLI reads too (cli/follow.ts, cli/reorgs.ts) are defined once, in shared/. */
+export { reorgListSchema, sourceAnswerSchema } from '../../shared/api-schemas.js';
+
 const urlSchema = z
   .string()
   .max(2_000)
@@ -36,29 +39,6 @@ export const sourceBodySchema = z
       ctx.addIssue({ code: 'custom', path: ['url'], message: 'a push source has no url' });
   });
 
-export const sourceAnswerSchema = z
-  .object({
-    queue: z.string(),
-    kind: z.enum(['evm', 'push']),
-    /** Scheme and host only: paths of RPC URLs often hold API keys. */
-    url: z.string().optional(),
-    from: heightSchema,
-    confirmations: countSchema,
-    finality: countSchema,
-    pollMs: countSchema,
-    head: heightSchema.nullable(),
-    headHash: z.string().nullable(),
-    lag: countSchema.nullable(),
-    headAgeSeconds: z.number().min(0).nullable(),
-    /** following, lagging, unreachable, rate_limited, failing, starting, waiting for heads */
-    state: z.string(),
-    lastError: z.string().nullable(),
-    lagging: z.boolean(),
-    /** The phase of a reorganisation being handled, if any. */
-    reorg: z.string().nullable(),
-  })
-  .describe("A queue's chain source with its head and lag");
-
 /** POST /v1/queues/:queue/head: a head for a chain that has no evm source. */
 export const headBodySchema = z.strictObject({
   height: heightSchema,
@@ -77,24 +57,6 @@ export const reorgsQuerySchema = z.strictObject({
     .pipe(z.number().int().min(1).max(1_000))
     .default(100),
 });
-
-export const reorgListSchema = z
-  .object({
-    items: z.array(
-      z.object({
-        id: z.number().int(),
-        detectedAt: z.string(),
-        forkHeight: heightSchema,
-        depth: countSchema,
-        oldHash: z.string().nullable(),
-        newHash: z.string().nullable(),
-        revertFrom: heightSchema,
-        revertTo: heightSchema,
-        revertedAt: z.string().nullable(),
-      }),
-    ),
-  })
-  .describe('Reorganisations of the queue, newest first');
 
 export const pauseBodySchema = z
   .strictObject({ reason: z.string().min(1).max(500).optional() })

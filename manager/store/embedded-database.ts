@@ -14,7 +14,7 @@ import { lockDataDir } from './data-dir-lock.js';
 
 /** The manager's pool size on the embedded database: one session, so one connection. */
 export const EMBEDDED_POOL_SIZE = 1;
-/** The pool's connection plus the leader-lock connection (leader.ts); more are refused. */
+/** The pool's connection plus the leader-lock connection (leader-lock.ts); more are refused. */
 const MAX_CONNECTIONS = EMBEDDED_POOL_SIZE + 1;
 
 export interface EmbeddedDatabase {

@@ -7,12 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { type Anvil, startAnvil } from './anvil.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { api } from './http.js';
-import {
-  type ManagerProcess,
-  startManager,
-  startWorker,
-  type WorkerProcess,
-} from './processes.js';
+import { type ManagerProcess, startManager, startWorker, type WorkerProcess } from './processes.js';
 import { queueSummary } from './queues.js';
 import { waitFor } from './wait.js';
 
@@ -35,11 +30,17 @@ export interface FollowedChainOptions {
   workerEnv?: Record<string, string>;
 }
 
-export async function startFollowedChain(options: FollowedChainOptions = {}): Promise<FollowedChain> {
+export async function startFollowedChain(
+  options: FollowedChainOptions = {},
+): Promise<FollowedChain> {
   const [anvil, db] = await Promise.all([startAnvil(), createTestDatabase()]);
   const manager = await startManager({
     databaseUrl: db.url,
-    env: { BLOCKRUNNER_RETRY_BASE_MS: '20', BLOCKRUNNER_RETRY_MAX_MS: '200', ...options.managerEnv },
+    env: {
+      BLOCKRUNNER_RETRY_BASE_MS: '20',
+      BLOCKRUNNER_RETRY_MAX_MS: '200',
+      ...options.managerEnv,
+    },
   });
   const workers = await Promise.all(
     Array.from({ length: options.workers ?? 1 }, (_, index) =>
@@ -121,8 +122,11 @@ export async function chainMismatch(db: TestDatabase, anvil: Anvil): Promise<str
     else if (height > 0 && row.parent_hash !== hashes[height - 1])
       problems.push(`${height} has a wrong parent`);
   }
-  for (const height of byHeight.keys()) if (height > head) problems.push(`${height} above head ${head}`);
-  return problems.length === 0 ? undefined : `${problems.length} heights differ: ${problems.slice(0, 8).join(', ')}`;
+  for (const height of byHeight.keys())
+    if (height > head) problems.push(`${height} above head ${head}`);
+  return problems.length === 0
+    ? undefined
+    : `${problems.length} heights differ: ${problems.slice(0, 8).join(', ')}`;
 }
 
 /** Waits until the indexed table equals the chain and the queue has caught up with its head. */

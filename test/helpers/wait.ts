@@ -1,7 +1,6 @@
 /**
  * Polling with a deadline, for conditions another process makes true (a height done, a worker
- * gone). Tests wait for the condition itself rather than sleeping for a guessed time (STYLE
- * "Tests").
+ * gone). Tests wait for the condition itself rather than sleeping for a guessed time.
  */
 
 export interface WaitOptions {

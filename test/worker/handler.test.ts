@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError } from '../../shared/config.js';
+import { ConfigError } from '../../shared/errors.js';
 import { loadWorkerConfig } from '../../worker/config.js';
-import { type HandlerContext, loadHandler } from '../../worker/handler.js';
+import type { HandlerContext } from '../../worker/handler.js';
+import { loadHandler } from '../../worker/handler-loader.js';
 import { createFlakyHandler } from '../../worker/handlers/flaky.js';
 
 let dir: string;

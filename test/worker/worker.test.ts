@@ -307,7 +307,7 @@ describe('worker', () => {
     for (const gate of gates.values()) gate.resolve();
     await stopping;
     await waitFor(() => connection.close !== undefined);
-    expect(connection.close).toEqual({ code: 1000, reason: 'worker stopping' });
+    expect(connection.close).toEqual({ code: 1000, reason: 'normal: worker stopping' });
     expect(doneHeights(connection).sort()).toEqual([1, 2]);
     expect([...gates.keys()]).toEqual([1, 2]);
   });

@@ -1,4 +1,4 @@
-/** Sleeps a fixed time per height, for overhead benchmarks (DESIGN "Performance targets", S3). */
+/** Sleeps a fixed time per height, for overhead benchmarks (docs/performance.md, S3). */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Handler } from '../handler.js';
 
