@@ -85,7 +85,8 @@ export class Chains implements HashReports {
       chain.head = loaded.head;
       if (loaded.head) {
         chain.headMovedAt = Date.now();
-        options.queues.get(name)?.noteHead(loaded.head.height, chain.headMovedAt);
+        const ceiling = loaded.head.height - chain.confirmations;
+        options.queues.get(name)?.noteHead(loaded.head.height, chain.headMovedAt, ceiling);
       }
       for (const [height, link] of loaded.hashes) chain.hashes.set(height, link);
       chain.reorgs.push(...loaded.reorgs);
@@ -216,7 +217,7 @@ export class Chains implements HashReports {
       if (probe === report.height) {
         chain.hashes.set(report.height, link);
         writes.hashes.set(report.height, link);
-        this.reorgs.probed(chain, queue, report.height, link.parentHash);
+        this.reorgs.probed(chain, queue, report.height, link);
         continue;
       }
       if (chain.reorg) continue; // re-checked once the reorg is handled and the heights re-run
@@ -279,6 +280,8 @@ export class Chains implements HashReports {
       header.parentHash?.toLowerCase(),
     );
     if (conflict) {
+      // The node's head is the chain now, also when it is lower than before (a shorter chain).
+      this.moveHead(chain, queue, header.height, hash);
       this.reorgs.begin(chain, queue, conflict, this.canonical(chain));
       return 0;
     }
@@ -296,13 +299,7 @@ export class Chains implements HashReports {
     if (chain.lagging)
       log.info({ queue: chain.queue, head: header.height }, 'chain source caught up');
     chain.lagging = false;
-    const moved = !previous || previous.height !== header.height;
-    chain.head = { height: header.height, hash };
-    if (moved || previous?.hash !== hash) {
-      if (moved) chain.headMovedAt = Date.now();
-      writer.forQueue(chain.queue).head = chain.head;
-      queue.noteHead(header.height, chain.headMovedAt ?? Date.now());
-    }
+    this.moveHead(chain, queue, header.height, hash);
     const line = chain.finalLine();
     if (line !== undefined && chain.hashes.size > 0) {
       const writes = writer.forQueue(chain.queue);
@@ -310,6 +307,15 @@ export class Chains implements HashReports {
     }
     // The first head of a source is a backfill; what comes after it is the tip.
     return this.catchUp(chain, queue, header.height, previous ? 'tip' : 'backfill');
+  }
+
+  private moveHead(chain: QueueChain, queue: QueueState, height: number, hash: string | undefined) {
+    const previous = chain.head;
+    if (previous && previous.height === height && previous.hash === hash) return;
+    if (!previous || previous.height !== height) chain.headMovedAt = Date.now();
+    chain.head = { height, hash };
+    this.options.writer.forQueue(chain.queue).head = chain.head;
+    queue.noteHead(height, chain.headMovedAt ?? Date.now(), height - chain.confirmations);
   }
 
   /** Enqueues from..head - confirmations; what is there already is skipped, never added twice. */

@@ -17,7 +17,7 @@ import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { QueueState } from '../queue/queue-state.js';
 import type { WriteBehind } from '../store/write-behind.js';
 import type { Conflict } from './block-hashes.js';
-import type { ReorgRecord } from './chain-types.js';
+import type { BlockLink, ReorgRecord } from './chain-types.js';
 import { findForkPoint } from './fork-point.js';
 import type { QueueChain } from './queue-chain.js';
 import type { RevertRunner } from './revert-runner.js';
@@ -70,22 +70,19 @@ export class ReorgHandler {
   }
 
   /** A probed height reported its link (no node to ask): agree, or probe one lower. */
-  probed(chain: QueueChain, queue: QueueState, height: number, parentHash: string): void {
+  probed(chain: QueueChain, queue: QueueState, height: number, link: BlockLink): void {
     const below = chain.hashes.get(height - 1);
     const line = chain.finalLine() ?? Number.NEGATIVE_INFINITY;
-    if (below && below.hash === parentHash) {
-      void this.rollBack(chain, queue, height - 1, parentHash).catch((error) =>
+    const rollBack = () =>
+      void this.rollBack(chain, queue, height - 1, link.hash).catch((error) =>
         this.abandon(chain, queue, error),
       );
-    } else if (
-      height - 1 <= line ||
-      chain.hashes.lowest() === undefined ||
-      height - 1 < (chain.hashes.lowest() ?? 0)
-    ) {
-      this.pauseBeyondFinality(chain, queue, height - 1);
-    } else {
-      this.probe(chain, queue, height - 1);
-    }
+    if (below?.hash === link.parentHash) rollBack();
+    else if (height - 1 <= line) this.pauseBeyondFinality(chain, queue, height - 1);
+    else if (below) this.probe(chain, queue, height - 1);
+    // Nothing kept below: if that height never ran, nothing of it can be orphaned.
+    else if (!queue.done.has(height - 1)) rollBack();
+    else this.pauseBeyondFinality(chain, queue, height - 1);
   }
 
   /** Resumes the revert of a reorg committed before a restart. */

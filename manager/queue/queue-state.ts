@@ -76,6 +76,11 @@ export class QueueState {
    */
   readonly tip = new RangeSet();
   readonly tipPending = new RangeSet();
+  /**
+   * For a queue that follows a chain: head - confirmations. Heights above it do not exist on the
+   * chain yet (a chain that got shorter, a re-enqueue past the head) and are not handed out.
+   */
+  private ceiling: number | undefined;
   /** The newest chain head and when it moved, for summaries (docs/chains.md, "Lag"). */
   private head: { height: number; movedAt: number } | undefined;
   /** Set while an operator or a deep reorganisation paused dispatch: the reason shown. */
@@ -125,7 +130,7 @@ export class QueueState {
       count++;
     }
     if (count < limit && !this.tipPending.isEmpty) {
-      for (const [from, to] of this.tipPending.take(limit - count)) {
+      for (const [from, to] of this.takeLowest(this.tipPending, limit - count)) {
         this.pending.remove(from, to);
         ranges.push([from, to]);
         attempts?.push(1);
@@ -134,7 +139,8 @@ export class QueueState {
       }
     }
     if (count < limit) {
-      for (const [from, to] of this.pending.take(limit - count)) {
+      for (const [from, to] of this.takeLowest(this.pending, limit - count)) {
+        this.tipPending.remove(from, to);
         ranges.push([from, to]);
         attempts?.push(1);
         this.leased.add(from, to);
@@ -142,6 +148,22 @@ export class QueueState {
       }
     }
     return { ranges, attempts, count };
+  }
+
+  /** The lowest `limit` heights of `set`, removed from it; none above the ceiling. */
+  private takeLowest(set: RangeSet, limit: number): [number, number][] {
+    if (this.ceiling === undefined) return set.take(limit);
+    if (this.ceiling < 0) return [];
+    const taken: [number, number][] = [];
+    let left = limit;
+    for (const [from, to] of set.rangesWithin(0, this.ceiling)) {
+      const end = Math.min(to, from + left - 1);
+      taken.push([from, end]);
+      left -= end - from + 1;
+      if (left === 0) break;
+    }
+    for (const [from, to] of taken) set.remove(from, to);
+    return taken;
   }
 
   /** While held with `only`: just those pending heights (a probe), first attempts. */
@@ -368,8 +390,9 @@ export class QueueState {
   }
 
   /** The chain stage tells the newest head (manager/chain/chains.ts); summaries show it. */
-  noteHead(height: number, movedAt: number): void {
+  noteHead(height: number, movedAt: number, ceiling: number): void {
     this.head = { height, movedAt };
+    this.ceiling = ceiling;
   }
 
   private headSummary() {
