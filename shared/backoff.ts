@@ -6,6 +6,8 @@
  * policies name their own backoff.
  */
 
+import { retryDelay } from './retry.js';
+
 export interface BackoffOptions {
   /** Ceiling of the first attempt's delay, in ms. */
   baseMs: number;
@@ -26,19 +28,6 @@ export function backoffDelay(
   options: BackoffOptions,
   random: () => number = Math.random,
 ): number {
-  const { baseMs, maxMs, factor = 2 } = options;
-  if (!Number.isInteger(attempt) || attempt < 1) {
-    throw new RangeError(`attempt must be an integer >= 1, got ${attempt}`);
-  }
-  if (!(baseMs >= 0 && Number.isFinite(baseMs)) || !(maxMs >= 0 && Number.isFinite(maxMs))) {
-    throw new RangeError(`baseMs and maxMs must be finite and >= 0, got ${baseMs} and ${maxMs}`);
-  }
-  if (!(factor >= 1 && Number.isFinite(factor))) {
-    throw new RangeError(`factor must be finite and >= 1, got ${factor}`);
-  }
-  // factor ** huge is Infinity, and min() turns that into maxMs; baseMs 0 would make 0 * Infinity
-  // NaN, hence the separate case.
-  const ceiling = baseMs === 0 ? 0 : Math.min(maxMs, baseMs * factor ** (attempt - 1));
-  const half = ceiling / 2;
-  return Math.round(half + half * Math.min(1, Math.max(0, random())));
+  // The same formula as the retry policies' `equal` jitter: one implementation of the math.
+  return retryDelay({ ...options, jitter: 'equal' }, attempt, random);
 }

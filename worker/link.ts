@@ -17,6 +17,9 @@ import {
   type WorkerFrame,
 } from '../shared/protocol.js';
 
+/** Silence tolerated on a welcomed link, in the manager's heartbeats (docs/protocol.md). */
+export const SILENT_HEARTBEATS = 2.5;
+
 /** Dispatch frames carry up to 100,000 heights; leave ample room above that. */
 const MAX_PAYLOAD = 64 * 1024 * 1024;
 /** How long a close handshake may take before the socket is destroyed. */
@@ -55,7 +58,9 @@ export interface LinkOptions {
 /** Resolves once the manager welcomed us; rejects with a LinkError when that did not happen. */
 export function openLink(options: LinkOptions): Promise<Link> {
   return new Promise((resolve, reject) => {
-    const { signal, silenceMs } = options;
+    const { signal } = options;
+    // Until the welcome, the worker's own setting; then the manager's heartbeat, which it pings at.
+    let silenceMs = options.silenceMs;
     if (signal.aborted) {
       reject(new LinkError('worker stopping'));
       return;
@@ -161,6 +166,7 @@ export function openLink(options: LinkOptions): Promise<Link> {
         }
         welcomed = true;
         welcome = frame;
+        silenceMs = SILENT_HEARTBEATS * frame.heartbeatMs;
         signal.removeEventListener('abort', onAbort);
         options.onWelcome(link);
         resolve(link);

@@ -16,11 +16,9 @@ import { capacityOf, type WorkerConfig } from './config.js';
 import type { Handler, HandlerModule } from './handler.js';
 import { errorMessage } from './handler-run.js';
 import { HeightLoop } from './height-loop.js';
-import { type Link, openLink } from './link.js';
+import { type Link, openLink, SILENT_HEARTBEATS } from './link.js';
 import { displayUrl, keepConnected } from './reconnect.js';
 
-/** Silence tolerated on a link, in heartbeats (the manager pings once per heartbeat). */
-const SILENT_HEARTBEATS = 2.5;
 
 export interface Worker {
   /**

@@ -73,8 +73,10 @@ export class ReorgHandler {
   probed(chain: QueueChain, queue: QueueState, height: number, link: BlockLink): void {
     const below = chain.hashes.get(height - 1);
     const line = chain.finalLine() ?? Number.NEGATIVE_INFINITY;
+    // The kept hash at `height` was dropped when the probe began; the probe kept it.
+    const oldHash = chain.reorg?.probedOldHash ?? null;
     const rollBack = () =>
-      void this.rollBack(chain, queue, height - 1, link.hash).catch((error) =>
+      void this.rollBack(chain, queue, height - 1, oldHash, link.hash).catch((error) =>
         this.abandon(chain, queue, error),
       );
     if (below?.hash === link.parentHash) rollBack();
@@ -93,16 +95,27 @@ export class ReorgHandler {
   }
 
   private probe(chain: QueueChain, queue: QueueState, height: number): void {
-    chain.reorg = { phase: 'probing', probe: height };
+    chain.reorg = {
+      phase: 'probing',
+      probe: height,
+      probedOldHash: chain.hashes.get(height)?.hash,
+    };
     queue.hold('reorg', RangeSet.from([[height, height]]));
-    // Re-run the suspect height on the new chain: its parent link tells whether the fork is lower.
-    const dropped = chain.hashes.dropAbove(height - 1);
-    const writes = this.options.writer.forQueue(queue.name);
-    for (const kept of dropped) writes.hashes.set(kept, null);
     this.options.dispatcher.revoke(queue.name, height, height);
-    const outcome = queue.enqueue(RangeSet.from([[height, height]]), true, 'tip');
-    writes.recordEnqueue(outcome);
-    this.options.dispatcher.wake();
+    void this.rerun(queue, chain, height).catch((error) => this.abandon(chain, queue, error));
+  }
+
+  /** Re-runs the suspect height on the new chain: its parent link tells whether the fork is lower. */
+  private async rerun(queue: QueueState, chain: QueueChain, height: number): Promise<void> {
+    const { writer, dispatcher } = this.options;
+    // A success just reported is still on its way to being committed; a forced enqueue only
+    // takes done heights back, so wait for it.
+    await writer.committed();
+    this.options.signal.throwIfAborted();
+    const writes = writer.forQueue(queue.name);
+    for (const kept of chain.hashes.dropAbove(height - 1)) writes.hashes.set(kept, null);
+    writes.recordEnqueue(queue.enqueue(RangeSet.from([[height, height]]), true, 'tip'));
+    dispatcher.wake();
   }
 
   private async resolveWithNode(
@@ -117,15 +130,20 @@ export class ReorgHandler {
       this.pauseBeyondFinality(chain, queue, search.lowestChecked ?? conflict.below);
       return;
     }
+    const oldHash = chain.hashes.get(search.forkHeight + 1)?.hash ?? null;
     const newHash = (await canonical(search.forkHeight + 1)) ?? null;
-    await this.rollBack(chain, queue, search.forkHeight, newHash);
+    await this.rollBack(chain, queue, search.forkHeight, oldHash, newHash);
   }
 
-  /** Steps 3 to 5: everything above `forkHeight` is orphaned. */
+  /**
+   * Steps 3 to 5: everything above `forkHeight` is orphaned. `oldHash` and `newHash` are the
+   * hashes at forkHeight + 1 before and after, for the record.
+   */
   private async rollBack(
     chain: QueueChain,
     queue: QueueState,
     forkHeight: number,
+    oldHash: string | null,
     newHash: string | null,
   ): Promise<void> {
     const { dispatcher, writer, log, metrics } = this.options;
@@ -139,7 +157,6 @@ export class ReorgHandler {
       chain.hashes.highest() ?? forkHeight,
       queue.highestTouchedAbove(forkHeight) ?? forkHeight,
     );
-    const oldHash = chain.hashes.get(forkHeight + 1)?.hash ?? null;
     const record: ReorgRecord = {
       id: this.options.nextReorgId(),
       detectedAt: new Date(),

@@ -45,11 +45,13 @@ export class RevertRunner {
   async run(queue: string, from: number, to: number, signal: AbortSignal): Promise<void> {
     const { log, maxAttempts, retryBaseMs, retryMaxMs } = this.options;
     let failures = 0;
+    let failedOn: WorkerLink | undefined;
     for (;;) {
       signal.throwIfAborted();
-      const link = await this.linkFor(queue, signal);
+      const link = await this.linkFor(queue, signal, failedOn);
       const outcome = await this.attempt(link, queue, from, to, signal);
       if (outcome.ok) return;
+      failedOn = link;
       if (!outcome.counted) continue;
       failures++;
       log.warn({ queue, from, to, attempt: failures, err: outcome.error }, 'revert failed');
@@ -120,12 +122,19 @@ export class RevertRunner {
     });
   }
 
-  /** The first connected link serving `queue`, waiting for one to connect if none does. */
-  private async linkFor(queue: string, signal: AbortSignal): Promise<WorkerLink> {
+  /** A connected link serving `queue`, not `avoid` if another one does; waits for one if none. */
+  private async linkFor(queue: string, signal: AbortSignal, avoid?: WorkerLink): Promise<WorkerLink> {
     for (;;) {
       if (this.closed) throw new Error('manager stopping');
       signal.throwIfAborted();
-      for (const link of this.options.links()) if (link.queues.includes(queue)) return link;
+      // Another worker than the one that just failed, when there is one.
+      let fallback: WorkerLink | undefined;
+      for (const link of this.options.links()) {
+        if (!link.queues.includes(queue)) continue;
+        if (link !== avoid) return link;
+        fallback = link;
+      }
+      if (fallback) return fallback;
       await new Promise<void>((resolve) => {
         const wake = () => {
           this.linkWaiters.delete(wake);

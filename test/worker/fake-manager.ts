@@ -33,6 +33,8 @@ export interface FakeManagerOptions {
   welcome?: boolean;
   /** Called on hello instead of the welcome. */
   onHello?: (connection: FakeConnection) => void;
+  /** The welcome's heartbeatMs: the worker drops a link silent for 2.5 of them. Default 15000. */
+  heartbeatMs?: number;
 }
 
 export class FakeManager {
@@ -90,7 +92,7 @@ export class FakeManager {
             protocol: PROTOCOL_VERSION,
             workerId: `w${self.connections.length}`,
             leaseMs: 30_000,
-            heartbeatMs: 15_000,
+            heartbeatMs: options.heartbeatMs ?? 15_000,
           });
         }
       });

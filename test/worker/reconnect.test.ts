@@ -112,8 +112,9 @@ describe('reconnect', () => {
   });
 
   it('drops a link silent for 2.5 heartbeats and reconnects', async () => {
-    const manager = await fakeManager();
-    start([manager.url], { BLOCKRUNNER_HEARTBEAT_MS: '100' });
+    // The welcome's interval counts, not the worker's own setting.
+    const manager = await fakeManager({ heartbeatMs: 100 });
+    start([manager.url], { BLOCKRUNNER_HEARTBEAT_MS: '60000' });
     const first = await manager.connection(0);
     await waitFor(() => first.closedAt !== undefined);
     expect(first.close?.code).toBe(1006); // terminated, no close frame

@@ -8,6 +8,7 @@ import {
   Dispatcher,
   type DispatcherOptions,
   type DispatchMetrics,
+  type HashReports,
   LEASE_EXPIRED,
   type WorkerLink,
   type WriteRecorder,
@@ -16,6 +17,7 @@ import { QueueState } from '../../../manager/queue/queue-state.js';
 import { QueueWrites } from '../../../manager/store/pending-writes.js';
 import { createLogger } from '../../../shared/logger.js';
 import type {
+  BlockReport,
   CancelFrame,
   DispatchFrame,
   ManagerFrame,
@@ -666,5 +668,149 @@ describe('Dispatcher', () => {
     expect(queue.stateOf(3)).toEqual({ state: 'failed', attempts: 1, lastError: LEASE_EXPIRED });
     expect(writer.forQueue('q').history.get(3)).toMatchObject({ failed: true });
     expect(calls).toHaveLength(2);
+  });
+
+  it('revokes the heights of a queue within a range from every lease: no attempt, a cancel for exactly those, late results ignored', async () => {
+    const queue = queueOf('q', [[0, 9]]);
+    const other = queueOf('other', [[0, 9]]);
+    const d = start([queue, other]);
+    const a = new FakeLink('a', ['q'], 6);
+    const b = new FakeLink('b', ['q'], 4);
+    const c = new FakeLink('c', ['other'], 10);
+    d.connect(a);
+    d.connect(b);
+    d.connect(c);
+    const leaseA = a.lastDispatch().lease;
+    const leaseB = b.lastDispatch().lease;
+    expect(a.lastDispatch().ranges).toEqual([[0, 5]]);
+    expect(b.lastDispatch().ranges).toEqual([[6, 9]]);
+    // 4 failed once and is leased again as its retry: it keeps its attempt count when revoked.
+    d.onResults(a, results(leaseA, [], [{ height: 4, error: 'boom' }]));
+    now = queue.history.get(4)?.nextAttemptAt ?? Number.NaN;
+    await nextTurn();
+    const retry = a.lastDispatch();
+    expect(retry).toMatchObject({ ranges: [[4, 4]], attempts: [2] });
+
+    expect(d.revoke('q', 3, 7)).toBe(5);
+    expect(a.cancels()).toEqual([
+      {
+        type: 'cancel',
+        lease: leaseA,
+        ranges: [
+          [3, 3],
+          [5, 5],
+        ],
+      },
+      { type: 'cancel', lease: retry.lease, ranges: [[4, 4]] },
+    ]);
+    expect(b.cancels()).toEqual([{ type: 'cancel', lease: leaseB, ranges: [[6, 7]] }]);
+    expect(c.cancels()).toEqual([]);
+    expect(other.leased.toJSON()).toEqual([[0, 9]]);
+    expect(a.held).toBe(3);
+    expect(b.held).toBe(2);
+    // Back to pending (4 as a retry due now), with no attempt counted.
+    expect(queue.pending.toJSON()).toEqual([
+      [3, 3],
+      [5, 7],
+    ]);
+    expect(queue.leased.toJSON()).toEqual([
+      [0, 2],
+      [8, 9],
+    ]);
+    expect(queue.history.get(4)).toMatchObject({ attempts: 1, nextAttemptAt: now });
+    expect(writer.forQueue('q').history.get(3)).toBeUndefined();
+    expect(d.leaseCount).toBe(3);
+
+    // Late results for revoked heights are ignored; the heights outside still count.
+    d.onResults(a, results(leaseA, [[0, 5]]));
+    d.onResults(a, results(retry.lease, [[4, 4]]));
+    expect(d.ignoredResults).toBe(4);
+    expect(queue.committing.toJSON()).toEqual([[0, 2]]);
+    d.onResults(b, results(leaseB, [[6, 9]]));
+    expect(d.ignoredResults).toBe(6);
+    expect(queue.committing.toJSON()).toEqual([
+      [0, 2],
+      [8, 9],
+    ]);
+    expect(writer.forQueue('q').done.toJSON()).toEqual([
+      [0, 2],
+      [8, 9],
+    ]);
+    expect(a.held).toBe(0);
+    expect(b.held).toBe(0);
+    expect(d.leaseCount).toBe(1);
+
+    // Offered again, the retry keeps its attempt number and the rest are first attempts.
+    await nextTurn();
+    expect(a.lastDispatch()).toMatchObject({
+      ranges: [
+        [4, 4],
+        [3, 3],
+        [5, 7],
+      ],
+      attempts: [2, 1, 1],
+    });
+  });
+
+  it('settles a lease that a revoke emptied, and revokes nothing outside the range or the queue', () => {
+    const queue = queueOf('q', [[0, 9]]);
+    const d = start([queue]);
+    const a = new FakeLink('a', ['q'], 4);
+    d.connect(a);
+    const lease = a.lastDispatch().lease;
+    expect(d.revoke('q', 10, 20)).toBe(0);
+    expect(d.revoke('other', 0, 9)).toBe(0);
+    expect(a.cancels()).toEqual([]);
+    expect(d.revoke('q', 0, Number.MAX_SAFE_INTEGER)).toBe(4);
+    expect(a.cancels()).toEqual([{ type: 'cancel', lease, ranges: [[0, 3]] }]);
+    expect(d.leaseCount).toBe(0);
+    expect(a.held).toBe(0);
+    expect(queue.pending.toJSON()).toEqual([[0, 9]]);
+    expect(queue.history.size).toBe(0);
+  });
+
+  it('forwards to the hash reports only the hashes of heights the lease held that succeeded', () => {
+    const reports: [string, BlockReport[]][] = [];
+    const hashes: HashReports = {
+      reported: (queueName, given) => reports.push([queueName, [...given]]),
+    };
+    const queue = queueOf('q', [[0, 9]]);
+    const d = start([queue], { hashes });
+    const a = new FakeLink('a', ['q'], 6);
+    const b = new FakeLink('b', ['q'], 4);
+    d.connect(a);
+    d.connect(b);
+    const lease = a.lastDispatch().lease;
+    const report = (height: number): BlockReport => ({
+      height,
+      hash: `0x${height}`,
+      parentHash: `0x${height - 1}`,
+    });
+
+    d.onResults(a, {
+      ...results(lease, [[0, 2]], [{ height: 3, error: 'boom' }]),
+      // 3 failed, 4 is still running, 7 belongs to b's lease, 50 to no lease.
+      hashes: [0, 1, 2, 3, 4, 7, 50].map(report),
+    });
+    expect(reports).toEqual([['q', [report(0), report(1), report(2)]]]);
+
+    // A repeat of 0, a frame without hashes, another link's lease: nothing more is reported.
+    d.onResults(a, { ...results(lease, [[0, 0]]), hashes: [report(0)] });
+    d.onResults(a, results(lease, [[4, 4]]));
+    d.onResults(a, { ...results(b.lastDispatch().lease, [[6, 7]]), hashes: [report(7)] });
+    d.onResults(a, { ...results(lease, [], []), hashes: [] });
+    expect(reports).toHaveLength(1);
+
+    d.onResults(b, { ...results(b.lastDispatch().lease, [[6, 7]]), hashes: [report(7)] });
+    expect(reports).toEqual([
+      ['q', [report(0), report(1), report(2)]],
+      ['q', [report(7)]],
+    ]);
+
+    // Once the lease expired, its late hashes are ignored like its results.
+    now = T0 + LEASE_MS;
+    d.expireDue();
+    d.onResults(a, { ...results(lease, [[5, 5]]), hashes: [report(5)] });
+    expect(reports).toHaveLength(2);
   });
 });
