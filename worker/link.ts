@@ -167,6 +167,8 @@ export function openLink(options: LinkOptions): Promise<Link> {
         welcomed = true;
         welcome = frame;
         silenceMs = SILENT_HEARTBEATS * frame.heartbeatMs;
+        clearTimeout(watchdog);
+        watch(silenceMs);
         signal.removeEventListener('abort', onAbort);
         options.onWelcome(link);
         resolve(link);
