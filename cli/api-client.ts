@@ -44,11 +44,21 @@ export class ApiClient {
     return this.request('POST', path, body, schema);
   }
 
+  put<T>(path: string, body: unknown, schema: z.ZodType<T>): Promise<Answer<T>> {
+    return this.request('PUT', path, body, schema);
+  }
+
+  /** For routes that answer 204 without a body. */
+  async delete(path: string): Promise<void> {
+    await this.request('DELETE', path, undefined, undefined);
+  }
+
   private async request<T>(
     method: string,
     path: string,
     body: unknown,
-    schema: z.ZodType<T>,
+    /** Undefined: the answer has no body to read. */
+    schema: z.ZodType<T> | undefined,
   ): Promise<Answer<T>> {
     const { url, token } = this.options;
     const headers: Record<string, string> = { accept: 'application/json' };
@@ -79,6 +89,7 @@ export class ApiClient {
     }
 
     if (!response.ok) throw apiError(response, raw, token !== undefined);
+    if (schema === undefined) return { body: undefined as T, raw };
     let json: unknown;
     try {
       json = JSON.parse(raw);

@@ -19,6 +19,8 @@ const commands: Record<string, Command> = {
   status: async (args, env) => (await import('./status.js')).status(args, env),
   failed: async (args, env) => (await import('./dead-letters.js')).failed(args, env),
   retry: async (args, env) => (await import('./dead-letters.js')).retry(args, env),
+  follow: async (args, env) => (await import('./follow.js')).follow(args, env),
+  reorgs: async (args, env) => (await import('./reorgs.js')).reorgs(args, env),
 };
 
 const HELP_FLAGS = new Set(['--help', '-h']);

@@ -41,6 +41,10 @@ const shownSummarySchema = queueSummarySchema.pick({
   failed: true,
   watermark: true,
   rate: true,
+  state: true,
+  pausedReason: true,
+  head: true,
+  lag: true,
 });
 export type ShownSummary = z.infer<typeof shownSummarySchema> & Partial<QueueSummary>;
 const shownListSchema = z.object({ queues: z.array(shownSummarySchema) });
@@ -151,7 +155,8 @@ const PARTIAL = ['', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
 
 /**
  * One line per queue for a terminal: `name [████▌     ] 45.6%  done/total  rate/s  ETA  watermark
- * failed`. The bar takes what the widest line leaves of `columns`, between 10 and 40 cells.
+ * failed`, then head, lag and pause as in statusLines. The bar takes what the widest line leaves
+ * of `columns`, between 10 and 40 cells.
  */
 export function progressLines(summaries: readonly ShownSummary[], columns: number): string[] {
   if (summaries.length === 0) return statusLines([]);
@@ -166,6 +171,7 @@ export function progressLines(summaries: readonly ShownSummary[], columns: numbe
       remaining === 0 ? 'done' : `ETA ${eta(remaining, s.rate)}`,
       `watermark ${s.watermark === null ? '-' : grouped(s.watermark)}`,
       `failed ${grouped(s.failed)}`,
+      ...chainParts(s, grouped),
     ].join('  ');
     return { name: s.queue.padEnd(width), fraction: total === 0 ? 0 : s.done / total, tail };
   });
@@ -206,7 +212,8 @@ function seconds(ms: number): string {
 
 /**
  * One line per queue: `name  done/total  pct%  pending N  leased N  retrying N  failed N
- * watermark H  rate R/s`, where total counts every height ever enqueued.
+ * watermark H  rate R/s`, where total counts every height ever enqueued, then `head H  lag L`
+ * and `paused (reason)` when they apply.
  */
 export function statusLines(summaries: readonly ShownSummary[]): string[] {
   if (summaries.length === 0)
@@ -224,8 +231,28 @@ export function statusLines(summaries: readonly ShownSummary[]): string[] {
       `failed ${s.failed}`,
       `watermark ${s.watermark ?? '-'}`,
       `rate ${formatRate(s.rate)}/s`,
+      ...chainParts(s, String),
     ].join('  ');
   });
+}
+
+/**
+ * `head H  lag L` for a queue with a chain head (docs/chains.md), `paused (reason)` for a
+ * paused one; nothing for the others, whose lines stay as they were.
+ */
+function chainParts(s: ShownSummary, number: (n: number) => string): string[] {
+  const parts: string[] = [];
+  if (s.head !== undefined) {
+    parts.push(
+      `head ${number(s.head)}`,
+      `lag ${s.lag === null || s.lag === undefined ? '-' : number(s.lag)}`,
+    );
+  }
+  if (s.state === 'paused') {
+    const reason = s.pausedReason?.replace(/\s+/g, ' ').trim();
+    parts.push(reason ? `paused (${reason})` : 'paused');
+  }
+  return parts;
 }
 
 /** Rounded down, so 99.99% done never reads 100.0%. */

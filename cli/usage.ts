@@ -21,6 +21,8 @@ Commands:
   status    progress per queue, once or with --watch
   failed    list dead-lettered heights with their attempts and last error
   retry     requeue dead-lettered heights
+  follow    make a queue follow a chain's head, enqueueing each new block
+  reorgs    list a queue's chain reorganisations
   help      this text; blockrunner <command> --help for a command's flags
 
 Exit codes: 0 success; 1 failure (manager unreachable, API error, a process died);
@@ -53,7 +55,8 @@ Example: blockrunner enqueue --queue eth 0..999999 1000042
 
 Prints one line per queue: done/total, percent done, pending, leased, retrying,
 failed, watermark (highest height done with no hole below it, "-" if none), and
-done heights per second over the last minute.
+done heights per second over the last minute; then, for a queue that follows a
+chain, "head H lag L" (head minus watermark), and "paused (reason)" for a paused one.
 
 ${FLAGS_NOTE}
   -q, --queue Q             only this queue (default every queue)
@@ -83,6 +86,45 @@ ${FLAGS_NOTE}
   -q, --queue Q             queue name (default "default")
   --from A                  lowest height to requeue (default 0)
   --to B                    highest height to requeue (default 2^53-1)
+${CONNECTION_FLAGS}
+`,
+  follow: `Usage: blockrunner follow --queue Q (--rpc URL | --push | --stop) [flags]
+
+Sets the queue's chain source (creating the queue, replacing a source it has) and prints
+one line: the queue, the node's URL as the manager shows it (scheme and host), the head,
+the lag (head minus watermark, "-" while there is none) and the source's state. With
+--rpc the manager polls the node and enqueues every height from --from up to the head
+minus --confirmations, then each new block; the command waits up to --wait-ms for the
+first head. With --push, heads come by POST /v1/queues/Q/head instead. With --stop, the
+queue stops following; heights already enqueued stay. See docs/chains.md.
+
+${FLAGS_NOTE}
+  -q, --queue Q             queue name (required)
+  --rpc URL                 the node's JSON-RPC URL: http://, https://, ws:// or
+                            wss:// (ws: new heads by subscription)
+  --push                    heads are pushed, there is no node to poll
+  --stop                    stop following (DELETE the source)
+  --from N                  lowest height to enqueue (default 0)
+  --confirmations N         heights held back below the head (default 0)
+  --finality N              heights below the head that a reorganisation may
+                            still replace; their hashes are kept (default 64)
+  --poll-ms MS              pause between two polls of the node (default 1000)
+  --wait-ms MS              how long to wait for the first head (default 5000)
+${CONNECTION_FLAGS}
+                            (with --stop, nothing: the manager answers 204)
+
+Example: blockrunner follow --queue eth --rpc http://127.0.0.1:8545 --confirmations 2
+`,
+  reorgs: `Usage: blockrunner reorgs --queue Q [--limit N]
+
+Lists the queue's reorganisations, newest first, one line each: when it was detected,
+the fork height (the highest height still on the chain), the depth, the old and new hash
+above the fork (shortened), and "reverted" once the workers' revert of the orphaned
+heights succeeded, "revert due" until then.
+
+${FLAGS_NOTE}
+  -q, --queue Q             queue name (required)
+  --limit N                 at most N reorganisations (default 100, at most 1000)
 ${CONNECTION_FLAGS}
 `,
   up: `Usage: blockrunner up [--workers N] [--port PORT] [--host HOST]

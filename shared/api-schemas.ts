@@ -1,7 +1,8 @@
 /**
  * The answers of the HTTP API that clients outside the manager read (the CLI in cli/), as zod
- * schemas: the manager serializes through them (manager/http/routes.ts, chain-routes.ts) and the CLI parses
- * with them, so both sides hold one definition. docs/api.md describes the same answers.
+ * schemas: the manager serializes through them (manager/http/routes.ts and chain-routes.ts)
+ * and the CLI parses with them, so both sides hold one definition. docs/api.md describes the
+ * same answers.
  * Answers only the manager reads (heights, gaps, workers, probes) stay in
  * manager/http/schemas.ts.
  */
@@ -59,6 +60,16 @@ export const retryAnswerSchema = z
   .object({ requeued: countSchema })
   .describe('How many dead letters went back to pending');
 
+/**
+ * Bounds of a source's numeric fields: PUT /v1/queues/:queue/source checks them
+ * (manager/http/chain-schemas.ts), and `blockrunner follow` does before it sends them.
+ */
+export const SOURCE_LIMITS = {
+  confirmations: { min: 0, max: 100_000 },
+  finality: { min: 1, max: 1_000_000 },
+  pollMs: { min: 50, max: 3_600_000 },
+} as const;
+
 /** GET and PUT /v1/queues/:queue/source (docs/chains.md). */
 export const sourceAnswerSchema = z
   .object({
@@ -78,6 +89,8 @@ export const sourceAnswerSchema = z
     state: z.string(),
     lastError: z.string().nullable(),
     lagging: z.boolean(),
+    /** Heads arrive by a newHeads subscription now (ws:// sources). */
+    subscribed: z.boolean(),
     /** The phase of a reorganisation being handled, if any. */
     reorg: z.string().nullable(),
   })

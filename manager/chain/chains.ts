@@ -7,13 +7,14 @@
 import type { Logger } from '../../shared/logger.js';
 import type { BlockReport } from '../../shared/protocol.js';
 import { RangeSet } from '../../shared/range-set.js';
+import { RETRY_POLICIES, retry } from '../../shared/retry.js';
 import type { Dispatcher, HashReports } from '../dispatch/dispatcher.js';
 import type { QueueService } from '../queue/queue-service.js';
 import type { QueueState } from '../queue/queue-state.js';
 import type { WriteBehind } from '../store/write-behind.js';
 import type { Conflict } from './block-hashes.js';
 import type { LoadedChain, ReorgRecord, SourceConfig } from './chain-types.js';
-import { displayRpcUrl, EvmRpc } from './evm-rpc.js';
+import { displayRpcUrl, EvmRpc, RpcError } from './evm-rpc.js';
 import { QueueChain } from './queue-chain.js';
 import { type CanonicalHash, ReorgHandler, type ReorgMetrics } from './reorg-handler.js';
 import { RevertRunner } from './revert-runner.js';
@@ -48,6 +49,8 @@ export interface SourceView extends SourceConfig {
   state: string;
   lastError: string | null;
   lagging: boolean;
+  /** Heads arrive by a newHeads subscription now (ws:// sources). */
+  subscribed: boolean;
   reorg: string | null;
 }
 
@@ -140,7 +143,14 @@ export class Chains implements HashReports {
     await this.stopFollowing(name);
     chain.source = undefined;
     chain.sourceStatus = undefined;
-    this.options.writer.forQueue(name).source = null;
+    // No head any more: heights above the last one may go out, and no hash is kept.
+    chain.head = undefined;
+    chain.lagging = false;
+    this.options.queues.get(name)?.clearHead();
+    const writes = this.options.writer.forQueue(name);
+    writes.source = null;
+    writes.head = null;
+    for (const height of chain.hashes.dropAbove(-1)) writes.hashes.set(height, null);
     await this.options.writer.committed();
     return true;
   }
@@ -359,7 +369,29 @@ export class Chains implements HashReports {
     const url = chain.source?.kind === 'evm' ? chain.source.url : undefined;
     if (!url) return undefined;
     const rpc = this.rpcOf(url);
-    return async (height) => (await rpc.blockAt(height, this.abort.signal))?.hash;
+    const { log } = this.options;
+    const signal = this.abort.signal;
+    // A node that fails while the fork is searched is asked again with the source's backoff,
+    // the queue held meanwhile: a failed search would pause the queue for an operator.
+    return (height) =>
+      retry(async () => (await rpc.blockAt(height, signal))?.hash, {
+        policy: RETRY_POLICIES.rpc,
+        signal,
+        shouldRetry: ({ error }) => error instanceof RpcError,
+        onFailedAttempt: ({ error, attemptNumber, delayMs }) => {
+          if (attemptNumber === 1 || attemptNumber % 10 === 0)
+            log.warn(
+              {
+                queue: chain.queue,
+                height,
+                attempt: attemptNumber,
+                retryInMs: delayMs,
+                err: error.message,
+              },
+              'the node fails while the fork point is searched; retrying',
+            );
+        },
+      });
   }
 
   private rpcOf(url: string): EvmRpc {
@@ -398,6 +430,7 @@ export class Chains implements HashReports {
           (source.kind === 'push' ? 'waiting for heads' : 'starting')),
       lastError: chain.sourceStatus?.lastError ?? null,
       lagging: chain.lagging,
+      subscribed: chain.sourceStatus?.subscribed ?? false,
       reorg: chain.reorg?.phase ?? null,
     };
   }

@@ -18,6 +18,8 @@ export interface ActiveReorg {
   phase: ReorgPhase;
   /** While probing without a node to ask: the height re-run to test its parent link. */
   probe?: number;
+  /** While probing: the hash kept at `probe` before it was re-run, for the record's oldHash. */
+  probedOldHash?: string | undefined;
   /** The record, once the fork is known. */
   record?: ReorgRecord;
 }

@@ -40,6 +40,8 @@ export class SourceFollower {
   /** Heads from the subscription wait here for the loop, which handles one at a time. */
   private wakeUp: (() => void) | undefined;
   private latestPushed: BlockHeader | undefined;
+  /** Polls failed in a row, across retry runs (a Retry-After starts a new run): for the log. */
+  private failures = 0;
 
   constructor(private readonly options: SourceFollowerOptions) {
     const url = options.source.url ?? '';
@@ -75,27 +77,20 @@ export class SourceFollower {
         await retry(() => this.pollOnce(), {
           policy: RETRY_POLICIES.rpc,
           signal,
-          onFailedAttempt: ({ error, attemptNumber, delayMs }) => {
-            const rpcError = error instanceof RpcError ? error : undefined;
-            const state: SourceState =
-              rpcError?.kind === 'unreachable' || rpcError?.kind === 'timeout'
-                ? 'unreachable'
-                : rpcError?.kind === 'rate_limited'
-                  ? 'rate_limited'
-                  : 'failing';
-            const message = error instanceof Error ? error.message : String(error);
-            this.report({ state, lastError: message });
-            // One line when the node starts failing, then one per ten attempts.
-            if (attemptNumber === 1 || attemptNumber % 10 === 0)
-              log.warn(
-                { queue, attempt: attemptNumber, retryInMs: delayMs, err: message },
-                'chain source failing',
-              );
-          },
+          // A node that says when to come back (429 with Retry-After) is asked again then, not
+          // after the backoff that the outage has grown meanwhile: the catch below waits.
+          shouldRetry: ({ error }) => retryAfterOf(error) === undefined,
+          onFailedAttempt: ({ error, delayMs }) => this.failed(error, delayMs),
         });
         await this.waitNext();
       } catch (error) {
         if (signal.aborted) break;
+        const retryAfterMs = retryAfterOf(error);
+        if (retryAfterMs !== undefined && error instanceof RpcError) {
+          this.failed(error, retryAfterMs);
+          await sleep(retryAfterMs, undefined, { signal }).catch(() => {});
+          continue;
+        }
         // Not expected: every failure is retried. Never a hot loop, never a silent end.
         log.error({ queue, err: error }, 'chain source loop failed; starting over');
         await sleep(RETRY_POLICIES.rpc.maxMs, undefined, { signal }).catch(() => {});
@@ -103,10 +98,35 @@ export class SourceFollower {
     }
   }
 
+  /** A poll failed; the next one comes in `delayMs`. */
+  private failed(error: Error, delayMs: number): void {
+    const rpcError = error instanceof RpcError ? error : undefined;
+    const state: SourceState =
+      rpcError?.kind === 'unreachable' || rpcError?.kind === 'timeout'
+        ? 'unreachable'
+        : rpcError?.kind === 'rate_limited'
+          ? 'rate_limited'
+          : 'failing';
+    this.report({ state, lastError: error.message });
+    this.failures++;
+    // One line when the node starts failing, then one per ten attempts.
+    if (this.failures === 1 || this.failures % 10 === 0)
+      this.options.log.warn(
+        {
+          queue: this.options.queue,
+          attempt: this.failures,
+          retryInMs: delayMs,
+          err: error.message,
+        },
+        'chain source failing',
+      );
+  }
+
   private async pollOnce(): Promise<void> {
     const pushed = this.latestPushed;
     this.latestPushed = undefined;
     const head = pushed ?? (await this.options.rpc.head(this.abort.signal));
+    this.failures = 0;
     if (this.status.state !== 'following') {
       if (this.status.lastError !== null)
         this.options.log.info({ queue: this.options.queue }, 'chain source answers again');
@@ -138,4 +158,11 @@ export class SourceFollower {
     this.status = { ...this.status, ...change };
     this.options.onStatus(this.status);
   }
+}
+
+/** How long a node asked to be left alone (Retry-After), kept within the rpc backoff's bounds. */
+function retryAfterOf(error: unknown): number | undefined {
+  if (!(error instanceof RpcError) || error.retryAfterMs === undefined) return undefined;
+  const { baseMs, maxMs } = RETRY_POLICIES.rpc;
+  return Math.min(maxMs, Math.max(baseMs, error.retryAfterMs));
 }

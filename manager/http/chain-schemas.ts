@@ -4,7 +4,7 @@
  * them.
  */
 import { z } from 'zod';
-import { countSchema } from '../../shared/api-schemas.js';
+import { countSchema, SOURCE_LIMITS } from '../../shared/api-schemas.js';
 import { heightSchema, MAX_HASH_LENGTH } from '../../shared/protocol.js';
 import { SOURCE_DEFAULTS } from '../chain/queue-chain.js';
 
@@ -22,15 +22,20 @@ const urlSchema = z
     }
   }, 'expected an http://, https://, ws:// or wss:// URL');
 
+function bounded(field: keyof typeof SOURCE_LIMITS) {
+  const { min, max } = SOURCE_LIMITS[field];
+  return z.number().int().min(min).max(max);
+}
+
 /** PUT /v1/queues/:queue/source. Every field but kind (and url for evm) has a default. */
 export const sourceBodySchema = z
   .strictObject({
     kind: z.enum(['evm', 'push']),
     url: urlSchema.optional(),
     from: heightSchema.default(SOURCE_DEFAULTS.from),
-    confirmations: z.number().int().min(0).max(100_000).default(SOURCE_DEFAULTS.confirmations),
-    finality: z.number().int().min(1).max(1_000_000).default(SOURCE_DEFAULTS.finality),
-    pollMs: z.number().int().min(50).max(3_600_000).default(SOURCE_DEFAULTS.pollMs),
+    confirmations: bounded('confirmations').default(SOURCE_DEFAULTS.confirmations),
+    finality: bounded('finality').default(SOURCE_DEFAULTS.finality),
+    pollMs: bounded('pollMs').default(SOURCE_DEFAULTS.pollMs),
   })
   .superRefine((body, ctx) => {
     if (body.kind === 'evm' && body.url === undefined)

@@ -395,6 +395,12 @@ export class QueueState {
     this.ceiling = ceiling;
   }
 
+  /** The queue no longer follows a chain: no head, no ceiling. */
+  clearHead(): void {
+    this.head = undefined;
+    this.ceiling = undefined;
+  }
+
   private headSummary() {
     if (!this.head) return {};
     const watermark = this.watermark();

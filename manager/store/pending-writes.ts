@@ -23,8 +23,8 @@ export class QueueWrites {
   source: SourceConfig | null | undefined;
   /** The pause reason to store, null when resumed; undefined: unchanged. */
   paused: string | null | undefined;
-  /** The newest head; undefined: unchanged. */
-  head: ChainHead | undefined;
+  /** The newest head, null when the queue no longer follows a chain; undefined: unchanged. */
+  head: ChainHead | null | undefined;
 
   /** Records what an enqueue changed (QueueState.enqueue's outcome). */
   recordEnqueue(outcome: EnqueueOutcome): void {

@@ -60,7 +60,7 @@ export async function commitBatch(
       else deleted.push(queue, height);
     }
   }
-  const chain = chainWrites(batch, 19);
+  const chain = chainWrites(batch, 20);
   const { rows } = await client.query<{ held: boolean }>(
     `WITH fence AS (
        SELECT EXISTS (
@@ -71,15 +71,15 @@ export async function commitBatch(
      ),
      w AS (
        SELECT * FROM unnest($3::text[], $4::int8multirange[], $5::int8multirange[], $6::int8multirange[],
-                            $15::bool[], $16::text[], $17::bigint[], $18::text[])
-         AS w(name, enqueued, done, undone, set_paused, paused_reason, head, head_hash)
+                            $15::bool[], $16::text[], $17::bool[], $18::bigint[], $19::text[])
+         AS w(name, enqueued, done, undone, set_paused, paused_reason, set_head, head, head_hash)
        WHERE (SELECT held FROM fence)
      ),
      updated AS (
        UPDATE queues q SET enqueued = q.enqueued + w.enqueued, done = (q.done - w.undone) + w.done,
          paused_reason = CASE WHEN w.set_paused THEN w.paused_reason ELSE q.paused_reason END,
-         head = COALESCE(w.head, q.head),
-         head_hash = CASE WHEN w.head IS NULL THEN q.head_hash ELSE w.head_hash END
+         head = CASE WHEN w.set_head THEN w.head ELSE q.head END,
+         head_hash = CASE WHEN w.set_head THEN w.head_hash ELSE q.head_hash END
        FROM w WHERE q.name = w.name
      ),
      created AS (
@@ -124,6 +124,7 @@ class QueueColumns {
   private readonly undone: string[] = [];
   private readonly setPaused: boolean[] = [];
   private readonly pausedReasons: (string | null)[] = [];
+  private readonly setHead: boolean[] = [];
   private readonly heads: (number | null)[] = [];
   private readonly headHashes: (string | null)[] = [];
 
@@ -134,6 +135,7 @@ class QueueColumns {
     this.undone.push(toMultirange(writes.undone));
     this.setPaused.push(writes.paused !== undefined);
     this.pausedReasons.push(writes.paused ?? null);
+    this.setHead.push(writes.head !== undefined);
     this.heads.push(writes.head?.height ?? null);
     this.headHashes.push(writes.head?.hash ?? null);
   }
@@ -142,9 +144,9 @@ class QueueColumns {
     return [this.names, this.enqueued, this.done, this.undone];
   }
 
-  /** $15..$18: the queues row's own columns (pause reason, head). */
+  /** $15..$19: the queues row's own columns (pause reason, head). */
   chainParams(): unknown[] {
-    return [this.setPaused, this.pausedReasons, this.heads, this.headHashes];
+    return [this.setPaused, this.pausedReasons, this.setHead, this.heads, this.headHashes];
   }
 }
 

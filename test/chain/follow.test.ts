@@ -15,7 +15,9 @@ import {
   startFollowedChain,
   waitUntilIndexed,
 } from '../helpers/chain.js';
+import { api } from '../helpers/http.js';
 import { stopAll } from '../helpers/processes.js';
+import { queueSummary } from '../helpers/queues.js';
 import { waitFor } from '../helpers/wait.js';
 
 let chain: FollowedChain | undefined;
@@ -83,4 +85,39 @@ it('stays equal to the chain through 10 reorganisations of random depth 1..32', 
   );
   expect(reverted).toHaveLength(10);
   expect(await chainMismatch(chain.db, anvil)).toBeUndefined();
+});
+
+it('follows over a WebSocket with newHeads, polling over HTTP while the subscription is down', async () => {
+  chain = await startFollowedChain();
+  const { anvil, manager } = chain;
+  await mineWithTransfers(anvil, 5);
+  // A long poll interval: heads that arrive quickly came by the subscription.
+  await follow(manager.url, anvil, { url: anvil.url.replace(/^http/, 'ws'), pollMs: 60_000 });
+  await waitFor(
+    async () => {
+      const { body } = await api(manager.url).get<{ subscribed: boolean }>('/v1/queues/eth/source');
+      return body.subscribed || undefined;
+    },
+    { timeoutMs: 10_000, message: 'the newHeads subscription' },
+  );
+  await waitUntilIndexed(chain);
+  await mineWithTransfers(anvil, 5);
+  await waitUntilIndexed(chain, 10_000);
+  expect(await chainMismatch(chain.db, anvil)).toBeUndefined();
+
+  // Stopping to follow forgets the head: the queue no longer holds back heights above it.
+  expect((await api(manager.url).delete('/v1/queues/eth/source')).status).toBe(204);
+  expect((await queueSummary(manager.url, 'eth')).head).toBeUndefined();
+  const beyond = (await anvil.blockNumber()) + 10;
+  await api(manager.url).post('/v1/queues/eth/heights', { from: beyond, to: beyond });
+  await waitFor(
+    async () =>
+      (await queueSummary(manager.url, 'eth')).failed +
+        (await queueSummary(manager.url, 'eth')).retrying >
+        0 || undefined,
+    {
+      timeoutMs: 10_000,
+      message: 'the height above the old head to be tried (the node has no such block)',
+    },
+  );
 });

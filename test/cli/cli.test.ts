@@ -150,7 +150,17 @@ describe('help', () => {
     for (const flag of ['--help', '-h', 'help']) {
       const run = await cli([flag]);
       expect(run.code).toBe(0);
-      for (const command of ['up', 'manager', 'worker', 'enqueue', 'status', 'failed', 'retry']) {
+      for (const command of [
+        'up',
+        'manager',
+        'worker',
+        'enqueue',
+        'status',
+        'failed',
+        'retry',
+        'follow',
+        'reorgs',
+      ]) {
         expect(run.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
       }
       expect(run.stdout).toMatch(/Exit codes/);

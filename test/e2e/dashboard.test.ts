@@ -3,6 +3,8 @@
  * backfill's progress bar reaches 100%, the worker shows in the table, the height map names
  * what is under the pointer and zooms, dead letters are requeued from the page, the page comes
  * back by itself when the manager restarts, and with an API token it asks for the token once.
+ * A chain queue shows its head, lag and latest reorganisations (a real anvil node), a paused
+ * queue its badge.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -13,16 +15,27 @@ import { promisify } from 'node:util';
 import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../shared/package-root.js';
+import { startAnvil, stopAllAnvils } from '../helpers/anvil.js';
+import {
+  QUEUE as CHAIN_QUEUE,
+  follow,
+  mineWithTransfers,
+  reorgs,
+  startChainWorker,
+  waitUntilIndexed,
+} from '../helpers/chain.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { api } from '../helpers/http.js';
 import { freePort } from '../helpers/ports.js';
 import { startManager, startWorker, stopAll } from '../helpers/processes.js';
 import { waitForQueue } from '../helpers/queues.js';
+import { waitFor } from '../helpers/wait.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const INSTALL_TIMEOUT_MS = 300_000;
 const alwaysFail = fileURLToPath(new URL('../fixtures/always-fail.mjs', import.meta.url));
 const screenshotPath = join(packageRoot(), 'test-artifacts', 'dashboard.png');
+const chainScreenshotPath = join(packageRoot(), 'test-artifacts', 'dashboard-chain.png');
 
 let browser: Browser;
 const databases: TestDatabase[] = [];
@@ -58,6 +71,7 @@ beforeAll(async () => {
 
 afterEach(async () => {
   await stopAll();
+  await stopAllAnvils();
   for (const db of databases.splice(0)) await db.drop();
   // A script error in the page fails the test that caused it.
   expect(pageErrors.splice(0)).toEqual([]);
@@ -213,6 +227,81 @@ describe('dashboard', () => {
     await poll(text(card('default').locator('.queue-percent'))).toBe('100%');
     await page.close();
   }, 180_000);
+
+  it("shows a chain's head, lag and latest reorganisations, and a paused queue's badge", async () => {
+    const db = await database();
+    const anvil = await startAnvil();
+    const manager = await startManager({
+      databaseUrl: db.url,
+      env: { BLOCKRUNNER_RETRY_BASE_MS: '20', BLOCKRUNNER_RETRY_MAX_MS: '200' },
+    });
+    const client = api(manager.url);
+    const page = await openPage(manager.url);
+    const card = (queue: string) => page.locator(`.queue[data-queue="${queue}"]`);
+
+    // Pushed heads: done up to 1,000 by a worker that then leaves, and the head moves on.
+    expect((await client.put('/v1/queues/pushed/source', { kind: 'push' })).status).toBe(200);
+    await client.post('/v1/queues/pushed/head', { height: 1_000, hash: '0xa1' });
+    const noop = await startWorker({
+      managerUrl: manager.wsUrl,
+      env: { BLOCKRUNNER_WORKER_NAME: 'pushed-1', BLOCKRUNNER_QUEUES: 'pushed' },
+    });
+    await waitForQueue(manager.url, (s) => s.watermark === 1_000, 'pushed done up to 1,000', {
+      queue: 'pushed',
+    });
+    await noop.stop();
+    await client.post('/v1/queues/pushed/head', { height: 1_250, hash: '0xa2' });
+    const pushed = card('pushed');
+    await poll(text(pushed.locator('.stat-head')), LIVE).toBe('1,250');
+    await poll(text(pushed.locator('.stat-lag'))).toBe('250');
+    await poll(text(pushed.locator('.stat-watermark'))).toBe('1,000');
+    await poll(text(pushed.locator('.stat-head-age'))).toMatch(/^\d+ s ago$/);
+    await poll(text(pushed.locator('.reorgs-note'))).toBe('No reorganisation seen.');
+    expect(await pushed.locator('.queue-paused').isHidden()).toBe(true);
+
+    // A paused queue: the badge with the reason instead of "running"; no chain, no chain stats.
+    await client.post('/v1/queues/held/heights', { from: 0, to: 99 });
+    await client.post('/v1/queues/held/pause', { reason: 'node maintenance' });
+    const held = card('held');
+    await visible(held.locator('.queue-paused'), LIVE);
+    await poll(text(held.locator('.queue-paused'))).toBe('paused: node maintenance');
+    await poll(text(held.locator('.stat-eta'))).toBe('paused');
+    expect(await held.locator('.queue-status').isHidden()).toBe(true);
+    expect(await held.locator('.stat-head').isHidden()).toBe(true);
+    expect(await held.locator('.reorgs').isHidden()).toBe(true);
+
+    // A followed node, indexed by the evm-blocks handler, reorganised under it.
+    await mineWithTransfers(anvil, 30);
+    const worker = await startChainWorker(manager, anvil, db, 'chain-1');
+    await follow(manager.url, anvil);
+    const chain = { anvil, db, manager, workers: [worker] };
+    await waitUntilIndexed(chain);
+    const head = await anvil.blockNumber();
+    await anvil.reorg(4, 2);
+    await mineWithTransfers(anvil, 1);
+    const [recorded] = await waitFor(
+      async () => {
+        const items = await reorgs(manager.url);
+        return items.length === 1 && items[0]?.revertedAt !== null ? items : undefined;
+      },
+      { timeoutMs: 20_000, message: 'the reorganisation to be recorded and reverted' },
+    );
+    await waitUntilIndexed(chain);
+    const eth = card(CHAIN_QUEUE);
+    const row = eth.locator('.reorg-table tbody tr');
+    await poll(() => row.count(), LIVE).toBe(1);
+    await poll(text(row.locator('td').nth(0))).toBe(String(head - 4));
+    await poll(text(row.locator('td').nth(1))).toBe(String(recorded?.depth));
+    await poll(text(row.locator('td').nth(2))).toMatch(/ \(\d+ s ago\)$/);
+    await poll(text(row.locator('td').nth(3)), LIVE).toBe('reverted');
+    await poll(text(eth.locator('.stat-head')), LIVE).toBe(String(head + 1));
+    await poll(text(eth.locator('.stat-lag'))).toBe('0');
+
+    mkdirSync(join(packageRoot(), 'test-artifacts'), { recursive: true });
+    await page.setViewportSize({ width: 1280, height: 1500 });
+    await page.screenshot({ path: chainScreenshotPath });
+    await page.close();
+  }, 120_000);
 
   it('asks for the API token on the first 401, keeps it for the session, and never logs it', async () => {
     const token = 'dash-secret-5e1f0b';

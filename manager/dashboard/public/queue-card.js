@@ -1,8 +1,10 @@
-// One card per queue: progress (done / enqueued), rate, ETA, watermark and counts, its height
+// One card per queue: progress (done / enqueued), rate, ETA, watermark and counts, its state
+// (paused, with the reason), for a chain its head, lag and latest reorganisations, its height
 // map and its dead letters. Built once from the page's template and updated in place.
 import { DeadLetters } from './dead-letters.js';
 import * as format from './format.js';
 import { HeightStrip } from './height-strip.js';
+import { ReorgList } from './reorg-list.js';
 
 export class QueueCard {
   constructor(template, container, name) {
@@ -15,10 +17,12 @@ export class QueueCard {
     container.append(this.element);
     this.strip = new HeightStrip(this.field('.map'), name);
     this.deadLetters = new DeadLetters(this.field('.dead-letters'), name);
+    this.reorgs = new ReorgList(this.field('.reorgs'), name);
   }
 
   update(summary) {
     const { done, pending, leased, retrying, failed, watermark, rate } = summary;
+    const paused = summary.state === 'paused';
     const total = done + pending + leased + retrying + failed;
     const open = pending + leased + retrying;
     const progress = this.field('.queue-progress');
@@ -36,9 +40,11 @@ export class QueueCard {
         ? failed > 0
           ? 'stalled: failed heights'
           : 'done'
-        : rate > 0
-          ? format.duration(open / rate)
-          : '—';
+        : paused
+          ? 'paused'
+          : rate > 0
+            ? format.duration(open / rate)
+            : '—';
     this.field('.stat-watermark').textContent =
       watermark === null ? 'none' : format.count(watermark);
     this.field('.stat-pending').textContent = format.count(pending);
@@ -48,8 +54,28 @@ export class QueueCard {
     const status = this.field('.queue-status');
     status.textContent = open > 0 ? 'running' : failed > 0 ? 'failed heights' : 'complete';
     status.dataset.status = open > 0 ? 'running' : failed > 0 ? 'failed' : 'complete';
+    // Paused, "running" would be wrong: the badge with the reason takes its place.
+    status.hidden = paused;
+    const badge = this.field('.queue-paused');
+    badge.hidden = !paused;
+    badge.textContent = paused ? `paused: ${summary.pausedReason ?? 'no reason given'}` : '';
+    badge.title = badge.textContent;
+    this.showChain(summary);
     this.strip.update(`${done}/${pending}/${leased}/${retrying}/${failed}`);
     this.deadLetters.update(failed);
+    this.reorgs.update(summary);
+  }
+
+  /** Head, lag (head minus watermark) and time since the head moved, for a queue with a head. */
+  showChain({ head, lag, headAgeSeconds }) {
+    const chain = head !== undefined;
+    for (const stat of this.element.querySelectorAll('.chain-stat')) stat.hidden = !chain;
+    if (!chain) return;
+    this.field('.stat-head').textContent = format.count(head);
+    this.field('.stat-lag').textContent =
+      lag === null || lag === undefined ? '—' : format.count(lag);
+    this.field('.stat-head-age').textContent =
+      headAgeSeconds === undefined ? '—' : `${format.duration(headAgeSeconds)} ago`;
   }
 
   remove() {
