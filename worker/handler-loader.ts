@@ -42,9 +42,9 @@ export async function loadHandlerModule(
   if (builtIn) return { handle: builtIn(config) };
 
   const url = pathToFileURL(resolve(cwd, spec)).href;
-  let module: { default?: unknown; revert?: unknown };
+  let module: { default?: unknown; revert?: unknown; close?: unknown };
   try {
-    module = (await import(url)) as { default?: unknown; revert?: unknown };
+    module = (await import(url)) as { default?: unknown; revert?: unknown; close?: unknown };
   } catch (error) {
     throw new ConfigError(
       `BLOCKRUNNER_HANDLER: cannot load "${spec}" (not one of ${Object.keys(BUILT_IN).join(', ')}): ${(error as Error).message}`,
@@ -56,11 +56,15 @@ export async function loadHandlerModule(
       `BLOCKRUNNER_HANDLER: "${spec}" has no default export function (export default async (height, ctx) => {...})`,
     );
   }
-  if (module.revert !== undefined && typeof module.revert !== 'function') {
-    throw new ConfigError(`BLOCKRUNNER_HANDLER: "${spec}" exports a revert that is not a function`);
+  for (const name of ['revert', 'close'] as const) {
+    if (module[name] !== undefined && typeof module[name] !== 'function')
+      throw new ConfigError(
+        `BLOCKRUNNER_HANDLER: "${spec}" exports a ${name} that is not a function`,
+      );
   }
   return {
     handle: module.default as Handler,
     ...(module.revert ? { revert: module.revert as HandlerModule['revert'] } : {}),
+    ...(module.close ? { close: module.close as HandlerModule['close'] } : {}),
   };
 }

@@ -45,4 +45,6 @@ export interface RevertContext {
 export interface HandlerModule {
   handle: Handler;
   revert?: (range: { from: number; to: number }, ctx: RevertContext) => Promise<void> | void;
+  /** Called once at stop, after the last height: close pools and clients the module opened. */
+  close?: () => Promise<void> | void;
 }

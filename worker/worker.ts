@@ -19,7 +19,6 @@ import { HeightLoop } from './height-loop.js';
 import { type Link, openLink, SILENT_HEARTBEATS } from './link.js';
 import { displayUrl, keepConnected } from './reconnect.js';
 
-
 export interface Worker {
   /**
    * Stops taking dispatches, releases buffered heights, lets running handlers finish within
@@ -93,6 +92,23 @@ export function startWorker(
       },
     });
 
+  /** The module's close(), within the shutdown deadline: a hanging one must not keep us alive. */
+  async function closeModule(): Promise<void> {
+    if (!module.close) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeUp = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), config.BLOCKRUNNER_SHUTDOWN_MS);
+    });
+    try {
+      const outcome = await Promise.race([Promise.resolve(module.close()), timeUp]);
+      if (outcome === 'late') log.warn('the handler module did not close within the shutdown time');
+    } catch (error) {
+      log.warn({ err: errorMessage(error) }, 'the handler module failed to close');
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Runs the module's revert for a range a reorganisation orphaned; always answers. */
   async function runRevert(frame: RevertFrame, reply: (frame: WorkerFrame) => void): Promise<void> {
     const { queue, from, to } = frame;
@@ -142,6 +158,7 @@ export function startWorker(
       link.close(wsClose('BR_WS_NORMAL', 'worker stopping'));
     }
     await loop;
+    await closeModule();
     log.info('worker stopped');
     markStopped();
   }

@@ -16,7 +16,12 @@ import type { Conflict } from './block-hashes.js';
 import type { LoadedChain, ReorgRecord, SourceConfig } from './chain-types.js';
 import { displayRpcUrl, EvmRpc, RpcError } from './evm-rpc.js';
 import { QueueChain } from './queue-chain.js';
-import { type CanonicalHash, ReorgHandler, type ReorgMetrics } from './reorg-handler.js';
+import {
+  type CanonicalHash,
+  REORG_PAUSE,
+  ReorgHandler,
+  type ReorgMetrics,
+} from './reorg-handler.js';
 import { RevertRunner } from './revert-runner.js';
 import { SourceFollower } from './source-follower.js';
 
@@ -197,7 +202,8 @@ export class Chains implements HashReports {
    */
   resumed(name: string): void {
     const chain = this.chains.get(name);
-    if (!chain) return;
+    // An operator's own pause keeps the hashes: only a reorganisation's pause trusts the node.
+    if (!chain || !this.options.queues.get(name)?.pausedReason?.startsWith(REORG_PAUSE)) return;
     const writes = this.options.writer.forQueue(name);
     for (const height of chain.hashes.dropAbove(-1)) writes.hashes.set(height, null);
   }

@@ -22,6 +22,9 @@ import { findForkPoint } from './fork-point.js';
 import type { QueueChain } from './queue-chain.js';
 import type { RevertRunner } from './revert-runner.js';
 
+/** How the reason of every pause the chain stage makes begins; resume() looks for it. */
+export const REORG_PAUSE = 'paused for a reorganisation';
+
 /** What the handler reports, once per reorganisation. */
 export interface ReorgMetrics {
   reorg(queue: string, depth: number): void;
@@ -203,7 +206,7 @@ export class ReorgHandler {
   }
 
   private pauseBeyondFinality(chain: QueueChain, queue: QueueState, height: number): void {
-    const reason = `a reorganisation reaches height ${height}, at or below the final line (finality ${chain.finality}): re-enqueue the affected heights with force, then resume`;
+    const reason = `${REORG_PAUSE}: it reaches height ${height}, at or below the final line (finality ${chain.finality}); re-enqueue the affected heights with force, then resume`;
     this.options.log.error(
       { queue: queue.name, height },
       'reorganisation deeper than finality: queue paused',
@@ -219,7 +222,7 @@ export class ReorgHandler {
     if (this.options.signal.aborted) return;
     const message = error instanceof Error ? error.message : String(error);
     this.options.log.error({ queue: queue.name, err: error }, 'reorganisation handling failed');
-    const reason = `handling a reorganisation failed: ${message}`;
+    const reason = `${REORG_PAUSE}: handling it failed: ${message}`;
     chain.reorg = undefined;
     queue.release('reorg');
     queue.pause(reason);

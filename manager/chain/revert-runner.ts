@@ -123,7 +123,11 @@ export class RevertRunner {
   }
 
   /** A connected link serving `queue`, not `avoid` if another one does; waits for one if none. */
-  private async linkFor(queue: string, signal: AbortSignal, avoid?: WorkerLink): Promise<WorkerLink> {
+  private async linkFor(
+    queue: string,
+    signal: AbortSignal,
+    avoid?: WorkerLink,
+  ): Promise<WorkerLink> {
     for (;;) {
       if (this.closed) throw new Error('manager stopping');
       signal.throwIfAborted();

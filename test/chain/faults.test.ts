@@ -1,7 +1,8 @@
 /**
  * A followed chain under faults (docs/chains.md): a reorganisation while orphaned heights still
  * run, a node that rolls back and regrows, a reorganisation deeper than finality, a node that is
- * unreachable, rate-limited and then answers garbage, a manager killed in the middle of a
+ * unreachable, rate-limited, answers garbage and then fails a fork search (test/helpers/rpc-proxy.ts
+ * stands between the manager's source and anvil), a manager killed in the middle of a
  * reorganisation, and heads pushed by a client with no node to ask. Each time the indexed table
  * ends equal to the node's canonical chain.
  */
@@ -23,7 +24,7 @@ import {
   waitUntilIndexed,
 } from '../helpers/chain.js';
 import { api } from '../helpers/http.js';
-import { startManager, stopAll } from '../helpers/processes.js';
+import { startManager, stopAll, type WorkerProcess } from '../helpers/processes.js';
 import { queueSummary, waitForQueue } from '../helpers/queues.js';
 import { closeAllProxies, type RpcProxy, startRpcProxy } from '../helpers/rpc-proxy.js';
 import { waitFor } from '../helpers/wait.js';
@@ -185,7 +186,7 @@ it('ignores the late results of orphaned heights whose handlers still ran during
 
 it('after anvil_rollback, lags without undoing anything, then reverts and re-indexes once the chain regrows', async () => {
   chain = await startFollowedChain();
-  const { anvil, manager, db } = chain;
+  const { anvil, manager, db, workers } = chain;
   const head = await mineWithTransfers(anvil, 20);
   await follow(manager.url, anvil);
   await waitUntilIndexed(chain);
@@ -209,6 +210,13 @@ it('after anvil_rollback, lags without undoing anything, then reverts and re-ind
   expect(record?.forkHeight).toBeLessThanOrEqual(low);
   expect(record?.revertFrom).toBe((record?.forkHeight ?? 0) + 1);
   expect(record?.revertTo).toBeGreaterThanOrEqual(head);
+  // The revert removed the rows of every height above the fork, the ones above the node's
+  // head included.
+  const reverted = await (workers[0] as WorkerProcess).waitForLog(
+    (entry) => entry.msg === 'evm-blocks: reverted',
+  );
+  expect(reverted).toMatchObject({ from: record?.revertFrom, to: record?.revertTo });
+  expect(reverted.blocks).toBeGreaterThanOrEqual(depth);
   await mineOtherBlocks(anvil, depth + 2);
   await waitUntilIndexed(chain);
 
@@ -293,12 +301,14 @@ it('rides out a node unreachable for 10 s, then rate-limiting, then answering ga
   );
   expect(limited.lastError).toMatch(/429/);
 
+  // The node said when to come back (Retry-After: 1): the next poll comes then, not after the
+  // backoff that 10 s of failures have grown to.
   await proxy.setMode('garbage');
   const failing = await waitForSource(
     manager.url,
     (view) => view.state === 'failing',
     'the source to fail on malformed answers',
-    35_000,
+    5_000,
   );
   expect(failing.lastError).toMatch(/not JSON/);
   expect(failing.head).toBe(seen);
@@ -309,7 +319,7 @@ it('rides out a node unreachable for 10 s, then rate-limiting, then answering ga
     manager.url,
     (view) => view.state === 'following' && view.head === head,
     'the source to follow again',
-    35_000,
+    10_000,
   );
   expect(following.lastError).toBeNull();
   await waitUntilIndexed(chain);

@@ -29,8 +29,10 @@ afterEach(async () => {
   chain = undefined;
 });
 
-it('backfills 0..2,000 of a chain with transactions, then follows it as blocks come', async () => {
-  chain = await startFollowedChain();
+it('backfills 0..2,000 of a chain with transactions, then follows it as blocks come', {
+  timeout: 120_000,
+}, async () => {
+  chain = await startFollowedChain({ workers: 2 });
   const { anvil, manager } = chain;
   // 2,000 blocks, one in ten with a transfer.
   for (let i = 0; i < 200; i++) {

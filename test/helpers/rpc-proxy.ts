@@ -5,8 +5,9 @@
  * - `refuse`: nothing listens on the port and open connections are cut (ECONNREFUSED);
  * - `429`: every request is answered 429 with `Retry-After: 1`;
  * - `garbage`: every request is answered 200 with a body that is not JSON.
- * `stall` holds the calls it matches unanswered (a node that hangs on them) until
- * `releaseStalled()` forwards them or `close()` cuts them. Every proxy started is registered so
+ * In `forward` mode, `stall` holds the calls it matches unanswered (a node that hangs on them)
+ * until `releaseStalled()` forwards them or `close()` cuts them, and `fail` answers the calls
+ * it matches with 503 (a node that fails some requests). Every proxy started is registered so
  * that `closeAllProxies()` in an `afterEach` leaves nothing listening.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -31,8 +32,10 @@ export interface RpcProxy {
   readonly stalled: number;
   /** Forwards the held calls now and stops holding new ones. */
   releaseStalled(): void;
-  /** Requests answered (or refused at the socket) per mode, and calls held, so far. */
-  readonly counts: Record<ProxyMode | 'stalled', number>;
+  /** Calls for which `match` holds are answered 503 from now on; undefined stops that. */
+  fail(match: ((call: RpcCall) => boolean) | undefined): void;
+  /** Requests answered (or refused at the socket) per mode, calls held and calls failed. */
+  readonly counts: Record<ProxyMode | 'stalled' | 'failed', number>;
   close(): Promise<void>;
 }
 
@@ -41,14 +44,16 @@ const open = new Set<RpcProxy>();
 export async function startRpcProxy(targetUrl: string): Promise<RpcProxy> {
   let mode: ProxyMode = 'forward';
   let stallMatch: ((call: RpcCall) => boolean) | undefined;
+  let failMatch: ((call: RpcCall) => boolean) | undefined;
   const held = new Set<() => void>();
   const sockets = new Set<Socket>();
-  const counts: Record<ProxyMode | 'stalled', number> = {
+  const counts: Record<ProxyMode | 'stalled' | 'failed', number> = {
     forward: 0,
     refuse: 0,
     '429': 0,
     garbage: 0,
     stalled: 0,
+    failed: 0,
   };
   let closed = false;
 
@@ -78,6 +83,12 @@ export async function startRpcProxy(targetUrl: string): Promise<RpcProxy> {
       counts.garbage++;
       response.writeHead(200, { 'content-type': 'application/json' });
       response.end('{"jsonrpc":"2.0","id":1,"result":{"number":');
+      return;
+    }
+    if (failMatch && matches(failMatch, body)) {
+      counts.failed++;
+      response.writeHead(503, { 'content-type': 'text/plain' });
+      response.end('unavailable');
       return;
     }
     if (stallMatch && matches(stallMatch, body)) {
@@ -134,6 +145,9 @@ export async function startRpcProxy(targetUrl: string): Promise<RpcProxy> {
       stallMatch = undefined;
       for (const resolve of [...held]) resolve();
       held.clear();
+    },
+    fail(match) {
+      failMatch = match;
     },
     counts,
     async close() {
