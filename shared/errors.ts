@@ -206,12 +206,43 @@ export class ApiError extends Error {
   }
 }
 
+export type RpcErrorKind =
+  | 'unreachable'
+  | 'timeout'
+  | 'rate_limited'
+  | 'http_error'
+  | 'malformed'
+  | 'rpc_error';
+
+/** A chain source's node failed a JSON-RPC call; `kind` says how (docs/chains.md). */
+export class RpcError extends Error {
+  override name = 'RpcError';
+  readonly code = 'BR_RPC_FAILED';
+  constructor(
+    message: string,
+    readonly kind: RpcErrorKind,
+    /** For rate_limited: what the node's Retry-After asked for, in ms. */
+    readonly retryAfterMs?: number,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/** No worker could revert an orphaned range in BLOCKRUNNER_MAX_ATTEMPTS attempts. */
+export class RevertFailedError extends Error {
+  override name = 'RevertFailedError';
+  readonly code = 'BR_REVERT_FAILED';
+}
+
 export const internalErrors = {
   BR_CONFIG_INVALID: ConfigError,
   BR_LEADERSHIP_LOST: LeadershipLostError,
   BR_DATA_DIR_LOCKED: DataDirLockedError,
   BR_LINK_FAILED: LinkError,
   BR_API_ERROR: ApiError,
+  BR_RPC_FAILED: RpcError,
+  BR_REVERT_FAILED: RevertFailedError,
 } as const;
 
 export type InternalErrorCode = keyof typeof internalErrors;

@@ -4,6 +4,8 @@
  * report, heads that a node or a client gives); and the reorganisations themselves
  * (reorg-handler.ts). Everything it changes goes through the write-behind log like the rest.
  */
+
+import { RpcError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { BlockReport } from '../../shared/protocol.js';
 import { RangeSet } from '../../shared/range-set.js';
@@ -14,7 +16,7 @@ import type { QueueState } from '../queue/queue-state.js';
 import type { WriteBehind } from '../store/write-behind.js';
 import type { Conflict } from './block-hashes.js';
 import type { LoadedChain, ReorgRecord, SourceConfig } from './chain-types.js';
-import { displayRpcUrl, EvmRpc, RpcError } from './evm-rpc.js';
+import { displayRpcUrl, EvmRpc } from './evm-rpc.js';
 import { QueueChain } from './queue-chain.js';
 import {
   type CanonicalHash,

@@ -5,27 +5,7 @@
  * malformed answer.
  */
 import { z } from 'zod';
-
-export type RpcErrorKind =
-  | 'unreachable'
-  | 'timeout'
-  | 'rate_limited'
-  | 'http_error'
-  | 'malformed'
-  | 'rpc_error';
-
-export class RpcError extends Error {
-  override name = 'RpcError';
-  constructor(
-    readonly kind: RpcErrorKind,
-    message: string,
-    /** For rate_limited: what the node's Retry-After asked for, in ms. */
-    readonly retryAfterMs?: number,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
-}
+import { RpcError } from '../../shared/errors.js';
 
 const hexQuantity = z.string().regex(/^0x[0-9a-fA-F]{1,16}$/, 'expected a hex quantity');
 const hash32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'expected a 32-byte hex hash');
@@ -71,7 +51,7 @@ export class EvmRpc {
   /** The node's newest block. */
   async head(signal?: AbortSignal): Promise<BlockHeader> {
     const block = await this.block('latest', signal);
-    if (!block) throw new RpcError('malformed', 'eth_getBlockByNumber("latest") answered null');
+    if (!block) throw new RpcError('eth_getBlockByNumber("latest") answered null', 'malformed');
     return block;
   }
 
@@ -87,12 +67,12 @@ export class EvmRpc {
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       throw new RpcError(
-        'malformed',
         `eth_getBlockByNumber(${tag}): ${issue?.path.join('.') ?? ''} ${issue?.message ?? 'unexpected block'}`,
+        'malformed',
       );
     }
     const height = Number.parseInt(parsed.data.number, 16);
-    if (!Number.isSafeInteger(height)) throw new RpcError('malformed', 'block number out of range');
+    if (!Number.isSafeInteger(height)) throw new RpcError('block number out of range', 'malformed');
     return {
       height,
       hash: parsed.data.hash.toLowerCase(),
@@ -114,11 +94,11 @@ export class EvmRpc {
     } catch (error) {
       if (signal?.aborted) throw error;
       if (timeout.aborted)
-        throw new RpcError('timeout', `${method}: no answer within ${this.timeoutMs} ms`);
+        throw new RpcError(`${method}: no answer within ${this.timeoutMs} ms`, 'timeout');
       const cause = (error as { cause?: { code?: string } }).cause;
       throw new RpcError(
-        'unreachable',
         `${method}: ${cause?.code ?? (error as Error).message}`,
+        'unreachable',
         undefined,
         {
           cause: error,
@@ -127,36 +107,36 @@ export class EvmRpc {
     }
     if (response.status === 429) {
       await response.body?.cancel();
-      throw new RpcError('rate_limited', `${method}: HTTP 429`, retryAfterMs(response.headers));
+      throw new RpcError(`${method}: HTTP 429`, 'rate_limited', retryAfterMs(response.headers));
     }
     if (!response.ok) {
       await response.body?.cancel();
-      throw new RpcError('http_error', `${method}: HTTP ${response.status}`);
+      throw new RpcError(`${method}: HTTP ${response.status}`, 'http_error');
     }
     let text: string;
     try {
       text = await response.text();
     } catch (error) {
-      throw new RpcError('unreachable', `${method}: answer cut off`, undefined, { cause: error });
+      throw new RpcError(`${method}: answer cut off`, 'unreachable', undefined, { cause: error });
     }
     if (text.length > MAX_ANSWER_BYTES)
-      throw new RpcError('malformed', `${method}: answer too large`);
+      throw new RpcError(`${method}: answer too large`, 'malformed');
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch {
-      throw new RpcError('malformed', `${method}: answer is not JSON`);
+      throw new RpcError(`${method}: answer is not JSON`, 'malformed');
     }
     const parsed = responseSchema.safeParse(json);
-    if (!parsed.success) throw new RpcError('malformed', `${method}: not a JSON-RPC answer`);
+    if (!parsed.success) throw new RpcError(`${method}: not a JSON-RPC answer`, 'malformed');
     if ('error' in parsed.data) {
       const { code, message } = parsed.data.error;
       // -32005 is what several providers answer when a plan's request rate is exceeded.
       const kind = code === -32005 || code === 429 ? 'rate_limited' : 'rpc_error';
-      throw new RpcError(kind, `${method}: ${code} ${message.slice(0, 200)}`);
+      throw new RpcError(`${method}: ${code} ${message.slice(0, 200)}`, kind);
     }
     if (parsed.data.id !== id)
-      throw new RpcError('malformed', `${method}: answer for another request`);
+      throw new RpcError(`${method}: answer for another request`, 'malformed');
     return parsed.data.result;
   }
 }

@@ -4,10 +4,10 @@
  * height: on another worker when the link drops or the lease time passes, after backoff when
  * the handler fails, until it succeeds or `maxAttempts` failures.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
-import { backoffDelay } from '../../shared/backoff.js';
+import { RevertFailedError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { RevertedFrame } from '../../shared/protocol.js';
+import { retry } from '../../shared/retry.js';
 import type { WorkerLink } from '../dispatch/dispatcher.js';
 
 export interface RevertRunnerOptions {
@@ -26,10 +26,6 @@ interface InFlight {
   settle: (outcome: { ok: true } | { ok: false; error: string; counted: boolean }) => void;
 }
 
-export class RevertFailedError extends Error {
-  override name = 'RevertFailedError';
-}
-
 export class RevertRunner {
   private nextId = 1;
   private readonly inFlight = new Map<number, InFlight>();
@@ -44,24 +40,43 @@ export class RevertRunner {
    */
   async run(queue: string, from: number, to: number, signal: AbortSignal): Promise<void> {
     const { log, maxAttempts, retryBaseMs, retryMaxMs } = this.options;
-    let failures = 0;
     let failedOn: WorkerLink | undefined;
-    for (;;) {
-      signal.throwIfAborted();
-      const link = await this.linkFor(queue, signal, failedOn);
-      const outcome = await this.attempt(link, queue, from, to, signal);
-      if (outcome.ok) return;
-      failedOn = link;
-      if (!outcome.counted) continue;
-      failures++;
-      log.warn({ queue, from, to, attempt: failures, err: outcome.error }, 'revert failed');
-      if (failures >= maxAttempts)
-        throw new RevertFailedError(
-          `revert of ${from}..${to} failed ${failures} times: ${outcome.error}`,
-        );
-      await sleep(backoffDelay(failures, { baseMs: retryBaseMs, maxMs: retryMaxMs }), undefined, {
-        signal,
-      });
+    let failures = 0;
+    // Retried like a height: the same backoff as a failed height's next attempt.
+    const policy = { baseMs: retryBaseMs, maxMs: retryMaxMs, jitter: 'equal' } as const;
+    try {
+      await retry(
+        async () => {
+          // A link that dropped, or a stop, costs no attempt: go on with another worker.
+          for (;;) {
+            const link = await this.linkFor(queue, signal, failedOn);
+            const outcome = await this.attempt(link, queue, from, to, signal);
+            if (outcome.ok) return;
+            failedOn = link;
+            signal.throwIfAborted();
+            if (outcome.counted) throw new Error(outcome.error);
+          }
+        },
+        {
+          policy,
+          signal,
+          retries: maxAttempts - 1,
+          shouldRetry: () => !this.closed,
+          onFailedAttempt: ({ error, attemptNumber }) => {
+            failures = attemptNumber;
+            log.warn(
+              { queue, from, to, attempt: attemptNumber, err: (error as Error).message },
+              'revert failed',
+            );
+          },
+        },
+      );
+    } catch (error) {
+      if (signal.aborted || this.closed) throw error;
+      throw new RevertFailedError(
+        `revert of ${from}..${to} failed ${Math.max(failures + 1, maxAttempts)} times: ${(error as Error).message}`,
+        { cause: error },
+      );
     }
   }
 

@@ -6,10 +6,11 @@
  * through `onStatus`; nothing it does can throw out of this loop.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { RpcError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { RETRY_POLICIES, retry } from '../../shared/retry.js';
 import type { SourceConfig } from './chain-types.js';
-import { type BlockHeader, displayRpcUrl, type EvmRpc, RpcError } from './evm-rpc.js';
+import { type BlockHeader, displayRpcUrl, type EvmRpc } from './evm-rpc.js';
 import { NewHeadsSubscription } from './new-heads.js';
 
 export type SourceState = 'starting' | 'following' | 'unreachable' | 'rate_limited' | 'failing';

@@ -6,12 +6,9 @@
  * sleeping.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  RevertFailedError,
-  RevertRunner,
-  type RevertRunnerOptions,
-} from '../../../manager/chain/revert-runner.js';
+import { RevertRunner, type RevertRunnerOptions } from '../../../manager/chain/revert-runner.js';
 import type { WorkerLink } from '../../../manager/dispatch/dispatcher.js';
+import { RevertFailedError } from '../../../shared/errors.js';
 import { createLogger } from '../../../shared/logger.js';
 import type { ManagerFrame, RevertFrame } from '../../../shared/protocol.js';
 import { waitFor } from '../../helpers/wait.js';
