@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { SOURCE_LIMITS, type SourceAnswer, sourceAnswerSchema } from '../shared/api-schemas.js';
-import { type Env, integer } from '../shared/config.js';
+import { type Env, integer, optionalInteger } from '../shared/config.js';
 import { ConfigError } from '../shared/errors.js';
 import { type Answer, ApiClient, queuePath } from './api-client.js';
 import {
@@ -82,22 +82,7 @@ function rpcUrl() {
 
 /** A whole number within the manager's bounds; unset means the manager's default. */
 function optionalCount({ min, max }: { min: number; max: number }) {
-  return z
-    .string()
-    .optional()
-    .transform((raw, ctx) => {
-      if (raw === undefined || raw.trim() === '') return undefined;
-      const text = raw.trim();
-      const value = Number(text);
-      if (!/^\d+$/.test(text) || value < min || value > max) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `expected a whole number from ${min} to ${max}, got "${text}"`,
-        });
-        return z.NEVER;
-      }
-      return value;
-    });
+  return optionalInteger(min, max);
 }
 
 export async function follow(args: string[], env: Env): Promise<void> {

@@ -15,10 +15,19 @@ function present(raw: string | undefined): raw is string {
 
 /** A whole number within bounds; unset or empty means the default. */
 export function integer(fallback: number, min: number, max: number) {
+  return wholeNumber(fallback, min, max);
+}
+
+/** A whole number within bounds; unset or empty means undefined (the other side's default). */
+export function optionalInteger(min: number, max: number) {
+  return wholeNumber(undefined, min, max);
+}
+
+function wholeNumber<F extends number | undefined>(fallback: F, min: number, max: number) {
   return z
     .string()
     .optional()
-    .transform((raw, ctx) => {
+    .transform((raw, ctx): number | F => {
       if (!present(raw)) return fallback;
       const text = raw.trim();
       const value = Number(text);

@@ -7,36 +7,11 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { RevertRunner, type RevertRunnerOptions } from '../../../manager/chain/revert-runner.js';
-import type { WorkerLink } from '../../../manager/dispatch/dispatcher.js';
 import { RevertFailedError } from '../../../shared/errors.js';
 import { createLogger } from '../../../shared/logger.js';
-import type { ManagerFrame, RevertFrame } from '../../../shared/protocol.js';
+import type { RevertFrame } from '../../../shared/protocol.js';
+import { FakeLink } from '../../helpers/fake-link.js';
 import { waitFor } from '../../helpers/wait.js';
-
-class FakeLink implements WorkerLink {
-  readonly name: string;
-  readonly capacity = 10;
-  readonly connectedAt = new Date();
-  held = 0;
-  done = 0;
-  failed = 0;
-  readonly frames: ManagerFrame[] = [];
-
-  constructor(
-    readonly id: string,
-    readonly queues: readonly string[],
-  ) {
-    this.name = `worker-${id}`;
-  }
-
-  send(frame: ManagerFrame): void {
-    this.frames.push(frame);
-  }
-
-  reverts(): RevertFrame[] {
-    return this.frames.filter((frame): frame is RevertFrame => frame.type === 'revert');
-  }
-}
 
 let runner: RevertRunner | undefined;
 let connected: FakeLink[] = [];

@@ -10,20 +10,14 @@ import {
   type DispatchMetrics,
   type HashReports,
   LEASE_EXPIRED,
-  type WorkerLink,
   type WriteRecorder,
 } from '../../../manager/dispatch/dispatcher.js';
 import { QueueState } from '../../../manager/queue/queue-state.js';
 import { QueueWrites } from '../../../manager/store/pending-writes.js';
 import { createLogger } from '../../../shared/logger.js';
-import type {
-  BlockReport,
-  CancelFrame,
-  DispatchFrame,
-  ManagerFrame,
-  ResultsFrame,
-} from '../../../shared/protocol.js';
+import type { BlockReport, ResultsFrame } from '../../../shared/protocol.js';
 import { RangeSet } from '../../../shared/range-set.js';
+import { FakeLink } from '../../helpers/fake-link.js';
 
 const LEASE_MS = 30_000;
 const MAX_ATTEMPTS = 4;
@@ -32,41 +26,6 @@ const MAX_ATTEMPTS = 4;
 const RETRY_BASE_MS = 4_000;
 const RETRY_MAX_MS = 10_000;
 const T0 = 1_700_000_000_000;
-
-class FakeLink implements WorkerLink {
-  readonly name: string;
-  readonly connectedAt = new Date(T0);
-  held = 0;
-  done = 0;
-  failed = 0;
-  readonly frames: ManagerFrame[] = [];
-
-  constructor(
-    readonly id: string,
-    readonly queues: readonly string[],
-    readonly capacity: number,
-  ) {
-    this.name = `worker-${id}`;
-  }
-
-  send(frame: ManagerFrame): void {
-    this.frames.push(frame);
-  }
-
-  dispatches(): DispatchFrame[] {
-    return this.frames.filter((frame): frame is DispatchFrame => frame.type === 'dispatch');
-  }
-
-  cancels(): CancelFrame[] {
-    return this.frames.filter((frame): frame is CancelFrame => frame.type === 'cancel');
-  }
-
-  lastDispatch(): DispatchFrame {
-    const last = this.dispatches().at(-1);
-    if (!last) throw new Error(`${this.name} got no dispatch`);
-    return last;
-  }
-}
 
 /** Keeps what the dispatcher records per queue, so tests can see what would be committed. */
 class FakeWriter implements WriteRecorder {
