@@ -144,8 +144,11 @@ function cliPath(): string {
   return path;
 }
 
-/** A port that was free a moment ago on 127.0.0.1 (the manager logs no URL at LOG_LEVEL warn). */
-async function freePort(): Promise<number> {
+/**
+ * A port that was free a moment ago on 127.0.0.1 (the manager logs no URL at LOG_LEVEL warn;
+ * anvil is given its port too).
+ */
+export async function freePort(): Promise<number> {
   const server = createServer();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');

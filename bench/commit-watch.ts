@@ -1,7 +1,7 @@
 /**
- * Watches what the manager has committed, straight from PostgreSQL: a height counts only once
- * its result is in `queues.done` (migrations/001_init.sql), which is what DESIGN "S1" means by
- * "to the last commit". One small indexed query per probe, so polling every few milliseconds
+ * Watches what the manager has committed, straight from PostgreSQL: a height counts only once its
+ * result is in `queues.done` (migrations/001_init.sql), which is where the S1 clock of
+ * docs/performance.md stops. One small indexed query per probe, so polling every few milliseconds
  * costs the server little and the measured time is off by at most one interval.
  */
 import pg from 'pg';
@@ -41,14 +41,15 @@ export class CommitWatch {
   }
 
   /**
-   * Resolves with `performance.now()` of the first probe that saw from..to all done. `check`
-   * runs before each probe and throws when waiting has become pointless (a process died).
+   * Resolves with `performance.now()` of the first probe that saw from..to all done, probing
+   * every `intervalMs` (default COMMIT_POLL_MS). `check` runs before each probe and throws when
+   * waiting has become pointless (a process died).
    */
   async waitForAllDone(
     queue: string,
     from: number,
     to: number,
-    options: { timeoutMs: number; check?: () => void },
+    options: { timeoutMs: number; check?: () => void; intervalMs?: number },
   ): Promise<number> {
     return waitUntil(
       async () => {
@@ -57,7 +58,7 @@ export class CommitWatch {
       },
       {
         timeoutMs: options.timeoutMs,
-        intervalMs: COMMIT_POLL_MS,
+        intervalMs: options.intervalMs ?? COMMIT_POLL_MS,
         message: `heights ${from}..${to} of queue ${queue} to be committed as done`,
       },
     );

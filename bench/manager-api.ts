@@ -1,16 +1,8 @@
 /** The few calls of the manager's HTTP API (docs/api.md) that the scenarios make. */
 import { Agent, request as httpRequest } from 'node:http';
-import type { QueueSummary } from '../manager/queue/queue-state.js';
+import type { EnqueueAnswer, QueueSummary } from '../shared/api-schemas.js';
 
 const REQUEST_TIMEOUT_MS = 30_000;
-
-export type { QueueSummary };
-
-export interface EnqueueAnswer {
-  queue: string;
-  added: number;
-  skipped: number;
-}
 
 export type EnqueueBody = { from: number; to: number } | { heights: number[] };
 
@@ -26,6 +18,45 @@ export async function queueSummary(baseUrl: string, queue: string): Promise<Queu
   return request<QueueSummary>(baseUrl, 'GET', `/v1/queues/${queue}`, undefined, 200);
 }
 
+/** An evm source (PUT /v1/queues/:queue/source, docs/api.md); the other fields keep defaults. */
+export interface EvmSource {
+  url: string;
+  from: number;
+  confirmations: number;
+  finality: number;
+  pollMs: number;
+}
+
+export async function putSource(baseUrl: string, queue: string, source: EvmSource): Promise<void> {
+  await request(baseUrl, 'PUT', `/v1/queues/${queue}/source`, { kind: 'evm', ...source }, 200);
+}
+
+/** Stops following; what was enqueued stays. */
+export async function deleteSource(baseUrl: string, queue: string): Promise<void> {
+  await requestText(baseUrl, 'DELETE', `/v1/queues/${queue}/source`, undefined, 204);
+}
+
+/** A reorganisation as GET /v1/queues/:queue/reorgs lists it. */
+export interface ReorgItem {
+  detectedAt: string;
+  forkHeight: number;
+  depth: number;
+  revertFrom: number;
+  revertTo: number;
+  revertedAt: string | null;
+}
+
+export async function reorgList(baseUrl: string, queue: string): Promise<ReorgItem[]> {
+  const body = await request<{ items: ReorgItem[] }>(
+    baseUrl,
+    'GET',
+    `/v1/queues/${queue}/reorgs`,
+    undefined,
+    200,
+  );
+  return body.items;
+}
+
 export async function connectedWorkers(baseUrl: string): Promise<number> {
   const body = await request<{ workers: unknown[] }>(baseUrl, 'GET', '/v1/workers', undefined, 200);
   return body.workers.length;
@@ -39,6 +70,18 @@ export async function handlerSeconds(baseUrl: string, queue: string): Promise<nu
     .find((l) => l.startsWith(`blockrunner_handler_seconds_total{queue="${queue}"} `));
   if (!line) throw new Error(`no blockrunner_handler_seconds_total for ${queue} in /metrics`);
   return Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
+/** The sum of every series of metric `name` (all labels) in the manager's /metrics. */
+export async function metricSum(baseUrl: string, name: string): Promise<number> {
+  const text = await requestText(baseUrl, 'GET', '/metrics', undefined, 200);
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) {
+      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
+  }
+  return sum;
 }
 
 /** True once the manager answers /readyz with 200 (it leads and its database answers). */

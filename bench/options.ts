@@ -1,11 +1,12 @@
 /**
  * Command-line options of `npm run bench` (docs/performance.md lists them). Every size and
  * setting of a scenario is an option, so the lead can probe one figure without editing code;
- * `--quick` shrinks the sizes for a run of about a minute.
+ * `--quick` shrinks the sizes for a run of about three minutes (S7 waits for anvil's blocks, one a
+ * second, whatever the size).
  */
 import { parseArgs } from 'node:util';
 
-export const SCENARIOS = ['S1', 'S2', 'S3', 'S4'] as const;
+export const SCENARIOS = ['S1', 'S2', 'S3', 'S4', 'S5', 'S7'] as const;
 export type ScenarioId = (typeof SCENARIOS)[number];
 
 export const ANCHORS = ['pg-boss', 'graphile-worker', 'bullmq'] as const;
@@ -37,13 +38,15 @@ export interface BenchOptions {
     sleepMs: number;
   };
   s4: { samples: number; perSecond: number; backfillWorkers: number };
+  s5: { blocks: number; transfers: number; processes: number; concurrency: number; runs: number };
+  s7: { samples: number; reorgBlocks: number; reorgDepth: number; reorgPollMs: number };
 }
 
 export const USAGE = `Usage: npm run bench -- [options]
 
-  --only S1,S2,S3,S4         scenarios to run (default: all)
+  --only S1,S2,S3,S4,S5,S7   scenarios to run (default: all)
   --anchors LIST|none        anchors to run beside S1/S2: pg-boss,graphile-worker,bullmq (default: all)
-  --quick                    smaller sizes, for a run of about a minute
+  --quick                    smaller sizes, for a run of about three minutes
   --out PATH                 results file (default: bench/results/latest.json)
   --database-url URL         admin URL of PostgreSQL (default: TEST_DATABASE_URL or
                              postgres://postgres@127.0.0.1:5432/postgres)
@@ -60,6 +63,14 @@ export const USAGE = `Usage: npm run bench -- [options]
   --s3-concurrency N         S3 concurrency per worker, 2 workers (default 8)
   --s3-prefetch N            S3 prefetch per worker (default 8)
   --s4-samples N             S4 single-height enqueues (default 1,000; quick 200)
+  --s5-blocks N              S5 blocks indexed, 0..N-1 (default 5,000; quick 1,000)
+  --s5-transfers N           S5 transfers spread over the blocks (default 200; quick 40)
+  --s5-processes N           S5 worker processes, and bare-loop processes (default 2)
+  --s5-concurrency N         S5 concurrency per process, both sides (default 16)
+  --s5-runs N                S5 runs of both sides, best of each is the figure (default 2; quick 1)
+  --s7-samples N             S7 blocks timed per head mode (default 60; quick 15)
+  --s7-reorg-depth N         S7 depth of the reorg, at most 100 (default 10)
+  --s7-reorg-poll-ms N       S7 pollMs of the source during the reorg (default 1,000)
   --help                     this text
 `;
 
@@ -114,6 +125,20 @@ export function parseBenchArgs(
       perSecond: 100,
       backfillWorkers: 2,
     },
+    s5: {
+      blocks: count(v['s5-blocks'], quick ? 1_000 : 5_000, '--s5-blocks', 1_000_000),
+      transfers: count(v['s5-transfers'], quick ? 40 : 200, '--s5-transfers', 100_000, 0),
+      processes: count(v['s5-processes'], 2, '--s5-processes', 64),
+      concurrency: count(v['s5-concurrency'], 16, '--s5-concurrency', 1_000),
+      runs: count(v['s5-runs'], quick ? 1 : 2, '--s5-runs', 20),
+    },
+    s7: {
+      samples: count(v['s7-samples'], quick ? 15 : 60, '--s7-samples', 3_600),
+      reorgBlocks: 100,
+      // anvil keeps 128 states (bench/anvil.ts): a reorg may go back at most 127 blocks.
+      reorgDepth: count(v['s7-reorg-depth'], 10, '--s7-reorg-depth', 100),
+      reorgPollMs: count(v['s7-reorg-poll-ms'], 1_000, '--s7-reorg-poll-ms', 60_000, 50),
+    },
   };
   if (options.s1.concurrency + options.s1.prefetch > MAX_CAPACITY) {
     throw new UsageError(`--concurrency plus --prefetch must be at most ${MAX_CAPACITY}`);
@@ -145,6 +170,14 @@ function parse(argv: string[]) {
       's3-concurrency': { type: 'string' },
       's3-prefetch': { type: 'string' },
       's4-samples': { type: 'string' },
+      's5-blocks': { type: 'string' },
+      's5-transfers': { type: 'string' },
+      's5-processes': { type: 'string' },
+      's5-concurrency': { type: 'string' },
+      's5-runs': { type: 'string' },
+      's7-samples': { type: 'string' },
+      's7-reorg-depth': { type: 'string' },
+      's7-reorg-poll-ms': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });

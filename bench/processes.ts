@@ -1,7 +1,8 @@
 /**
- * Child processes of the bench: Blockrunner managers and workers, anchor runs. Each keeps the
- * tail of its output for error messages, hands every line to listeners (the S4 recorder prints
- * its timings on stdout), and is registered so that an interrupted bench leaves none behind.
+ * Child processes of the bench: Blockrunner managers and workers, anchor runs, anvil nodes and
+ * the bare loops of S5. Each keeps the tail of its output for error messages, hands every line
+ * to listeners (the S4 and S7 recorders print their timings on stdout), and is registered so
+ * that an interrupted bench leaves none behind.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -26,8 +27,10 @@ export class BenchProcess {
     args: string[],
     env: Record<string, string>,
     cwd: string,
+    /** What runs: Node by default, with `args` as its arguments; anvil gives its binary. */
+    command: string = process.execPath,
   ) {
-    this.child = spawn(process.execPath, args, {
+    this.child = spawn(command, args, {
       cwd,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

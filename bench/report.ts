@@ -3,14 +3,14 @@
  * docs/performance.md. Every figure here is also in the results file, with more detail.
  */
 import { ANCHORS } from './options.js';
-import type { BenchResults, Outcome } from './results.js';
+import type { BenchResults, Outcome, S5Result } from './results.js';
 
 type Row = [string, string, string, string];
 
 export function renderReport(results: BenchResults): string {
   const { machine, scenarios, anchors, comparison } = results;
   const rows: Row[] = [];
-  const { S1, S2, S3, S4 } = scenarios;
+  const { S1, S2, S3, S4, S5, S7 } = scenarios;
 
   rows.push([
     'S1 throughput',
@@ -89,6 +89,8 @@ export function renderReport(results: BenchResults): string {
     ),
   ]);
 
+  rows.push(...realChainRows(S5), ...headRows(S7));
+
   const targets = results.targets.map(
     (check): Row => [
       check.scenario,
@@ -109,7 +111,7 @@ export function renderReport(results: BenchResults): string {
     '',
     table(['scenario', 'system', 'figure', 'detail'], rows),
     '',
-    table(['scenario', 'target (DESIGN)', 'measured', 'result'], targets),
+    table(['scenario', 'target', 'measured', 'result'], targets),
     '',
     'How each figure was measured:',
     ...howMeasured(results).map((line) => `- ${line}`),
@@ -129,6 +131,66 @@ function howMeasured({ scenarios, anchors }: BenchResults): string[] {
     }
   }
   return lines;
+}
+
+function realChainRows(S5: BenchResults['scenarios']['S5']): Row[] {
+  const settings = (r: S5Result) =>
+    `${int(r.blocks)} blocks (${int(r.bareLoop.transactionRows)} transfers), ${r.processes} processes x concurrency ${r.concurrency}`;
+  return [
+    [
+      'S5 real chain',
+      'blockrunner',
+      figure(S5, (r) => `${int(r.blockrunner.blocksPerSecond)} blocks/s`),
+      detail(
+        S5,
+        (r) =>
+          `${(r.shareOfBareLoop * 100).toFixed(1)}% of the bare loop (best runs; blockrunner / bare loop blocks/s by run: ${r.runs.map((run) => `${int(run.blockrunner.blocksPerSecond)}/${int(run.bareLoop.blocksPerSecond)}`).join(', ')}); ${duration(r.blockrunner.elapsedMs)}; ${settings(r)}, prefetch ${r.prefetch}; handler ${r.blockrunner.handlerMeanMs} ms per block; ${int(r.blockrunner.commits ?? 0)} manager commits (${r.blockrunner.commitMeanMs} ms each), ${int(r.blockrunner.resultsFrames ?? 0)} results frames; CPU ${cpu(r.blockrunner.cpu)}`,
+      ),
+    ],
+    [
+      'S5 real chain',
+      'bare loop',
+      figure(S5, (r) => `${int(r.bareLoop.blocksPerSecond)} blocks/s`),
+      detail(
+        S5,
+        (r) =>
+          `${duration(r.bareLoop.elapsedMs)}; ${settings(r)}; same handler module, ${r.bareLoop.handlerMeanMs} ms per block; CPU ${cpu(r.bareLoop.cpu)}`,
+      ),
+    ],
+    [
+      'S5 real chain',
+      'ponder',
+      figure(S5, () => 'not run'),
+      detail(S5, (r) => `Ponder: not run (${r.ponder.reason})`),
+    ],
+  ];
+}
+
+/** Where the cores' time went during one side of S5. */
+function cpu(used: S5Result['blockrunner']['cpu']): string {
+  const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  return `handler processes ${s(used.handlerProcessesMs)}, manager ${s(used.managerMs)}, anvil ${s(used.anvilMs)}, PostgreSQL for the handler ${s(used.postgresHandlerMs)}, for the manager ${s(used.postgresManagerMs)}, other ${s(used.postgresOtherMs)}, bench ${s(used.benchMs)}, rest ${s(used.restMs)}; cores ${(used.machineBusyShare * 100).toFixed(0)}% busy`;
+}
+
+function headRows(S7: BenchResults['scenarios']['S7']): Row[] {
+  if (S7.status !== 'ok') {
+    return [['S7 head', 'blockrunner', figure(S7, () => ''), detail(S7, () => '')]];
+  }
+  const rows: Row[] = S7.modes.map((mode) => [
+    'S7 head',
+    mode.mode,
+    `p50 ${mode.p50Ms} ms, p99 ${mode.p99Ms} ms`,
+    `block first seen to handler start, ${mode.samples} blocks at ${S7.blockTime} s; max ${mode.maxMs} ms; first seen by the bench's poll (window ${mode.seenWindowP99Ms} ms p99) or its own newHeads (first for ${mode.heardByNewHeads})`,
+  ]);
+  const r = S7.reorg;
+  const at = (ms: number | null) => (ms === null ? '?' : duration(ms));
+  rows.push([
+    'S7 reorg',
+    `depth ${r.depth}, pollMs ${r.pollMs}`,
+    duration(r.elapsedMs),
+    `bound ${duration(r.boundMs)} = ${r.pollMs} ms + ${r.depth} x ${r.handlerMeanMs} ms; after the anvil_reorg call: detected ${at(r.detectedMs)}, revert ${at(r.revertStartedMs)} to ${at(r.revertedMs)}, re-runs ${at(r.firstRerunStartMs)} to ${at(r.lastRerunFinishMs)} (${r.rerunHandlerMeanMs} ms each)`,
+  ]);
+  return rows;
 }
 
 function figure<T>(outcome: Outcome<T>, show: (result: T) => string): string {
@@ -161,7 +223,7 @@ function duration(ms: number): string {
   return ms < 1000 ? `${ms.toFixed(1)} ms` : `${(ms / 1000).toFixed(2)} s`;
 }
 
-/** Decimal units, as DESIGN writes its targets (MB). */
+/** Decimal units, as the targets are written (bench/targets.ts: MB). */
 function bytes(value: number): string {
   const abs = Math.abs(value);
   if (abs < 1e3) return `${value} B`;

@@ -89,6 +89,127 @@ export interface S4Result {
   measured: string;
 }
 
+/** One side of S5: the same handler over the same blocks, into a fresh database of its own. */
+export interface S5Side {
+  /** The fresh database the handler wrote evm_blocks/evm_transactions to, dropped after. */
+  database: string;
+  /** Blockrunner's: the manager's fresh database, dropped after; null for the bare loop. */
+  managerDatabase: string | null;
+  elapsedMs: number;
+  blocksPerSecond: number;
+  /** Rows found afterwards: every block once, every transfer once. */
+  blockRows: number;
+  transactionRows: number;
+  /** Mean time of one handler call, measured around it (by the worker, or by the loop). */
+  handlerMeanMs: number;
+  /** The manager's group commits while the clock ran (its /metrics); null for the bare loop. */
+  commits: number | null;
+  commitMeanMs: number | null;
+  /** Results frames the workers sent while the clock ran (its /metrics); null for the bare loop. */
+  resultsFrames: number | null;
+  /** CPU time used while the clock ran, in ms (bench/cpu.ts). */
+  cpu: {
+    /** The processes running the handler: workers, or bare-loop processes. */
+    handlerProcessesMs: number;
+    /** Blockrunner's manager; 0 for the bare loop. */
+    managerMs: number;
+    anvilMs: number;
+    /** PostgreSQL backends serving the handler's database. */
+    postgresHandlerMs: number;
+    /** PostgreSQL backends serving the manager's database (the bench's probes apart). */
+    postgresManagerMs: number;
+    /**
+     * Every other PostgreSQL process: background writers, autovacuum, and the backends of
+     * anything else using the server meanwhile.
+     */
+    postgresOtherMs: number;
+    /** The bench process and its probe's backend. */
+    benchMs: number;
+    /** The rest of the machine's busy time: processes none of the above. */
+    restMs: number;
+    /** Busy time of all cores over all their time: near 1, the cores were the limit. */
+    machineBusyShare: number;
+  };
+}
+
+export interface S5Run {
+  /** Whether the bare loop ran before Blockrunner in this run. */
+  bareFirst: boolean;
+  blockrunner: S5Side;
+  bareLoop: S5Side;
+}
+
+export interface S5Result {
+  blocks: number;
+  transfers: number;
+  processes: number;
+  concurrency: number;
+  prefetch: number;
+  handler: string;
+  runs: S5Run[];
+  /** Each side's best run. */
+  blockrunner: S5Side;
+  bareLoop: S5Side;
+  /** Blockrunner's best blocks/s over the bare loop's best. */
+  shareOfBareLoop: number;
+  /** Ponder on the same node, or why it did not run. */
+  ponder: { ran: false; reason: string };
+  measured: string;
+}
+
+/** Block produced (first seen on the node) to handler start, for one way of following the head. */
+export interface S7HeadMode {
+  mode: string;
+  queue: string;
+  /** The source's pollMs; with newHeads, how often it polls while the subscription is down. */
+  pollMs: number;
+  newHeads: boolean;
+  samples: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  meanMs: number;
+  /** How far first seen can be from produced: the bench's polling window, p99. */
+  seenWindowP99Ms: number;
+  /** Blocks the bench heard of from its own newHeads subscription before its poll saw them. */
+  heardByNewHeads: number;
+  /**
+   * First seen minus the block's own timestamp as the handler wrote it to evm_blocks (whole
+   * seconds on anvil, so anywhere from 0 to about 1,000 ms): why it is not the clock.
+   */
+  timestampToSeenMs: { min: number; max: number };
+}
+
+export interface S7Reorg {
+  /** The fresh database of this part (the manager's tables and the handler's), dropped after. */
+  database: string;
+  blocks: number;
+  depth: number;
+  pollMs: number;
+  /** Mean handler time per height while the blocks were first indexed. */
+  handlerMeanMs: number;
+  /** From the anvil_reorg call until every re-indexed height's row holds its new hash. */
+  elapsedMs: number;
+  /** pollMs + depth x handlerMeanMs: the target. */
+  boundMs: number;
+  /** Milestones, in ms after the anvil_reorg call (null when not seen). */
+  detectedMs: number | null;
+  revertStartedMs: number | null;
+  revertedMs: number | null;
+  firstRerunStartMs: number | null;
+  lastRerunFinishMs: number | null;
+  rerunHandlerMeanMs: number;
+}
+
+export interface S7Result {
+  /** The fresh database of the head part, dropped after. */
+  database: string;
+  blockTime: number;
+  modes: S7HeadMode[];
+  reorg: S7Reorg;
+  measured: string;
+}
+
 export interface AnchorThroughput {
   jobs: number;
   enqueueMs: number;
@@ -154,6 +275,8 @@ export interface BenchResults {
     S2: Outcome<S2Result>;
     S3: Outcome<S3Result>;
     S4: Outcome<S4Result>;
+    S5: Outcome<S5Result>;
+    S7: Outcome<S7Result>;
   };
   anchors: Record<AnchorName, AnchorResults>;
   comparison: {

@@ -1,7 +1,8 @@
 /**
- * One bench run: the selected scenarios for Blockrunner, the anchors beside S1 and S2, then the
- * comparison and the targets. Scenarios run one after another, never side by side, so that no
- * figure shares the two cores with another measurement.
+ * One bench run: the selected scenarios for Blockrunner, the anchors beside S1 and S2 (S5 has
+ * its own: a bare loop of the same handler), then the comparison and the targets. Scenarios run
+ * one after another, never side by side, so that no figure shares the two cores with another
+ * measurement.
  */
 import { redactUrl } from '../shared/logger.js';
 import { type AnchorFigures, redisStartedByBench, runAnchor } from './anchor-runner.js';
@@ -19,6 +20,8 @@ import { runS1 } from './s1-throughput.js';
 import { runS2 } from './s2-big-enqueue.js';
 import { runS3 } from './s3-overhead.js';
 import { runS4 } from './s4-latency.js';
+import { runS5 } from './s5-real-chain.js';
+import { runS7 } from './s7-head.js';
 import { round } from './stats.js';
 import { checkTargets } from './targets.js';
 
@@ -86,6 +89,8 @@ export async function runBench(
   for (const name of ANCHORS) anchorS2.set(name, await anchor(name, 'S2'));
   const S3 = await step('S3', 'blockrunner', () => outcome(() => runS3(options)));
   const S4 = await step('S4', 'blockrunner', () => outcome(() => runS4(options)));
+  const S5 = await step('S5', 'real chain', () => outcome(() => runS5(options)));
+  const S7 = await step('S7', 'head', () => outcome(() => runS7(options)));
 
   const versions = packageVersions();
   const anchors = Object.fromEntries(
@@ -112,7 +117,7 @@ export async function runBench(
     s1ToBestAnchor:
       best && S1.status === 'ok' ? round(S1.heightsPerSecond / best.jobsPerSecond, 1) : null,
   };
-  const scenarios = { S1, S2, S3, S4 };
+  const scenarios = { S1, S2, S3, S4, S5, S7 };
   const machine = await describeMachine(options, loadAtStart);
   if (await redisStartedByBench()) machine.redis += ' (started by the bench)';
   return {

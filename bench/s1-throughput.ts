@@ -1,8 +1,8 @@
 /**
- * S1 throughput (DESIGN "Performance targets"): 0..N-1 with the `noop` handler, one manager and
- * four worker processes. The clock starts just before the enqueue request is sent and stops at
- * the first probe of PostgreSQL that finds every height committed as done. Each run uses a
- * queue of its own on the same processes; the median run is the figure.
+ * S1 throughput (docs/performance.md, "What each scenario measures"): 0..N-1 with the `noop`
+ * handler, one manager and four worker processes. The clock starts just before the enqueue request
+ * is sent and stops at the first probe of PostgreSQL that finds every height committed as done.
+ * Each run uses a queue of its own on the same processes; the median run is the figure.
  */
 import { Cluster } from './cluster.js';
 import { COMMIT_POLL_MS, CommitWatch } from './commit-watch.js';

@@ -1,8 +1,8 @@
 /**
- * S2 big enqueue (DESIGN "Performance targets"): 0..99,999,999 in one request to a manager with
- * no worker connected, so what is measured is the enqueue itself, not dispatch. A small enqueue
- * on another queue first warms the request path, as on any manager that has served requests.
- * Memory is the manager's VmRSS, the median of several samples before and after.
+ * S2 big enqueue (docs/performance.md, "What each scenario measures"): 0..99,999,999 in one request
+ * to a manager with no worker connected, so what is measured is the enqueue itself, not dispatch. A
+ * small enqueue on another queue first warms the request path, as on any manager that has served
+ * requests. Memory is the manager's VmRSS, the median of several samples before and after.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { Cluster } from './cluster.js';

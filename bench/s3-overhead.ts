@@ -1,7 +1,8 @@
 /**
- * S3 overhead (DESIGN "Performance targets"): the built-in `sleep` handler at 2 ms, 16 slots in
- * all (two workers of concurrency 8). Were the system free, 16 slots / 2 ms = 8,000 heights/s;
- * the figure is the achieved rate, enqueue to last commit as in S1, as a share of that.
+ * S3 overhead (docs/performance.md, "What each scenario measures"): the built-in `sleep` handler at
+ * 2 ms, 16 slots in all (two workers of concurrency 8). Were the system free, 16 slots / 2 ms =
+ * 8,000 heights/s; the figure is the achieved rate, enqueue to last commit as in S1, as a share of
+ * that.
  */
 import { Cluster } from './cluster.js';
 import { COMMIT_POLL_MS, CommitWatch } from './commit-watch.js';

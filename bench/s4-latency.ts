@@ -1,12 +1,12 @@
 /**
- * S4 latency (DESIGN "Performance targets"): while two noop workers run a backfill of
- * 0..99,999,999 on one queue, single heights are enqueued one per request at 100/s on another
- * queue, served by a third worker whose handler (handlers/dispatch-recorder.ts) prints when each
- * height reached it. Latency = that time minus the time the enqueue request was sent, both on
+ * S4 latency (docs/performance.md, "What each scenario measures"): while two noop workers run a
+ * backfill of 0..99,999,999 on one queue, single heights are enqueued one per request at 100/s on
+ * another queue, served by a third worker whose handler (handlers/dispatch-recorder.ts) prints when
+ * each height reached it. Latency = that time minus the time the enqueue request was sent, both on
  * the machine's wall clock at sub-millisecond resolution. Requests go out on a fixed schedule
- * whether or not the previous one has answered (open loop), so a slow answer cannot hide the
- * delay of the ones behind it. The same is measured first with no backfill running, to show what
- * the machine itself gives.
+ * whether or not the previous one has answered (open loop), so a slow answer cannot hide the delay
+ * of the ones behind it. The same is measured first with no backfill running, to show what the
+ * machine itself gives.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';

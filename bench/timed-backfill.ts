@@ -22,6 +22,8 @@ export async function timeBackfill(
   queue: string,
   heights: number,
   timeoutMs: number,
+  /** How often PostgreSQL is probed; default COMMIT_POLL_MS (commit-watch.ts). */
+  probeMs?: number,
 ): Promise<BackfillTimes> {
   const started = performance.now();
   const answer = await enqueue(cluster.url, queue, { from: 0, to: heights - 1 });
@@ -32,6 +34,7 @@ export async function timeBackfill(
   const finished = await watch.waitForAllDone(queue, 0, heights - 1, {
     timeoutMs,
     check: () => cluster.assertRunning(),
+    ...(probeMs === undefined ? {} : { intervalMs: probeMs }),
   });
   const summary = await queueSummary(cluster.url, queue);
   if (summary.done !== heights || summary.failed !== 0 || summary.retrying !== 0) {

@@ -1,12 +1,12 @@
 /**
  * What every anchor (pg-boss, graphile-worker, BullMQ) implements: S1, N no-op jobs enqueued
  * in bulk then drained, end to end; S2, N jobs enqueued in bulk with no worker, measuring time
- * and how much the store grew. Each runs in a child process of its own (anchors/child.ts).
+ * and how much the store grew. Each runs in a child process of its own (bench/anchors/child.ts).
  */
 import type { AnchorBigEnqueue, AnchorThroughput } from '../results.js';
 import { round } from '../stats.js';
 
-/** The line on which anchors/child.ts prints its result, as JSON. */
+/** The line on which bench/anchors/child.ts prints its result, as JSON. */
 export const RESULT_LINE_PREFIX = 'bench-result ';
 
 export interface AnchorContext {

@@ -1,6 +1,6 @@
 /**
- * A small run of `npm run bench` (the built dist/bench/main.js), Blockrunner only: S1 on 20,000
- * heights with two workers, S2, S4 with a few samples. Checks correctness, never timing (issue
+ * Small runs of `npm run bench` (the built dist/bench/main.js), Blockrunner only: S1 on 20,000
+ * heights with two workers, S2, S4 with a few samples; then S5 on 200 blocks of a local anvil. Checks correctness, never timing (issue
  * 4: timing figures are printed by the bench, not asserted in `npm test`): every height done,
  * the results file well-formed, what was not run said so, and nothing left behind.
  */
@@ -118,6 +118,12 @@ describe('npm run bench, smoke run', () => {
       'S2',
       'S3',
       'S4',
+      'S5',
+      'S5',
+      'S7',
+      'S7',
+      'S7',
+      'S7',
     ]);
     expect(results.targets.find((check) => check.scenario === 'S3')?.met).toBeNull();
     expect(results.machine.cores).toBe(cpus().length);
@@ -127,6 +133,55 @@ describe('npm run bench, smoke run', () => {
 
     // Every scenario dropped its database.
     const names = [S1.database, S2.database, S4.database];
+    const left = await withAdminClient(adminUrl, async (client) => {
+      const { rows } = await client.query<{ datname: string }>(
+        'SELECT datname FROM pg_database WHERE datname = ANY($1::text[])',
+        [names],
+      );
+      return rows.map((row) => row.datname);
+    });
+    expect(left).toEqual([]);
+  });
+
+  it('runs S5 small: the example handler on anvil, beside a bare loop of it', async () => {
+    const adminUrl = inject('databaseUrl');
+    const out = join(dir, 's5.json');
+    const run = await runBench([
+      '--only',
+      'S5',
+      '--anchors',
+      'none',
+      '--s5-blocks',
+      '200',
+      '--s5-transfers',
+      '10',
+      '--s5-runs',
+      '1',
+      '--database-url',
+      adminUrl,
+      '--out',
+      out,
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    const results = JSON.parse(readFileSync(out, 'utf8')) as BenchResults;
+    const { S5 } = results.scenarios;
+    if (S5.status !== 'ok') throw new Error(`S5: ${JSON.stringify(S5)}`);
+    expect(S5.blocks).toBe(200);
+    expect(S5.runs).toHaveLength(1);
+    for (const side of [S5.blockrunner, S5.bareLoop]) {
+      expect(side.blockRows).toBe(200);
+      expect(side.transactionRows).toBe(10);
+      expect(side.blocksPerSecond).toBeGreaterThan(0);
+    }
+    expect(S5.blockrunner.commits).toBeGreaterThan(0);
+    expect(S5.bareLoop.commits).toBeNull();
+    expect(S5.ponder.ran).toBe(false);
+    const s5Targets = results.targets.filter((check) => check.scenario === 'S5');
+    expect(s5Targets.map((check) => check.met === null)).toEqual([false, true]);
+    expect(run.stdout).toContain('Ponder: not run (');
+
+    // Every database it made (the handler's on each side, the manager's) is dropped.
+    const names = [S5.blockrunner.database, S5.blockrunner.managerDatabase, S5.bareLoop.database];
     const left = await withAdminClient(adminUrl, async (client) => {
       const { rows } = await client.query<{ datname: string }>(
         'SELECT datname FROM pg_database WHERE datname = ANY($1::text[])',
