@@ -14,6 +14,7 @@ import {
   QUEUE,
   reorgs,
   startChainWorker,
+  waitForReverted,
   waitUntilIndexed,
 } from '../helpers/chain.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
@@ -130,13 +131,7 @@ describe('blockrunner follow, reorgs and status against a real chain', () => {
     ]);
     await anvil.reorg(3, 2);
     await mineWithTransfers(anvil, 1);
-    const [recorded] = await waitFor(
-      async () => {
-        const items = await reorgs(manager.url);
-        return items.length === 1 && items[0]?.revertedAt !== null ? items : undefined;
-      },
-      { timeoutMs: 20_000, message: 'the reorganisation to be recorded and reverted' },
-    );
+    const [recorded] = await waitForReverted(manager.url);
     await waitUntilIndexed(chain);
     const listed = await cli(['reorgs', '--queue', QUEUE, '--limit', '5'], env);
     expect(listed).toMatchObject({ code: 0, stderr: '' });

@@ -22,6 +22,7 @@ import {
   mineWithTransfers,
   reorgs,
   startChainWorker,
+  waitForReverted,
   waitUntilIndexed,
 } from '../helpers/chain.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
@@ -279,13 +280,7 @@ describe('dashboard', () => {
     const head = await anvil.blockNumber();
     await anvil.reorg(4, 2);
     await mineWithTransfers(anvil, 1);
-    const [recorded] = await waitFor(
-      async () => {
-        const items = await reorgs(manager.url);
-        return items.length === 1 && items[0]?.revertedAt !== null ? items : undefined;
-      },
-      { timeoutMs: 20_000, message: 'the reorganisation to be recorded and reverted' },
-    );
+    const [recorded] = await waitForReverted(manager.url);
     await waitUntilIndexed(chain);
     const eth = card(CHAIN_QUEUE);
     const row = eth.locator('.reorg-table tbody tr');

@@ -4,6 +4,7 @@
  * `indexedMatchesChain` compares what the handler wrote with the node's canonical chain.
  */
 import { fileURLToPath } from 'node:url';
+import type { ReorgList } from '../../shared/api-schemas.js';
 import { type Anvil, startAnvil } from './anvil.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { api } from './http.js';
@@ -149,16 +150,8 @@ export async function waitUntilIndexed(chain: FollowedChain, timeoutMs = 30_000)
   });
 }
 
-export interface ReorgItem {
-  id: number;
-  forkHeight: number;
-  depth: number;
-  oldHash: string | null;
-  newHash: string | null;
-  revertFrom: number;
-  revertTo: number;
-  revertedAt: string | null;
-}
+/** One reorganisation as GET /v1/queues/:queue/reorgs lists it (shared/api-schemas.ts). */
+export type ReorgItem = ReorgList['items'][number];
 
 export async function reorgs(managerUrl: string): Promise<ReorgItem[]> {
   const { status, body } = await api(managerUrl).get<{ items: ReorgItem[] }>(
@@ -166,4 +159,15 @@ export async function reorgs(managerUrl: string): Promise<ReorgItem[]> {
   );
   if (status !== 200) throw new Error(`GET reorgs answered ${status}`);
   return body.items;
+}
+
+/** Waits until `count` reorganisations are recorded and the newest one is reverted. */
+export function waitForReverted(managerUrl: string, count = 1): Promise<ReorgItem[]> {
+  return waitFor(
+    async () => {
+      const items = await reorgs(managerUrl);
+      return items.length === count && items[0]?.revertedAt !== null ? items : undefined;
+    },
+    { timeoutMs: 20_000, message: `${count} reorganisation(s) to be recorded and reverted` },
+  );
 }
