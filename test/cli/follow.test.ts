@@ -12,7 +12,6 @@ import { startAnvil, stopAllAnvils } from '../helpers/anvil.js';
 import {
   mineWithTransfers,
   QUEUE,
-  reorgs,
   startChainWorker,
   waitForReverted,
   waitUntilIndexed,
@@ -21,7 +20,6 @@ import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { api } from '../helpers/http.js';
 import { type ManagerProcess, startManager, stopAll } from '../helpers/processes.js';
 import { queueSummary, waitForQueue } from '../helpers/queues.js';
-import { waitFor } from '../helpers/wait.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const CLI_TIMEOUT_MS = 30_000;

@@ -20,7 +20,6 @@ import {
   QUEUE as CHAIN_QUEUE,
   follow,
   mineWithTransfers,
-  reorgs,
   startChainWorker,
   waitForReverted,
   waitUntilIndexed,
@@ -30,7 +29,6 @@ import { api } from '../helpers/http.js';
 import { freePort } from '../helpers/ports.js';
 import { startManager, startWorker, stopAll } from '../helpers/processes.js';
 import { waitForQueue } from '../helpers/queues.js';
-import { waitFor } from '../helpers/wait.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const INSTALL_TIMEOUT_MS = 300_000;
