@@ -29,21 +29,23 @@ export class BlockHashes {
   }
 
   /**
-   * Where `link`, reported for `height`, disagrees with a kept neighbour or with what is kept at
-   * the same height; undefined when it agrees with everything kept.
+   * Where `link`, reported for `height` (by a handler, or a node's head, which may lack either
+   * hash), disagrees with a kept neighbour or with what is kept at the same height; undefined
+   * when it agrees with everything kept.
    */
-  conflictOf(height: number, link: BlockLink): Conflict | undefined {
+  conflictOf(height: number, link: Partial<BlockLink>): Conflict | undefined {
+    const { hash, parentHash } = link;
     const same = this.links.get(height);
-    if (same && same.hash !== link.hash) {
-      return { below: height, oldHash: same.hash, newHash: link.hash };
+    if (hash !== undefined && same && same.hash !== hash) {
+      return { below: height, oldHash: same.hash, newHash: hash };
     }
     const below = this.links.get(height - 1);
-    if (below && below.hash !== link.parentHash) {
-      return { below: height - 1, oldHash: below.hash, newHash: link.parentHash };
+    if (parentHash !== undefined && below && below.hash !== parentHash) {
+      return { below: height - 1, oldHash: below.hash, newHash: parentHash };
     }
     const above = this.links.get(height + 1);
-    if (above && above.parentHash !== link.hash) {
-      return { below: height, oldHash: above.parentHash, newHash: link.hash };
+    if (hash !== undefined && above && above.parentHash !== hash) {
+      return { below: height, oldHash: above.parentHash, newHash: hash };
     }
     return undefined;
   }
@@ -54,6 +56,13 @@ export class BlockHashes {
 
   delete(height: number): void {
     this.links.delete(height);
+  }
+
+  /** Forgets every height; returns them. */
+  clear(): number[] {
+    const all = [...this.links.keys()];
+    this.links.clear();
+    return all;
   }
 
   /** Forgets every height above `height`; returns them. */

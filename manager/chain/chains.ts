@@ -94,9 +94,8 @@ export class Chains implements HashReports {
       chain.source = loaded.source;
       chain.head = loaded.head;
       if (loaded.head) {
-        chain.headMovedAt = Date.now();
         const ceiling = loaded.head.height - chain.confirmations;
-        options.queues.get(name)?.noteHead(loaded.head.height, chain.headMovedAt, ceiling);
+        options.queues.get(name)?.noteHead(loaded.head.height, ceiling);
       }
       for (const [height, link] of loaded.hashes) chain.hashes.set(height, link);
       chain.reorgs.push(...loaded.reorgs);
@@ -157,7 +156,7 @@ export class Chains implements HashReports {
     const writes = this.options.writer.forQueue(name);
     writes.source = null;
     writes.head = null;
-    for (const height of chain.hashes.dropAbove(-1)) writes.hashes.set(height, null);
+    for (const height of chain.hashes.clear()) writes.hashes.set(height, null);
     await this.options.writer.committed();
     return true;
   }
@@ -169,20 +168,6 @@ export class Chains implements HashReports {
     return { added: await this.onHead(chain, queue, { height: head.height, hash: head.hash }) };
   }
 
-  /** Head and lag of a queue that follows a chain, for its summary; undefined otherwise. */
-  headOf(
-    name: string,
-  ): { head: number; lag: number | null; headAgeSeconds: number | null } | undefined {
-    const chain = this.chains.get(name);
-    if (!chain?.head) return undefined;
-    const watermark = this.options.queues.get(name)?.watermark() ?? null;
-    return {
-      head: chain.head.height,
-      lag: watermark === null ? null : Math.max(0, chain.head.height - watermark),
-      headAgeSeconds: ageSeconds(chain.headMovedAt),
-    };
-  }
-
   reorgList(name: string, limit: number): ReorgRecord[] | undefined {
     if (!this.options.queues.has(name)) return undefined;
     return (this.chains.get(name)?.reorgs ?? []).slice(0, limit);
@@ -192,7 +177,7 @@ export class Chains implements HashReports {
   heads(): { queue: string; head: number; lag: number | null }[] {
     const out: { queue: string; head: number; lag: number | null }[] = [];
     for (const name of this.chains.keys()) {
-      const view = this.headOf(name);
+      const view = this.options.queues.get(name)?.headView();
       if (view) out.push({ queue: name, head: view.head, lag: view.lag });
     }
     return out;
@@ -207,7 +192,7 @@ export class Chains implements HashReports {
     // An operator's own pause keeps the hashes: only a reorganisation's pause trusts the node.
     if (!chain || !this.options.queues.get(name)?.pausedReason?.startsWith(REORG_PAUSE)) return;
     const writes = this.options.writer.forQueue(name);
-    for (const height of chain.hashes.dropAbove(-1)) writes.hashes.set(height, null);
+    for (const height of chain.hashes.clear()) writes.hashes.set(height, null);
   }
 
   /** Heights enqueued by force will report again: their kept hashes must not stand in the way. */
@@ -291,12 +276,13 @@ export class Chains implements HashReports {
     const { log, writer } = this.options;
     const hash = header.hash?.toLowerCase();
     const previous = chain.head;
-    const conflict = this.headConflict(
-      chain,
-      header.height,
-      hash,
-      header.parentHash?.toLowerCase(),
-    );
+    // A reorganisation being handled re-checks everything once the heights run again.
+    const conflict = chain.reorg
+      ? undefined
+      : chain.hashes.conflictOf(header.height, {
+          hash,
+          parentHash: header.parentHash?.toLowerCase(),
+        });
     if (conflict) {
       // The node's head is the chain now, also when it is lower than before (a shorter chain).
       this.moveHead(chain, queue, header.height, hash);
@@ -330,10 +316,9 @@ export class Chains implements HashReports {
   private moveHead(chain: QueueChain, queue: QueueState, height: number, hash: string | undefined) {
     const previous = chain.head;
     if (previous && previous.height === height && previous.hash === hash) return;
-    if (!previous || previous.height !== height) chain.headMovedAt = Date.now();
     chain.head = { height, hash };
     this.options.writer.forQueue(chain.queue).head = chain.head;
-    queue.noteHead(height, chain.headMovedAt ?? Date.now(), height - chain.confirmations);
+    queue.noteHead(height, height - chain.confirmations);
   }
 
   /** Enqueues from..head - confirmations; what is there already is skipped, never added twice. */
@@ -353,24 +338,6 @@ export class Chains implements HashReports {
       lane,
     );
     return result.added;
-  }
-
-  /** A head that disagrees with what is kept at its height or below it. */
-  private headConflict(
-    chain: QueueChain,
-    height: number,
-    hash: string | undefined,
-    parentHash: string | undefined,
-  ): Conflict | undefined {
-    if (chain.reorg) return undefined;
-    const kept = chain.hashes.get(height);
-    if (hash && kept && kept.hash !== hash)
-      return { below: height, oldHash: kept.hash, newHash: hash };
-    const below = chain.hashes.get(height - 1);
-    if (parentHash && below && below.hash !== parentHash)
-      return { below: height - 1, oldHash: below.hash, newHash: parentHash };
-    // The node is below heights we kept and has a different block at the top of its chain.
-    return undefined;
   }
 
   private canonical(chain: QueueChain): CanonicalHash {
@@ -423,7 +390,7 @@ export class Chains implements HashReports {
 
   private view(chain: QueueChain): SourceView {
     const source = chain.source as SourceConfig;
-    const head = this.headOf(chain.queue);
+    const head = this.options.queues.get(chain.queue)?.headView();
     return {
       queue: chain.queue,
       ...source,
@@ -442,8 +409,4 @@ export class Chains implements HashReports {
       reorg: chain.reorg?.phase ?? null,
     };
   }
-}
-
-function ageSeconds(at: number | undefined): number | null {
-  return at === undefined ? null : Math.max(0, (Date.now() - at) / 1000);
 }

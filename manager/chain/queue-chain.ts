@@ -27,8 +27,6 @@ export interface ActiveReorg {
 export class QueueChain {
   source: SourceConfig | undefined;
   head: ChainHead | undefined;
-  /** Epoch ms when the head last changed height. */
-  headMovedAt: number | undefined;
   readonly hashes = new BlockHashes();
   sourceStatus: SourceStatus | undefined;
   /** The node's head went below ours without a changed hash: it lags, nothing is undone. */

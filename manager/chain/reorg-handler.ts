@@ -206,15 +206,15 @@ export class ReorgHandler {
   }
 
   private pauseBeyondFinality(chain: QueueChain, queue: QueueState, height: number): void {
-    const reason = `${REORG_PAUSE}: it reaches height ${height}, at or below the final line (finality ${chain.finality}); re-enqueue the affected heights with force, then resume`;
     this.options.log.error(
       { queue: queue.name, height },
       'reorganisation deeper than finality: queue paused',
     );
-    chain.reorg = undefined;
-    queue.release('reorg');
-    queue.pause(reason);
-    this.options.writer.forQueue(queue.name).paused = reason;
+    this.pause(
+      chain,
+      queue,
+      `it reaches height ${height}, at or below the final line (finality ${chain.finality}); re-enqueue the affected heights with force, then resume`,
+    );
   }
 
   /** The manager stops, or something failed: the queue is left as the chain will find it again. */
@@ -222,7 +222,12 @@ export class ReorgHandler {
     if (this.options.signal.aborted) return;
     const message = error instanceof Error ? error.message : String(error);
     this.options.log.error({ queue: queue.name, err: error }, 'reorganisation handling failed');
-    const reason = `${REORG_PAUSE}: handling it failed: ${message}`;
+    this.pause(chain, queue, `handling it failed: ${message}`);
+  }
+
+  /** Ends the reorganisation's hold with a pause an operator resumes (docs/chains.md). */
+  private pause(chain: QueueChain, queue: QueueState, why: string): void {
+    const reason = `${REORG_PAUSE}: ${why}`;
     chain.reorg = undefined;
     queue.release('reorg');
     queue.pause(reason);

@@ -111,79 +111,58 @@ export class QueueState {
    * height taken is a first attempt. `count` is the number of heights taken.
    */
   take(limit: number, now: number): Taken {
-    const ranges: [number, number][] = [];
-    let attempts: number[] | null = null;
-    let count = 0;
-    if (this.pausedReason !== undefined) return { ranges, attempts, count };
-    if (this.held) return this.takeHeld(limit);
-    while (count < limit) {
+    const taken: Taken = { ranges: [], attempts: null, count: 0 };
+    if (this.pausedReason !== undefined) return taken;
+    if (this.held) {
+      // Held for a reorganisation: only a probed height, as a first attempt.
+      for (const [from, to] of this.held.only?.ranges() ?? [])
+        this.takePending(taken, limit, from, to);
+      return taken;
+    }
+    while (taken.count < limit) {
       const next = this.retryHeap.peek();
       if (!next || next.due > now) break;
       this.retryHeap.pop();
       const record = this.history.get(next.height);
       if (!this.isWaitingRetry(next, record)) continue;
       this.retryingCount--;
-      attempts ??= [];
-      ranges.push([next.height, next.height]);
-      attempts.push(record.attempts + 1);
+      taken.attempts ??= [];
+      taken.ranges.push([next.height, next.height]);
+      taken.attempts.push(record.attempts + 1);
       this.leased.add(next.height);
-      count++;
+      taken.count++;
     }
-    if (count < limit && !this.tipPending.isEmpty) {
-      for (const [from, to] of this.takeLowest(this.tipPending, limit - count)) {
-        this.pending.remove(from, to);
-        ranges.push([from, to]);
-        attempts?.push(1);
-        this.leased.add(from, to);
-        count += to - from + 1;
-      }
-    }
-    if (count < limit) {
-      for (const [from, to] of this.takeLowest(this.pending, limit - count)) {
-        this.tipPending.remove(from, to);
-        ranges.push([from, to]);
-        attempts?.push(1);
-        this.leased.add(from, to);
-        count += to - from + 1;
-      }
-    }
-    return { ranges, attempts, count };
-  }
-
-  /** The lowest `limit` heights of `set`, removed from it; none above the ceiling. */
-  private takeLowest(set: RangeSet, limit: number): [number, number][] {
-    if (this.ceiling === undefined) return set.take(limit);
-    if (this.ceiling < 0) return [];
-    const taken: [number, number][] = [];
-    let left = limit;
-    for (const [from, to] of set.rangesWithin(0, this.ceiling)) {
-      const end = Math.min(to, from + left - 1);
-      taken.push([from, end]);
-      left -= end - from + 1;
-      if (left === 0) break;
-    }
-    for (const [from, to] of taken) set.remove(from, to);
+    const ceiling = this.ceiling ?? Number.MAX_SAFE_INTEGER;
+    this.takePending(taken, limit, 0, ceiling, this.tipPending);
+    this.takePending(taken, limit, 0, ceiling);
     return taken;
   }
 
-  /** While held with `only`: just those pending heights (a probe), first attempts. */
-  private takeHeld(limit: number): Taken {
-    const ranges: [number, number][] = [];
-    let count = 0;
-    const only = this.held?.only;
-    if (!only) return { ranges, attempts: null, count };
-    for (const [a, b] of only.ranges()) {
-      for (const [from, wanted] of [...this.pending.rangesWithin(a, b)]) {
-        const to = Math.min(wanted, from + (limit - count) - 1);
-        this.pending.remove(from, to);
-        this.tipPending.remove(from, to);
-        this.leased.add(from, to);
-        ranges.push([from, to]);
-        count += to - from + 1;
-        if (count >= limit) return { ranges, attempts: null, count };
-      }
+  /**
+   * Leases the lowest heights of `lane` (all pending, or the tip lane's) within [from, to] until
+   * `taken` holds `limit` heights. Per range, never per height: a backfill lease is one range.
+   */
+  private takePending(
+    taken: Taken,
+    limit: number,
+    from: number,
+    to: number,
+    lane: RangeSet = this.pending,
+  ): void {
+    const wanted = limit - taken.count;
+    if (wanted <= 0 || to < from || lane.isEmpty) return;
+    const picked =
+      from === 0 && to === Number.MAX_SAFE_INTEGER
+        ? lane.take(wanted)
+        : lowestWithin(lane, wanted, from, to);
+    for (const [a, b] of picked) {
+      if (lane !== this.pending) this.pending.remove(a, b);
+      if (lane !== this.tipPending && !this.tipPending.isEmpty) this.tipPending.remove(a, b);
+      this.leased.add(a, b);
+      taken.ranges.push([a, b]);
+      taken.attempts?.push(1);
+      taken.count += b - a + 1;
     }
-    return { ranges, attempts: null, count };
   }
 
   /** Stops dispatch while a reorganisation is handled; `only` lets those heights through. */
@@ -195,6 +174,7 @@ export class QueueState {
     this.held = undefined;
   }
 
+  /** Whether a reorganisation holds dispatch (tests look). */
   get isHeld(): boolean {
     return this.held !== undefined;
   }
@@ -385,13 +365,16 @@ export class QueueState {
       rate: this.rate.perSecond(),
       state: this.pausedReason === undefined ? 'active' : 'paused',
       ...(this.pausedReason === undefined ? {} : { pausedReason: this.pausedReason }),
-      ...this.headSummary(),
+      ...this.headView(),
     };
   }
 
-  /** The chain stage tells the newest head (manager/chain/chains.ts); summaries show it. */
-  noteHead(height: number, movedAt: number, ceiling: number): void {
-    this.head = { height, movedAt };
+  /**
+   * The chain stage tells the newest head (manager/chain/chains.ts) and the ceiling it sets
+   * (head - confirmations); summaries and the source view show head, lag and head age.
+   */
+  noteHead(height: number, ceiling: number, now = Date.now()): void {
+    if (this.head?.height !== height) this.head = { height, movedAt: now };
     this.ceiling = ceiling;
   }
 
@@ -401,8 +384,9 @@ export class QueueState {
     this.ceiling = undefined;
   }
 
-  private headSummary() {
-    if (!this.head) return {};
+  /** Head, lag (head minus watermark) and seconds since the head moved; undefined without one. */
+  headView(): { head: number; lag: number | null; headAgeSeconds: number } | undefined {
+    if (!this.head) return undefined;
     const watermark = this.watermark();
     return {
       head: this.head.height,
@@ -480,4 +464,18 @@ export class QueueState {
       !this.leased.has(entry.height)
     );
   }
+}
+
+/** The lowest `limit` heights of `set` within [from, to], removed from it. */
+function lowestWithin(set: RangeSet, limit: number, from: number, to: number): [number, number][] {
+  const taken: [number, number][] = [];
+  let left = limit;
+  for (const [a, b] of set.rangesWithin(from, to)) {
+    const end = Math.min(b, a + left - 1);
+    taken.push([a, end]);
+    left -= end - a + 1;
+    if (left === 0) break;
+  }
+  for (const [a, b] of taken) set.remove(a, b);
+  return taken;
 }

@@ -106,14 +106,14 @@ describe('QueueState ceiling', () => {
   it('hands out no height above head - confirmations, in either lane, until the head moves', () => {
     const queue = backfilled(0, 9);
     queue.enqueue(RangeSet.from([[20, 22]]), false, 'tip');
-    queue.noteHead(21, NOW, 20);
+    queue.noteHead(21, 20, NOW);
     expect(queue.take(10, NOW).ranges).toEqual([
       [20, 20],
       [0, 8],
     ]);
     expect(queue.take(10, NOW).ranges).toEqual([[9, 9]]);
     expect(queue.take(10, NOW).count).toBe(0);
-    queue.noteHead(22, NOW, 22);
+    queue.noteHead(22, 22, NOW);
     expect(queue.take(10, NOW).ranges).toEqual([[21, 22]]);
   });
 });
