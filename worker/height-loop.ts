@@ -32,6 +32,12 @@ export type Send = (frame: WorkerFrame) => void;
 /** Longest that results wait while the buffer still holds plenty of heights to run. */
 export const RESULTS_LINGER_MS = 20;
 
+/**
+ * Block reports per results frame: at the longest hashes a report is about 300 bytes of JSON, so
+ * 20,000 stay near 6 MiB, well below the manager's 16 MiB frame limit.
+ */
+export const MAX_HASHES_PER_FRAME = 20_000;
+
 /** Failures per results frame stay under this many bytes of JSON, far below the 16 MiB limit. */
 export const MAX_FAILURE_BYTES_PER_FRAME = 4 * 1024 * 1024;
 
@@ -264,7 +270,10 @@ export class HeightLoop {
         const report = blockReportOf(run.height, outcome);
         if (report) results.hashes.push(report);
       }
-      this.scheduleFlush();
+      // Hashes must travel in the frame of their heights' `done`, so a lease's results go out
+      // before its hashes could push the frame past the manager's limit.
+      if (results.hashes.length >= MAX_HASHES_PER_FRAME) this.flush();
+      else this.scheduleFlush();
     }
     if (this.running.size === 0 && this.idleWaiters.length > 0) {
       for (const resolve of this.idleWaiters.splice(0)) resolve();

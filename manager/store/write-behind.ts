@@ -145,7 +145,7 @@ export class WriteBehind {
    * stop that gives up (`abandon`) ends the loop, rejecting with `abandoned`.
    */
   private async commitWithRetry(batch: WriteBatch): Promise<void> {
-    await retry(() => this.commit(batch), {
+    const durationMs = await retry(() => this.commit(batch), {
       policy: RETRY_POLICIES.commit,
       signal: this.stopped.signal,
       onFailedAttempt: ({ error, delayMs }) => {
@@ -154,9 +154,14 @@ export class WriteBehind {
         this.options.log.error({ err: error, retryInMs: delayMs }, 'commit failed; retrying');
       },
     });
+    // After the retries, not inside them: a batch already committed is never committed again.
+    this.healthy = true;
+    this.options.onCommitted(batch);
+    this.metrics?.committed(batch, durationMs);
   }
 
-  private async commit(batch: WriteBatch): Promise<void> {
+  /** One attempt at committing `batch`; resolves with its duration in ms. */
+  private async commit(batch: WriteBatch): Promise<number> {
     const fence = this.options.fence();
     if (!fence) throw new Error('waiting for the leader lock');
     const started = performance.now();
@@ -174,8 +179,6 @@ export class WriteBehind {
       client.off('error', ignore);
     }
     client.release();
-    this.healthy = true;
-    this.options.onCommitted(batch);
-    this.metrics?.committed(batch, performance.now() - started);
+    return performance.now() - started;
   }
 }

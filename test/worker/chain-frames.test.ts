@@ -18,6 +18,7 @@ import { RangeSet } from '../../shared/range-set.js';
 import { loadWorkerConfig } from '../../worker/config.js';
 import type { Handler, HandlerModule, RevertContext } from '../../worker/handler.js';
 import { loadHandlerModule } from '../../worker/handler-loader.js';
+import { MAX_HASHES_PER_FRAME } from '../../worker/height-loop.js';
 import { startWorker, type Worker } from '../../worker/worker.js';
 import {
   deferred,
@@ -80,6 +81,24 @@ function hashesSent(connection: FakeConnection): BlockReport[] {
 const link = (height: number) => ({ hash: `0x${height}`, parentHash: `0x${height - 1}` });
 
 describe('worker, block hashes in results', () => {
+  it('sends the hashes of a lease in frames of at most MAX_HASHES_PER_FRAME, each beside its done heights', async () => {
+    const heights = MAX_HASHES_PER_FRAME + 5_000;
+    const { connection } = await start((height) => link(height), {
+      BLOCKRUNNER_CONCURRENCY: '16',
+      BLOCKRUNNER_PREFETCH: String(heights),
+    });
+    connection.send({ type: 'dispatch', lease: 4, queue: 'default', ranges: [[0, heights - 1]] });
+    await waitFor(() => doneHeights(connection).length === heights, 20_000);
+    const frames = framesOf(connection, 'results');
+    expect(frames.length).toBeGreaterThan(1);
+    for (const frame of frames) {
+      expect(frame.hashes?.length ?? 0).toBeLessThanOrEqual(MAX_HASHES_PER_FRAME);
+      const done = RangeSet.from(frame.done);
+      for (const report of frame.hashes ?? []) expect(done.has(report.height)).toBe(true);
+    }
+    expect(hashesSent(connection)).toHaveLength(heights);
+  });
+
   it('sends `hashes` for the heights whose handler returned {hash, parentHash}, and only those', async () => {
     const { connection } = await start(
       (height) => {
