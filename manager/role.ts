@@ -88,7 +88,4 @@ export class ManagerStatus implements MetricsSource {
     return this.leader?.dispatcher.ignoredResults ?? 0;
   }
 
-  heads(): Iterable<{ queue: string; head: number; lag: number | null }> {
-    return this.leader?.chains.heads() ?? [];
-  }
 }

@@ -173,16 +173,6 @@ export class Chains implements HashReports {
     return (this.chains.get(name)?.reorgs ?? []).slice(0, limit);
   }
 
-  /** Every queue's head, for /metrics. */
-  heads(): { queue: string; head: number; lag: number | null }[] {
-    const out: { queue: string; head: number; lag: number | null }[] = [];
-    for (const name of this.chains.keys()) {
-      const view = this.options.queues.get(name)?.headView();
-      if (view) out.push({ queue: name, head: view.head, lag: view.lag });
-    }
-    return out;
-  }
-
   /**
    * An operator resumed a paused queue: the kept hashes that disagreed are forgotten, so the
    * chain as the node has it now is trusted from here on (docs/chains.md, "Beyond finality").

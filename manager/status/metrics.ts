@@ -29,8 +29,6 @@ export interface MetricsSource {
   workerCount(): number;
   /** Results for leases the sender no longer held, since this manager began to lead. */
   ignoredResults(): number;
-  /** Queues that know a chain head, with their lag (head minus watermark). */
-  heads(): Iterable<{ queue: string; head: number; lag: number | null }>;
 }
 
 /** Per-queue totals since start, added to in the hot path, exported at scrape time. */
@@ -171,26 +169,16 @@ export class ManagerMetrics
       },
     });
 
-    new Gauge({
-      name: 'blockrunner_head_height',
-      help: 'Newest chain head a queue knows of (from its source or pushed).',
-      labelNames: ['queue'],
-      registers,
-      collect() {
-        this.reset();
-        for (const { queue, head } of source.heads()) this.set({ queue }, head);
-      },
-    });
-    new Gauge({
-      name: 'blockrunner_lag_heights',
-      help: 'Chain head minus watermark, per queue that knows a head (absent while no watermark).',
-      labelNames: ['queue'],
-      registers,
-      collect() {
-        this.reset();
-        for (const { queue, lag } of source.heads()) if (lag !== null) this.set({ queue }, lag);
-      },
-    });
+    this.queueGauge(
+      'blockrunner_head_height',
+      'Newest chain head a queue knows of (from its source or pushed).',
+      (s) => s.head,
+    );
+    this.queueGauge(
+      'blockrunner_lag_heights',
+      'Chain head minus watermark, per queue that knows a head (absent while no watermark).',
+      (s) => s.lag ?? undefined,
+    );
     this.reorgs = new Counter({
       name: 'blockrunner_reorgs_total',
       help: 'Chain reorganisations handled (orphaned heights reverted and re-enqueued).',

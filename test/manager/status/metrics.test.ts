@@ -200,3 +200,32 @@ describe('/metrics', () => {
     expect(code).toBe(1);
   });
 });
+
+// Last: a pushed head on "default" would hold back its later heights (the ceiling).
+describe('/metrics of chains', () => {
+  it('shows a chain head, and the lag only once there is a watermark', async () => {
+    const client = api(manager.url);
+    // No worker serves "heads": its heights stay pending, so it has no watermark.
+    expect((await client.post('/v1/queues/heads/head', { height: 7, hash: '0x7' })).status).toBe(
+      202,
+    );
+    let samples = parseSamples((await scrape()).text);
+    expect(value(samples, 'blockrunner_head_height', { queue: 'heads' })).toBe(7);
+    expect(samples.filter((s) => s.name === 'blockrunner_lag_heights')).toEqual([]);
+    // "default" is served and done by the tests above: with a head, lag = head - watermark.
+    await client.post('/v1/queues/default/heights', { from: 0, to: 2 });
+    await client.post('/v1/queues/default/head', { height: 2, hash: '0x2' });
+    await waitForQueue(
+      manager.url,
+      (q) => q.watermark !== null && q.watermark >= 2,
+      'default done',
+    );
+    samples = parseSamples((await scrape()).text);
+    const watermark = value(samples, 'blockrunner_watermark', { queue: 'default' });
+    expect(value(samples, 'blockrunner_lag_heights', { queue: 'default' })).toBe(
+      Math.max(0, 2 - watermark),
+    );
+    // Nothing reorganised: the counter has no sample yet.
+    expect(samples.filter((s) => s.name === 'blockrunner_reorgs_total')).toEqual([]);
+  });
+});
