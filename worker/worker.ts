@@ -65,6 +65,9 @@ export function startWorker(
     capacity: capacityOf(config),
   };
   let current: Link | undefined;
+  /** Aborted when the current link closes: a revert it asked for is the manager's to re-send. */
+  let linkAlive: AbortController | undefined;
+  const reverts = new Set<Promise<void>>();
 
   const connect = (url: string): Promise<Link> =>
     openLink({
@@ -75,6 +78,7 @@ export function startWorker(
       signal: shutdown.signal,
       onWelcome(link) {
         current = link;
+        linkAlive = new AbortController();
         heightLoop.connected((frame) => link.send(frame));
         const { workerId, leaseMs } = link.welcome;
         log.info({ workerId, url: displayUrl(url), leaseMs }, 'worker connected');
@@ -82,41 +86,50 @@ export function startWorker(
       onFrame(frame) {
         if (frame.type === 'dispatch') heightLoop.dispatch(frame);
         else if (frame.type === 'cancel') heightLoop.cancel(frame);
-        else void runRevert(frame, (reply) => current?.send(reply));
+        else {
+          // The answer goes back on the link that asked, or nowhere.
+          const asking = current;
+          const running = runRevert(frame, linkAlive?.signal, (reply) => asking?.send(reply));
+          reverts.add(running);
+          void running.finally(() => reverts.delete(running));
+        }
       },
       onClose({ code, reason, error }) {
         current = undefined;
+        linkAlive?.abort(new Error('link to the manager closed'));
         heightLoop.disconnected();
         if (shutdown.signal.aborted) return;
         log.warn({ code, reason, err: error?.message }, 'worker disconnected, reconnecting');
       },
     });
 
-  /** The module's close(), within the shutdown deadline: a hanging one must not keep us alive. */
-  async function closeModule(): Promise<void> {
+  /** The module's close(), within what is left of the shutdown time. */
+  async function closeModule(deadline: number): Promise<void> {
     if (!module.close) return;
-    let timer: NodeJS.Timeout | undefined;
-    const timeUp = new Promise<'late'>((resolve) => {
-      timer = setTimeout(() => resolve('late'), config.BLOCKRUNNER_SHUTDOWN_MS);
-    });
     try {
-      const outcome = await Promise.race([Promise.resolve(module.close()), timeUp]);
-      if (outcome === 'late') log.warn('the handler module did not close within the shutdown time');
+      const closing = Promise.resolve(module.close());
+      if (!(await within(closing, deadline - Date.now())))
+        log.warn('the handler module did not close within the shutdown time');
     } catch (error) {
       log.warn({ err: errorMessage(error) }, 'the handler module failed to close');
-    } finally {
-      clearTimeout(timer);
     }
   }
 
   /** Runs the module's revert for a range a reorganisation orphaned; always answers. */
-  async function runRevert(frame: RevertFrame, reply: (frame: WorkerFrame) => void): Promise<void> {
+  async function runRevert(
+    frame: RevertFrame,
+    signal: AbortSignal | undefined,
+    reply: (frame: WorkerFrame) => void,
+  ): Promise<void> {
     const { queue, from, to } = frame;
     const revertLog = log.child({ queue, revert: [from, to] });
     let error: string | undefined;
     try {
       if (module.revert) {
-        await module.revert({ from, to }, { queue, signal: shutdown.signal, log: revertLog });
+        await module.revert(
+          { from, to },
+          { queue, signal: signal ?? shutdown.signal, log: revertLog },
+        );
         revertLog.info('reverted an orphaned range');
       }
     } catch (thrown) {
@@ -140,16 +153,14 @@ export function startWorker(
   });
 
   async function drain(): Promise<void> {
+    // One deadline for the whole stop: running heights and reverts, then the module's close().
+    const deadline = Date.now() + config.BLOCKRUNNER_SHUTDOWN_MS;
     shutdown.abort(); // ends backoff delays and connects in flight; a welcomed link stays up
     heightLoop.releaseBuffered();
     const link = current;
     if (link) {
-      let timer: NodeJS.Timeout | undefined;
-      const timeUp = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, config.BLOCKRUNNER_SHUTDOWN_MS);
-      });
-      await Promise.race([heightLoop.idle(), link.closed, timeUp]);
-      clearTimeout(timer);
+      const settled = Promise.all([heightLoop.idle(), ...reverts]).then(() => {});
+      await within(Promise.race([settled, link.closed]), deadline - Date.now());
       if (heightLoop.runningCount > 0) {
         log.warn({ running: heightLoop.runningCount }, 'shutdown time is up, aborting handlers');
         heightLoop.abortRunning(new Error('worker stopping'));
@@ -158,7 +169,7 @@ export function startWorker(
       link.close(wsClose('BR_WS_NORMAL', 'worker stopping'));
     }
     await loop;
-    await closeModule();
+    await closeModule(deadline);
     log.info('worker stopped');
     markStopped();
   }
@@ -169,4 +180,17 @@ export function startWorker(
   }
 
   return { stop, stopped };
+}
+
+/** Whether `promise` settled within `ms` (it keeps running either way); rejects as it does. */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeUp = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, ms));
+  });
+  try {
+    return await Promise.race([promise.then(() => true), timeUp]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

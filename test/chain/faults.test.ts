@@ -37,10 +37,6 @@ let chain: FollowedChain | undefined;
 let scratch: string | undefined;
 
 afterEach(async () => {
-  // Killed rather than stopped: a stopped worker does not end its handler module, and the
-  // evm-blocks pg pool then holds the process for its 10 s idle timeout. How a worker stops is
-  // not what this file tests.
-  await Promise.all((chain?.workers ?? []).map((worker) => worker.kill()));
   await stopAll();
   await closeAllProxies();
   await stopAllAnvils();

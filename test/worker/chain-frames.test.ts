@@ -200,6 +200,47 @@ describe('worker, revert frames', () => {
     expect(answers.get(2)?.error).toBe('y'.repeat(MAX_ERROR_LENGTH));
   });
 
+  it('aborts a revert whose link dropped and answers on no other link (the manager re-sends it)', async () => {
+    const started = deferred<AbortSignal>();
+    const finish = deferred<void>();
+    const { connection } = await start({
+      handle: () => {},
+      revert: async (_range, ctx) => {
+        started.resolve(ctx.signal);
+        await finish.promise;
+      },
+    });
+    connection.send({ type: 'revert', revert: 9, queue: 'default', from: 1, to: 2 });
+    const signal = await started.promise;
+    connection.socket.terminate();
+    const second = await manager?.connection(1);
+    await waitFor(() => signal.aborted);
+    finish.resolve();
+    // A frame the worker sends after this one proves the revert's answer had its turn.
+    second?.send({ type: 'dispatch', lease: 1, queue: 'default', ranges: [[5, 5]] });
+    await waitFor(() => (second ? framesOf(second, 'results').length === 1 : false));
+    expect(second ? framesOf(second, 'reverted') : []).toEqual([]);
+    expect(framesOf(connection, 'reverted')).toEqual([]);
+  });
+
+  it('calls the module’s close() once at stop, and does not wait past the shutdown time', async () => {
+    let closes = 0;
+    await start({ handle: () => {}, close: () => void closes++ });
+    await worker?.stop();
+    expect(closes).toBe(1);
+    await manager?.close();
+
+    const hanging = deferred<void>();
+    await start(
+      { handle: () => {}, close: () => hanging.promise },
+      { BLOCKRUNNER_SHUTDOWN_MS: '50' },
+    );
+    const stopping = performance.now();
+    await worker?.stop();
+    expect(performance.now() - stopping).toBeLessThan(5_000);
+    hanging.resolve();
+  });
+
   it('answers `reverted` at once when the module has no revert', async () => {
     const { connection } = await start(() => {});
     connection.send({ type: 'revert', revert: 3, queue: 'default', from: 10, to: 20 });
