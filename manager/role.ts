@@ -87,5 +87,4 @@ export class ManagerStatus implements MetricsSource {
   ignoredResults(): number {
     return this.leader?.dispatcher.ignoredResults ?? 0;
   }
-
 }

@@ -14,7 +14,6 @@ import type { Dispatcher, HashReports } from '../dispatch/dispatcher.js';
 import type { QueueService } from '../queue/queue-service.js';
 import type { QueueState } from '../queue/queue-state.js';
 import type { WriteBehind } from '../store/write-behind.js';
-import type { Conflict } from './block-hashes.js';
 import type { LoadedChain, ReorgRecord, SourceConfig } from './chain-types.js';
 import { displayRpcUrl, EvmRpc } from './evm-rpc.js';
 import { QueueChain } from './queue-chain.js';
