@@ -4,7 +4,7 @@
  * change both together, and bump PROTOCOL_VERSION on any incompatible change.
  */
 import { z } from 'zod';
-import { wsClose } from './errors.js';
+import { type WsClose, wsClose } from './errors.js';
 
 export const PROTOCOL_VERSION = 3;
 
@@ -174,25 +174,22 @@ export type RevertFrame = z.infer<typeof revertFrameSchema>;
 export type RevertedFrame = z.infer<typeof revertedFrameSchema>;
 export type ManagerFrame = z.infer<typeof managerFrameSchema>;
 
-export type ParsedFrame<T> = { ok: true; frame: T } | { ok: false; reason: string };
+export type ParsedFrame<T> = { ok: true; frame: T } | { ok: false; close: WsClose };
 
 /**
- * Parses one text frame; on failure gives the reason of a 4400 close, `bad_frame: ...`, cut to
- * fit a close frame.
+ * Parses one text frame; on failure gives the 4400 close to send, its reason `bad_frame: ...`
+ * cut to fit a close frame.
  */
 export function parseFrame<T>(schema: z.ZodType<T>, data: string): ParsedFrame<T> {
   let json: unknown;
   try {
     json = JSON.parse(data);
   } catch {
-    return { ok: false, reason: wsClose('BR_WS_BAD_FRAME', 'not JSON').reason };
+    return { ok: false, close: wsClose('BR_WS_BAD_FRAME', 'not JSON') };
   }
   const result = schema.safeParse(json);
   if (result.success) return { ok: true, frame: result.data };
   const issue = result.error.issues[0];
   const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-  return {
-    ok: false,
-    reason: wsClose('BR_WS_BAD_FRAME', `${where}${issue?.message ?? 'invalid'}`).reason,
-  };
+  return { ok: false, close: wsClose('BR_WS_BAD_FRAME', `${where}${issue?.message ?? 'invalid'}`) };
 }

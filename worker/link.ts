@@ -5,7 +5,7 @@
  * (docs/protocol.md, "Heartbeats"). Before the welcome the same limit bounds the handshake.
  */
 import WebSocket from 'ws';
-import { closeCodes, LinkError, type WsClose, wsClose } from '../shared/errors.js';
+import { LinkError, type WsClose, wsClose } from '../shared/errors.js';
 import {
   type CancelFrame,
   type DispatchFrame,
@@ -151,10 +151,7 @@ export function openLink(options: LinkOptions): Promise<Link> {
       lastSeen = Date.now();
       const parsed = parseFrame(managerFrameSchema, data.toString());
       if (!parsed.ok) {
-        fail(new LinkError(`manager sent a bad frame: ${parsed.reason}`), {
-          code: closeCodes.BR_WS_BAD_FRAME.closeCode,
-          reason: parsed.reason,
-        });
+        fail(new LinkError(`manager sent a bad frame: ${parsed.close.reason}`), parsed.close);
         return;
       }
       const frame = parsed.frame;

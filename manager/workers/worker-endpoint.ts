@@ -9,7 +9,6 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import {
-  closeCodes,
   type UpgradeRefusalCode,
   upgradeRefusals,
   type WsClose,
@@ -167,7 +166,7 @@ export class WorkerEndpoint {
   ): WsClose | undefined {
     if (isBinary) return wsClose('BR_WS_BAD_FRAME', 'binary frames are not accepted');
     const parsed = parseFrame(workerFrameSchema, text);
-    if (!parsed.ok) return { code: closeCodes.BR_WS_BAD_FRAME.closeCode, reason: parsed.reason };
+    if (!parsed.ok) return parsed.close;
     const frame = parsed.frame;
     if (!connection.link) {
       if (frame.type !== 'hello')

@@ -117,17 +117,17 @@ describe('parseFrame', () => {
   it.each(malformed)('rejects %s with a short bad_frame reason', (_, data) => {
     const parsed = parseFrame(workerFrameSchema, data);
     expect(parsed.ok).toBe(false);
-    if (!parsed.ok) expectRejected(parsed.reason);
+    if (!parsed.ok) expectRejected(parsed.close.reason);
   });
 
   it('says which field is wrong', () => {
     const reason = (data: unknown) => {
       const parsed = parseFrame(workerFrameSchema, JSON.stringify(data));
-      return parsed.ok ? '' : parsed.reason;
+      return parsed.ok ? '' : parsed.close.reason;
     };
     expect(parseFrame(workerFrameSchema, 'nope')).toEqual({
       ok: false,
-      reason: 'bad_frame: not JSON',
+      close: { code: 4400, reason: 'bad_frame: not JSON' },
     });
     expect(
       reason({
@@ -161,8 +161,8 @@ describe('parseFrame', () => {
     );
     expect(parsed.ok).toBe(false);
     if (parsed.ok) return;
-    expectRejected(parsed.reason);
-    expect(Buffer.byteLength(parsed.reason)).toBeGreaterThanOrEqual(122);
+    expectRejected(parsed.close.reason);
+    expect(Buffer.byteLength(parsed.close.reason)).toBeGreaterThanOrEqual(122);
   });
 });
 
@@ -188,10 +188,10 @@ describe('manager frames', () => {
     for (const schema of [managerFrameSchema, dispatchFrameSchema]) {
       const parsed = parseFrame(schema, data);
       expect(parsed.ok).toBe(false);
-      if (!parsed.ok) expectRejected(parsed.reason);
+      if (!parsed.ok) expectRejected(parsed.close.reason);
     }
     const direct = parseFrame(dispatchFrameSchema, data);
-    expect(direct.ok ? '' : direct.reason).toBe(
+    expect(direct.ok ? '' : direct.close.reason).toBe(
       'bad_frame: attempts: attempts must have one entry per range',
     );
   });
@@ -205,7 +205,7 @@ describe('manager frames', () => {
     ]) {
       const parsed = parseFrame(managerFrameSchema, JSON.stringify(frame));
       expect(parsed.ok).toBe(false);
-      if (!parsed.ok) expectRejected(parsed.reason);
+      if (!parsed.ok) expectRejected(parsed.close.reason);
     }
     const welcome = {
       type: 'welcome',

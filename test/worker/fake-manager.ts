@@ -80,7 +80,7 @@ export class FakeManager {
       socket.on('message', (data) => {
         const parsed = parseFrame(workerFrameSchema, data.toString());
         if (!parsed.ok) {
-          self.badFrames.push(parsed.reason);
+          self.badFrames.push(parsed.close.reason);
           return;
         }
         connection.frames.push(parsed.frame);
