@@ -5,7 +5,12 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { SOURCE_LIMITS, type SourceAnswer, sourceAnswerSchema } from '../shared/api-schemas.js';
+import {
+  RPC_URL_PROTOCOLS,
+  SOURCE_LIMITS,
+  type SourceAnswer,
+  sourceAnswerSchema,
+} from '../shared/api-schemas.js';
 import { type Env, integer, optionalInteger } from '../shared/config.js';
 import { ConfigError } from '../shared/errors.js';
 import { type Answer, ApiClient, queuePath } from './api-client.js';
@@ -17,8 +22,6 @@ import {
   queueName,
 } from './client-options.js';
 
-/** The protocols the manager takes for an evm source's URL. */
-const RPC_PROTOCOLS = ['http:', 'https:', 'ws:', 'wss:'];
 /** Between two looks at the source while waiting for its first head. */
 const LOOK_EVERY_MS = 200;
 /** A source in one of these states will not have a head soon: no use waiting. */
@@ -33,11 +36,14 @@ const schema = z.object({
   /** Lowest height enqueued. Default unset: the manager's (0). */
   '--from': optionalHeight(),
   /** Default unset: the manager's (0). */
-  '--confirmations': optionalCount(SOURCE_LIMITS.confirmations),
+  '--confirmations': optionalInteger(
+    SOURCE_LIMITS.confirmations.min,
+    SOURCE_LIMITS.confirmations.max,
+  ),
   /** Default unset: the manager's (64). */
-  '--finality': optionalCount(SOURCE_LIMITS.finality),
+  '--finality': optionalInteger(SOURCE_LIMITS.finality.min, SOURCE_LIMITS.finality.max),
   /** Default unset: the manager's (1000). */
-  '--poll-ms': optionalCount(SOURCE_LIMITS.pollMs),
+  '--poll-ms': optionalInteger(SOURCE_LIMITS.pollMs.min, SOURCE_LIMITS.pollMs.max),
   /** How long to wait for an evm source's first head before printing. Default 5000. */
   '--wait-ms': integer(5_000, 0, 600_000),
 });
@@ -69,7 +75,7 @@ function rpcUrl() {
       try {
         protocol = new URL(raw.trim()).protocol;
       } catch {}
-      if (!RPC_PROTOCOLS.includes(protocol)) {
+      if (!RPC_URL_PROTOCOLS.includes(protocol)) {
         ctx.addIssue({
           code: 'custom',
           message: 'expected an http://, https://, ws:// or wss:// URL like http://127.0.0.1:8545',
@@ -78,11 +84,6 @@ function rpcUrl() {
       }
       return raw.trim();
     });
-}
-
-/** A whole number within the manager's bounds; unset means the manager's default. */
-function optionalCount({ min, max }: { min: number; max: number }) {
-  return optionalInteger(min, max);
 }
 
 export async function follow(args: string[], env: Env): Promise<void> {
@@ -117,11 +118,8 @@ export async function follow(args: string[], env: Env): Promise<void> {
     return;
   }
 
-  const body = Object.fromEntries(
-    Object.entries({ kind: url === undefined ? 'push' : 'evm', url, ...fields }).filter(
-      ([, value]) => value !== undefined,
-    ),
-  );
+  // Unset fields are left out by JSON.stringify: the manager's defaults apply.
+  const body = { kind: url === undefined ? 'push' : 'evm', url, ...fields };
   let answer = await client.put(queuePath(queue, '/source'), body, sourceAnswerSchema);
   answer = await untilFirstHead(client, answer, config['--wait-ms']);
   process.stdout.write(set.json ? `${answer.raw.trim()}\n` : `${sourceLine(answer.body)}\n`);

@@ -5,7 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { type QueueSummary, queueSummarySchema } from '../shared/api-schemas.js';
+import { type QueueSummary, queueListSchema, queueSummarySchema } from '../shared/api-schemas.js';
 import { type Env, integer } from '../shared/config.js';
 import { ApiClient, queuePath } from './api-client.js';
 import { connectionFlags, connectionShape, parseClientArgs, queueName } from './client-options.js';
@@ -27,28 +27,6 @@ const flags = {
 
 export type { QueueSummary };
 
-/**
- * What status reads of a summary: the fields it prints, picked from the API's one schema
- * (shared/api-schemas.ts), so that a manager sending more fields, or an older one without the
- * newer ones, is still read. The rest of a QueueSummary may come along.
- */
-const shownSummarySchema = queueSummarySchema.pick({
-  queue: true,
-  pending: true,
-  leased: true,
-  retrying: true,
-  done: true,
-  failed: true,
-  watermark: true,
-  rate: true,
-  state: true,
-  pausedReason: true,
-  head: true,
-  lag: true,
-});
-export type ShownSummary = z.infer<typeof shownSummarySchema> & Partial<QueueSummary>;
-const shownListSchema = z.object({ queues: z.array(shownSummarySchema) });
-
 export async function status(args: string[], env: Env): Promise<void> {
   const { config, flags: set } = parseClientArgs('status', schema, flags, args, env);
   const queue = config['--queue'];
@@ -60,10 +38,10 @@ export async function status(args: string[], env: Env): Promise<void> {
   });
   const poll = async (): Promise<Poll> => {
     if (queue !== undefined) {
-      const { body, raw } = await client.get(queuePath(queue), shownSummarySchema);
+      const { body, raw } = await client.get(queuePath(queue), queueSummarySchema);
       return { summaries: [body], raw };
     }
-    const { body, raw } = await client.get('/v1/queues', shownListSchema);
+    const { body, raw } = await client.get('/v1/queues', queueListSchema);
     return { summaries: body.queues, raw };
   };
 
@@ -110,7 +88,7 @@ export async function status(args: string[], env: Env): Promise<void> {
 }
 
 interface Poll {
-  summaries: ShownSummary[];
+  summaries: QueueSummary[];
   /** The answer as sent, for --json. */
   raw: string;
 }
@@ -158,7 +136,7 @@ const PARTIAL = ['', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
  * failed`, then head, lag and pause as in statusLines. The bar takes what the widest line leaves
  * of `columns`, between 10 and 40 cells.
  */
-export function progressLines(summaries: readonly ShownSummary[], columns: number): string[] {
+export function progressLines(summaries: readonly QueueSummary[], columns: number): string[] {
   if (summaries.length === 0) return statusLines([]);
   const width = Math.max(...summaries.map((s) => s.queue.length));
   const rows = summaries.map((s) => {
@@ -215,7 +193,7 @@ function seconds(ms: number): string {
  * watermark H  rate R/s`, where total counts every height ever enqueued, then `head H  lag L`
  * and `paused (reason)` when they apply.
  */
-export function statusLines(summaries: readonly ShownSummary[]): string[] {
+export function statusLines(summaries: readonly QueueSummary[]): string[] {
   if (summaries.length === 0)
     return ['no queues yet (add heights with blockrunner enqueue 0..9999)'];
   const width = Math.max(...summaries.map((s) => s.queue.length));
@@ -240,7 +218,7 @@ export function statusLines(summaries: readonly ShownSummary[]): string[] {
  * `head H  lag L` for a queue with a chain head (docs/chains.md), `paused (reason)` for a
  * paused one; nothing for the others, whose lines stay as they were.
  */
-function chainParts(s: ShownSummary, number: (n: number) => string): string[] {
+function chainParts(s: QueueSummary, number: (n: number) => string): string[] {
   const parts: string[] = [];
   if (s.head !== undefined) {
     parts.push(

@@ -64,6 +64,9 @@ export const retryAnswerSchema = z
  * Bounds of a source's numeric fields: PUT /v1/queues/:queue/source checks them
  * (manager/http/chain-schemas.ts), and `blockrunner follow` does before it sends them.
  */
+/** The URL schemes an evm source may use: JSON-RPC over HTTP, or newHeads over a WebSocket. */
+export const RPC_URL_PROTOCOLS: readonly string[] = ['http:', 'https:', 'ws:', 'wss:'];
+
 export const SOURCE_LIMITS = {
   confirmations: { min: 0, max: 100_000 },
   finality: { min: 1, max: 1_000_000 },

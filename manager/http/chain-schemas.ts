@@ -4,7 +4,7 @@
  * them.
  */
 import { z } from 'zod';
-import { countSchema, SOURCE_LIMITS } from '../../shared/api-schemas.js';
+import { countSchema, RPC_URL_PROTOCOLS, SOURCE_LIMITS } from '../../shared/api-schemas.js';
 import { heightSchema, MAX_HASH_LENGTH } from '../../shared/protocol.js';
 import { SOURCE_DEFAULTS } from '../chain/queue-chain.js';
 
@@ -16,7 +16,7 @@ const urlSchema = z
   .max(2_000)
   .refine((value) => {
     try {
-      return ['http:', 'https:', 'ws:', 'wss:'].includes(new URL(value).protocol);
+      return RPC_URL_PROTOCOLS.includes(new URL(value).protocol);
     } catch {
       return false;
     }
