@@ -122,6 +122,39 @@ describe('bad HTTP input', () => {
     });
   });
 
+  it.each([
+    ['an evm source without its url', { kind: 'evm' }, 'body.url: an evm source needs its url'],
+    [
+      'a push source with a url',
+      { kind: 'push', url: 'http://127.0.0.1:1' },
+      'a push source has no url',
+    ],
+    ['an ftp url', { kind: 'evm', url: 'ftp://node' }, 'http://, https://, ws:// or wss://'],
+    ['a negative confirmations', { kind: 'push', confirmations: -1 }, 'body.confirmations'],
+    ['an unknown kind', { kind: 'solana' }, 'body.kind'],
+    ['an unknown field', { kind: 'push', extra: 1 }, 'extra'],
+  ])('a source body with %s is refused with 400 BR_ERR_VALIDATION', async (_name, body, words) => {
+    const answer = await api(manager.url).put('/v1/queues/chain/source', body);
+    expect(answer).toMatchObject({ status: 400, body: { code: 'BR_ERR_VALIDATION' } });
+    expect((answer.body as { message: string }).message).toContain(words);
+    expect((await api(manager.url).get('/v1/queues/chain/source')).status).toBe(404);
+  });
+
+  it('the chain routes answer 404 for an unknown queue or a queue without a source', async () => {
+    const client = api(manager.url);
+    for (const answer of [
+      await client.get('/v1/queues/nope/reorgs'),
+      await client.post('/v1/queues/nope/pause'),
+      await client.post('/v1/queues/nope/resume'),
+    ])
+      expect(answer).toMatchObject({ status: 404, body: { code: 'BR_ERR_QUEUE_NOT_FOUND' } });
+    for (const answer of [
+      await client.get('/v1/queues/chain/source'),
+      await client.delete('/v1/queues/chain/source'),
+    ])
+      expect(answer).toMatchObject({ status: 404, body: { code: 'BR_ERR_SOURCE_NOT_FOUND' } });
+  });
+
   it('URLs Fastify refuses before routing get codes of the catalogue too', async () => {
     const client = api(manager.url);
     expect(await client.get('/v1/queues/%zz')).toMatchObject({
