@@ -100,7 +100,9 @@ it("passes the library's unit tests", () => {
     timeout: 60_000,
   });
   expect(run.status, run.stderr).toBe(0);
-  expect(run.stderr).toMatch(/^OK/m);
+  expect(run.stderr).toMatch(/^OK$/m);
+  const ran = Number(/^Ran (\d+) tests? in/m.exec(run.stderr)?.[1]);
+  expect(ran).toBeGreaterThanOrEqual(20);
 });
 
 describe('against a real manager', () => {
@@ -208,4 +210,89 @@ describe('against a real manager', () => {
       expect(await height(manager, value)).toMatchObject({ state: 'pending', attempts: 0 });
     }
   }, 30_000);
+
+  it('cancels the handler when its lease expires, and the retry succeeds', async () => {
+    const manager = await managerOn({
+      BLOCKRUNNER_LEASE_MS: '300',
+      BLOCKRUNNER_RETRY_BASE_MS: '10',
+      BLOCKRUNNER_RETRY_MAX_MS: '10',
+    });
+    const worker = await startPythonWorker({
+      script: TEST_WORKER,
+      args: ['--url', manager.wsUrl, '--hang-first-attempt'],
+    });
+    await api(manager.url).post('/v1/queues/default/heights', { heights: [7] });
+    const cancelled = await worker.waitForLog((entry) => entry.msg === 'handler cancelled');
+    expect(cancelled).toMatchObject({ height: 7, attempt: 1, set: true });
+    await waitForQueue(manager.url, (s) => s.done === 1, 'height 7 done on its retry', {
+      timeoutMs: 10_000,
+    });
+    expect(await height(manager, 7)).toMatchObject({ state: 'done' });
+  });
+
+  it('sends the block hashes the handler returns', async () => {
+    const manager = await managerOn();
+    const blockHash = (value: number) => `0x${value.toString(16).padStart(64, '0')}`;
+    await startPythonWorker({ script: TEST_WORKER, args: ['--url', manager.wsUrl, '--hashes'] });
+    // A pushed head gives the queue a final line, so the manager keeps the reported hashes.
+    const client = api(manager.url);
+    expect(
+      (await client.put('/v1/queues/default/source', { kind: 'push', finality: 64 })).status,
+    ).toBe(200);
+    const head = await client.post('/v1/queues/default/head', { height: 9, hash: blockHash(9) });
+    expect(head).toEqual({ status: 202, body: { added: 10 } });
+    await waitForQueue(manager.url, (s) => s.done === 10, 'all 10 done', { timeoutMs: 10_000 });
+    // The write of the hashes is committed with the results; the API does not show them.
+    const { rows } = await (db as TestDatabase).pool.query(
+      "SELECT height::int, hash, parent_hash FROM block_hashes WHERE queue = 'default' ORDER BY height",
+    );
+    expect(rows).toEqual(
+      Array.from({ length: 10 }, (_, value) => ({
+        height: value,
+        hash: blockHash(value),
+        parent_hash: value === 0 ? '-0x1' : blockHash(value - 1),
+      })),
+    );
+    // The parent links agree: no reorganisation was seen.
+    expect((await client.get('/v1/queues/default/reorgs')).body).toEqual({ items: [] });
+  });
+
+  it('exits 2 with one line naming BLOCKRUNNER_WORKER_TOKEN when the token is refused', async () => {
+    const manager = await managerOn({ BLOCKRUNNER_WORKER_TOKEN: 's3cret' });
+    const refused = await startPythonWorker({
+      args: ['--url', manager.wsUrl, '--token', 'wrong'],
+      waitForConnected: false,
+    });
+    expect(await refused.exited).toEqual({ code: 2, signal: null });
+    const errors = refused.logs().filter((line) => !line.startsWith('{'));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/refused the worker token 3 times .*BLOCKRUNNER_WORKER_TOKEN/);
+    // The right token, from the variable, is let in.
+    const admitted = await startPythonWorker({
+      args: ['--url', manager.wsUrl],
+      env: { BLOCKRUNNER_WORKER_TOKEN: 's3cret' },
+    });
+    expect(await admitted.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+  });
+
+  it('retries an unreachable manager with backoff and tries the next URL', async () => {
+    const deadUrl = `ws://127.0.0.1:${await freePort()}/v1/ws`;
+    const alone = await startPythonWorker({ args: ['--url', deadUrl], waitForConnected: false });
+    const fourth = await alone.waitForLog(
+      (entry) => entry.msg === 'cannot connect to the manager, retrying' && entry.attempt === 4,
+    );
+    expect(fourth.delayMs).toBeGreaterThanOrEqual(800);
+    expect(fourth.delayMs).toBeLessThanOrEqual(1_600);
+    expect(alone.exitStatus()).toBeUndefined();
+    expect(await alone.stop('SIGTERM', 3_000)).toEqual({ code: 0, signal: null });
+
+    const manager = await managerOn();
+    const listed = await startPythonWorker({ args: ['--url', deadUrl, '--url', manager.wsUrl] });
+    const connected = await listed.waitForLog((entry) => entry.msg === 'worker connected');
+    expect(connected.url).toBe(manager.wsUrl);
+    expect(logEntries(listed, 'cannot connect to the manager, retrying')[0]).toMatchObject({
+      url: deadUrl,
+      attempt: 1,
+    });
+  });
 });

@@ -13,9 +13,7 @@ MAX_MS = 10_000
 FACTOR = 2
 
 
-def reconnect_delay_ms(
-    failures: int, random: Callable[[], float] = _random.random
-) -> float:
+def reconnect_delay_ms(failures: int, random: Callable[[], float] = _random.random) -> float:
     """The delay after ``failures`` (>= 1) failed connects in a row, in milliseconds."""
     if failures < 1:
         raise ValueError(f"failures must be >= 1, got {failures}")

@@ -10,9 +10,7 @@ class RateLimitedError(Exception):
     reports it as a failed attempt, with its message as ``lastError``, as the Node worker does.
     """
 
-    def __init__(
-        self, message: str = "rate limited", retry_after_ms: int | None = None
-    ) -> None:
+    def __init__(self, message: str = "rate limited", retry_after_ms: int | None = None) -> None:
         super().__init__(message)
         self.retry_after_ms = retry_after_ms
 
@@ -24,9 +22,7 @@ class RangeTooLargeError(Exception):
     as a failed attempt, as the Node worker does.
     """
 
-    def __init__(
-        self, message: str = "range too large", max_range: int | None = None
-    ) -> None:
+    def __init__(self, message: str = "range too large", max_range: int | None = None) -> None:
         super().__init__(message)
         self.max_range = max_range
 

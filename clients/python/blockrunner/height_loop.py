@@ -14,14 +14,14 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any, Union
+from typing import Any
 
 from . import protocol
 from .context import HandlerContext
 from .protocol import Cancel, Dispatch
 from .ranges import Range, contains, merge, ranges_of, subtract
 
-Handler = Callable[[int, HandlerContext], Union[Awaitable[Any], Any]]
+Handler = Callable[[int, HandlerContext], Awaitable[Any] | Any]
 Send = Callable[[dict[str, Any]], None]
 
 #: Longest that results wait while the buffer still holds plenty of heights to run.

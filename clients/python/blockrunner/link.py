@@ -114,11 +114,11 @@ class Link:
             self._outbox.put_nowait(None)
             try:
                 await asyncio.wait_for(asyncio.shield(self._writer), CLOSE_TIMEOUT_S)
-            except (asyncio.TimeoutError, Exception):
+            except (TimeoutError, Exception):
                 pass
             try:
                 await asyncio.wait_for(self._ws.close(code, reason), CLOSE_TIMEOUT_S)
-            except (asyncio.TimeoutError, Exception):
+            except (TimeoutError, Exception):
                 self._drop()
         return await self.closed
 
@@ -139,7 +139,7 @@ class Link:
     async def _close_quietly(self, code: int, reason: str) -> None:
         try:
             await asyncio.wait_for(self._ws.close(code, reason), CLOSE_TIMEOUT_S)
-        except (asyncio.TimeoutError, Exception):
+        except (TimeoutError, Exception):
             self._drop()
 
     async def _read(self) -> None:
@@ -232,7 +232,7 @@ async def open_link(
         raise LinkError(
             f"upgrade refused: HTTP {status}{' ' + body if body else ''}", status
         ) from error
-    except (OSError, asyncio.TimeoutError, websockets.exceptions.WebSocketException) as error:
+    except (TimeoutError, OSError, websockets.exceptions.WebSocketException) as error:
         raise LinkError(f"cannot connect: {error or type(error).__name__}") from error
     try:
         await ws.send(protocol.encode(hello))
@@ -246,7 +246,7 @@ async def open_link(
     except websockets.exceptions.ConnectionClosed as closed:
         code, reason = _close_of(closed)
         raise LinkError(f"manager closed the link: {code} {reason}".rstrip()) from closed
-    except asyncio.TimeoutError:
+    except TimeoutError:
         await _close_now(ws, protocol.CLOSE_NORMAL, "normal: no welcome")
         raise LinkError(f"no welcome within {int(timeout_s * 1000)} ms") from None
     except BaseException:
@@ -258,7 +258,7 @@ async def open_link(
 async def _close_now(ws: Any, code: int, reason: str) -> None:
     try:
         await asyncio.wait_for(ws.close(code, reason), CLOSE_TIMEOUT_S)
-    except (asyncio.TimeoutError, Exception):
+    except (TimeoutError, Exception):
         transport = getattr(ws, "transport", None)
         if transport is not None:
             transport.abort()

@@ -1,7 +1,7 @@
 """
 Log lines as JSON objects, one a line, with the same ``level`` (pino's numbers), ``time``,
-``pid``, ``name`` and ``msg`` keys as the Node worker's (pino), so the same tools read both. Extra fields travel in ``extra={"fields":
-{...}}``.
+``pid``, ``name`` and ``msg`` keys as the Node worker's (pino), so the same tools read both.
+Extra fields travel in ``extra={"fields": {...}}``.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Union
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from . import logs, protocol
@@ -26,7 +26,7 @@ from .height_loop import Handler, HeightLoop, error_message
 from .link import SILENT_HEARTBEATS, Link, LinkError, open_link
 from .protocol import Cancel, Dispatch, ManagerFrame, Revert
 
-Reverter = Callable[[int, int, RevertContext], Union[Awaitable[None], None]]
+Reverter = Callable[[int, int, RevertContext], Awaitable[None] | None]
 
 #: A refused token is not worth retrying for long: after this many 401s in a row, stop.
 TOKEN_REFUSALS_BEFORE_EXIT = 3
