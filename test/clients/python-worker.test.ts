@@ -4,9 +4,11 @@
  * that hands back what it holds, a lease expiry cancelling the handler, block hashes in results,
  * a refused token and an unreachable manager. Also runs the library's own unit tests.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../shared/package-root.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { api } from '../helpers/http.js';
@@ -27,7 +29,29 @@ const PYTHON = process.env.BLOCKRUNNER_PYTHON ?? '/usr/bin/python3';
 const NOOP_WORKER = 'clients/python/examples/noop_worker.py';
 const TEST_WORKER = 'test/clients/fixtures/test_worker.py';
 
+const INSTALL_TIMEOUT_MS = 300_000;
+
 let db: TestDatabase | undefined;
+
+function importsWebsockets(): boolean {
+  return spawnSync(PYTHON, ['-c', 'import websockets']).status === 0;
+}
+
+beforeAll(async () => {
+  // Debian's python3 without python3-websockets: install it as CI does (a BLOCKRUNNER_PYTHON
+  // of one's own is left alone).
+  if (process.env.BLOCKRUNNER_PYTHON !== undefined || importsWebsockets()) return;
+  try {
+    await promisify(execFile)(join(packageRoot(), '.ci', 'install-python-websockets'), {
+      timeout: INSTALL_TIMEOUT_MS,
+    });
+  } catch (error) {
+    throw new Error(
+      `${PYTHON} cannot import websockets and .ci/install-python-websockets failed: apt-get install python3-websockets and run again`,
+      { cause: error },
+    );
+  }
+}, INSTALL_TIMEOUT_MS);
 
 afterEach(async () => {
   await stopAll();
@@ -85,12 +109,18 @@ async function height(manager: ManagerProcess, value: number): Promise<HeightAns
   return body;
 }
 
-it('finds Debian python with websockets', () => {
-  const probe = spawnSync(PYTHON, ['-c', 'import websockets; print(websockets.__version__)'], {
-    encoding: 'utf8',
-  });
+it('finds python 3.11+ with websockets 10.4+', () => {
   expect(existsSync(PYTHON), `${PYTHON} (BLOCKRUNNER_PYTHON)`).toBe(true);
+  const probe = spawnSync(
+    PYTHON,
+    ['-c', 'import sys, websockets; print(sys.version_info >= (3, 11), websockets.__version__)'],
+    { encoding: 'utf8' },
+  );
   expect(probe.status, `${probe.stderr} (run .ci/install-python-websockets)`).toBe(0);
+  const [modern, version = ''] = probe.stdout.trim().split(' ');
+  expect(modern).toBe('True');
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  expect(major * 100 + minor).toBeGreaterThanOrEqual(1004);
 });
 
 it("passes the library's unit tests", () => {
