@@ -325,4 +325,28 @@ describe('against a real manager', () => {
       attempt: 1,
     });
   });
+
+  it("drops a silent link after 2.5 of the welcome's heartbeats and reconnects", async () => {
+    const manager = await managerOn({ BLOCKRUNNER_HEARTBEAT_MS: '200' });
+    const worker = await startPythonWorker({ args: ['--url', manager.wsUrl] });
+    expect(logEntries(worker, 'worker connected')[0]).toMatchObject({ heartbeatMs: 200 });
+    // A stopped manager keeps its sockets open but answers nothing: a half-open link.
+    manager.process.kill('SIGSTOP');
+    try {
+      const dropped = await worker.waitForLog(
+        (entry) => entry.msg === 'worker disconnected, reconnecting',
+      );
+      expect(dropped).toMatchObject({
+        code: 1006,
+        err: expect.stringMatching(/^no frame or pong/),
+      });
+    } finally {
+      manager.process.kill('SIGCONT');
+    }
+    await waitFor(() => logEntries(worker, 'worker connected').length === 2, {
+      timeoutMs: 20_000,
+      message: 'the worker connected again',
+    });
+    expect(await worker.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+  });
 });
