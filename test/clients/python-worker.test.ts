@@ -5,7 +5,8 @@
  * a refused token and an unreachable manager. Also runs the library's own unit tests.
  */
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -21,7 +22,7 @@ import {
   stopAll,
   type TrackedProcess,
 } from '../helpers/processes.js';
-import { waitForQueue } from '../helpers/queues.js';
+import { queueSummary, waitForQueue } from '../helpers/queues.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** Debian's python3 with python3-websockets (.ci/install-python-websockets installs it). */
@@ -32,6 +33,11 @@ const TEST_WORKER = 'test/clients/fixtures/test_worker.py';
 const INSTALL_TIMEOUT_MS = 300_000;
 
 let db: TestDatabase | undefined;
+
+/** The fixture's block hashes: heights from a fork on carry the chain's version. */
+function blockHash(value: number, version = 0): string {
+  return `0x${version.toString(16)}${value.toString(16).padStart(63, '0')}`;
+}
 
 function importsWebsockets(): boolean {
   return spawnSync(PYTHON, ['-c', 'import websockets']).status === 0;
@@ -262,7 +268,6 @@ describe('against a real manager', () => {
 
   it('sends the block hashes the handler returns', async () => {
     const manager = await managerOn();
-    const blockHash = (value: number) => `0x${value.toString(16).padStart(64, '0')}`;
     await startPythonWorker({ script: TEST_WORKER, args: ['--url', manager.wsUrl, '--hashes'] });
     // A pushed head gives the queue a final line, so the manager keeps the reported hashes.
     const client = api(manager.url);
@@ -348,5 +353,52 @@ describe('against a real manager', () => {
       message: 'the worker connected again',
     });
     expect(await worker.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+  });
+
+  it('runs the revert a reorganisation asks for, then re-indexes the new chain', async () => {
+    const manager = await managerOn();
+    const scratch = mkdtempSync(join(tmpdir(), 'blockrunner-python-'));
+    const chainFile = join(scratch, 'chain.txt');
+    try {
+      const worker = await startPythonWorker({
+        script: TEST_WORKER,
+        args: ['--url', manager.wsUrl, '--hashes', '--chain-file', chainFile],
+      });
+      const client = api(manager.url);
+      await client.put('/v1/queues/default/source', { kind: 'push', finality: 64 });
+      await client.post('/v1/queues/default/head', { height: 9, hash: blockHash(9) });
+      await waitForQueue(manager.url, (s) => s.done === 10, 'all 10 done', { timeoutMs: 10_000 });
+
+      // The chain changes from height 7 on; the pushed head shows it.
+      writeFileSync(chainFile, '7 1');
+      await client.post('/v1/queues/default/head', { height: 9, hash: blockHash(9, 1) });
+      const reorg = await waitFor(
+        async () => {
+          const { body } = await client.get<{ items: Record<string, unknown>[] }>(
+            '/v1/queues/default/reorgs',
+          );
+          const [item] = body.items;
+          return item?.revertedAt ? item : undefined;
+        },
+        { timeoutMs: 20_000, message: 'a reorganisation, reverted' },
+      );
+      expect(reorg).toMatchObject({ forkHeight: 6, revertFrom: 7, revertTo: 9 });
+      expect(logEntries(worker, 'test revert')).toEqual([
+        expect.objectContaining({ queue: 'default', from: 7, to: 9 }),
+      ]);
+      expect(logEntries(worker, 'reverted an orphaned range')).toHaveLength(1);
+      await waitFor(
+        async () => {
+          const { rows } = await (db as TestDatabase).pool.query(
+            "SELECT hash FROM block_hashes WHERE queue = 'default' AND height = 9",
+          );
+          return rows[0]?.hash === blockHash(9, 1);
+        },
+        { timeoutMs: 20_000, message: "height 9 re-indexed with the new chain's hash" },
+      );
+      expect(await queueSummary(manager.url)).toMatchObject({ done: 10, pending: 0, leased: 0 });
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
   });
 });
