@@ -205,7 +205,7 @@ describe('against a real manager', () => {
 
   it('on SIGTERM releases the buffered heights, finishes the running ones and exits 0', async () => {
     const manager = await managerOn();
-    // 2 running and 6 buffered: capacity 8, a handler of 1.5 s.
+    // 2 running and 6 buffered: capacity 8, a handler of 3 s.
     const worker = await startPythonWorker({
       script: TEST_WORKER,
       args: [
@@ -216,7 +216,7 @@ describe('against a real manager', () => {
         '--prefetch',
         '6',
         '--sleep-ms',
-        '1500',
+        '3000',
         '--log-starts',
       ],
     });
@@ -332,23 +332,23 @@ describe('against a real manager', () => {
   });
 
   it("drops a silent link after 2.5 of the welcome's heartbeats and reconnects", async () => {
-    const manager = await managerOn({ BLOCKRUNNER_HEARTBEAT_MS: '200' });
+    const manager = await managerOn({ BLOCKRUNNER_HEARTBEAT_MS: '500' });
     const worker = await startPythonWorker({ args: ['--url', manager.wsUrl] });
-    expect(logEntries(worker, 'worker connected')[0]).toMatchObject({ heartbeatMs: 200 });
+    expect(logEntries(worker, 'worker connected')[0]).toMatchObject({ heartbeatMs: 500 });
     // A stopped manager keeps its sockets open but answers nothing: a half-open link.
     manager.process.kill('SIGSTOP');
     try {
       const dropped = await worker.waitForLog(
-        (entry) => entry.msg === 'worker disconnected, reconnecting',
+        (entry) =>
+          entry.msg === 'worker disconnected, reconnecting' &&
+          String(entry.err).startsWith('no frame or pong'),
       );
-      expect(dropped).toMatchObject({
-        code: 1006,
-        err: expect.stringMatching(/^no frame or pong/),
-      });
+      expect(dropped).toMatchObject({ code: 1006 });
     } finally {
       manager.process.kill('SIGCONT');
     }
-    await waitFor(() => logEntries(worker, 'worker connected').length === 2, {
+    const connects = logEntries(worker, 'worker connected').length;
+    await waitFor(() => logEntries(worker, 'worker connected').length > connects, {
       timeoutMs: 20_000,
       message: 'the worker connected again',
     });
