@@ -139,6 +139,9 @@ it("drops a silent link after 2.5 of the welcome's heartbeats and reconnects", a
         String(entry.err).startsWith('no frame or pong'),
     );
     expect(dropped).toMatchObject({ code: 1006 });
+    // Not before 2.5 heartbeats of silence.
+    const silentMs = Number(/ for (\d+) ms$/.exec(String(dropped.err))?.[1]);
+    expect(silentMs).toBeGreaterThanOrEqual(1_250);
   } finally {
     manager.process.kill('SIGCONT');
   }

@@ -245,6 +245,9 @@ class HeightLoop:
                 send(protocol.results(lease, [], chunk, 0))
 
     def _pump(self) -> None:
+        if not self._batches:
+            return
+        loop = asyncio.get_running_loop()
         while len(self._running) < self._concurrency and self._batches:
             batch = self._batches[0]
             height, attempt = batch.take()
@@ -254,7 +257,7 @@ class HeightLoop:
             ctx = HandlerContext(batch.queue, height, attempt, batch.lease, self._log)
             run = _Run(ctx, self._link)
             self._running.add(run)
-            run.task = asyncio.get_running_loop().create_task(self._run(run))
+            run.task = loop.create_task(self._run(run))
 
     async def _run(self, run: _Run) -> None:
         started = time.perf_counter()

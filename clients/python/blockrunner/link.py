@@ -97,6 +97,7 @@ class Link:
         self._outbox: asyncio.Queue[str | None] = asyncio.Queue()
         self._last_seen = time.monotonic()
         self._failure: str | None = None
+        self._closing: asyncio.Task[None] | None = None
         loop = asyncio.get_running_loop()
         self.closed: asyncio.Future[LinkEnd] = loop.create_future()
         self._writer = loop.create_task(self._write())
@@ -133,8 +134,8 @@ class Link:
             self._failure = error
         if close is None:
             self._drop()
-        else:
-            asyncio.get_running_loop().create_task(self._close_quietly(*close))
+        elif self._closing is None:
+            self._closing = asyncio.get_running_loop().create_task(self._close_quietly(*close))
 
     async def _close_quietly(self, code: int, reason: str) -> None:
         try:
@@ -148,6 +149,8 @@ class Link:
             while True:
                 message = await self._ws.recv()
                 self._last_seen = time.monotonic()
+                if self._failure is not None:
+                    continue  # given up on: nothing more is handled while it closes
                 try:
                     frame = protocol.parse_manager_frame(message)
                     if isinstance(frame, Welcome):
@@ -182,19 +185,25 @@ class Link:
                 return
 
     async def _watch(self) -> None:
+        """Pings every heartbeat; drops the link once silent for 2.5 heartbeats, to the moment."""
         heartbeat = self.welcome.heartbeat_ms / 1000
         silence = SILENT_HEARTBEATS * heartbeat
+        next_ping = time.monotonic() + heartbeat
         while True:
-            await asyncio.sleep(heartbeat)
-            silent = time.monotonic() - self._last_seen
+            now = time.monotonic()
+            silent = now - self._last_seen
             if silent >= silence:
                 self._fail(f"no frame or pong from the manager for {int(silent * 1000)} ms")
                 return
-            try:
-                waiter = await self._ws.ping()
-            except websockets.exceptions.ConnectionClosed:
-                return
-            waiter.add_done_callback(self._ponged)
+            if now >= next_ping:
+                next_ping = now + heartbeat
+                try:
+                    waiter = await self._ws.ping()
+                except websockets.exceptions.ConnectionClosed:
+                    return
+                waiter.add_done_callback(self._ponged)
+            wake = min(next_ping, self._last_seen + silence)
+            await asyncio.sleep(max(0.0, wake - time.monotonic()))
 
     def _ponged(self, waiter: asyncio.Future[Any]) -> None:
         if not waiter.cancelled() and waiter.exception() is None:

@@ -85,7 +85,8 @@ class Worker:
         )
         self._loop = HeightLoop(handler, concurrency, prefetch, self._log)
         self._link: Link | None = None
-        self._reverts: set[asyncio.Task[None]] = set()
+        #: Reverts running, with their context (whose event is set when they are cancelled).
+        self._reverts: dict[asyncio.Task[None], RevertContext] = {}
         self._stopping = False
         self._stop_requested: asyncio.Event | None = None
 
@@ -136,8 +137,7 @@ class Worker:
                 extra={"fields": {"running": self._loop.running_count}},
             )
             self._loop.abort_running()
-        for task in self._reverts:
-            task.cancel()
+        self._cancel_reverts()
         self._loop.flush()
         await link.close(protocol.CLOSE_NORMAL, "normal: worker stopping")
         await asyncio.gather(connecting, return_exceptions=True)
@@ -155,7 +155,9 @@ class Worker:
                 )
             except LinkError as error:
                 failures += 1
-                refusals = refusals + 1 if error.status == 401 else 0
+                # Counted until a link is welcomed, whatever fails in between (another URL).
+                if error.status == 401:
+                    refusals += 1
                 if refusals >= TOKEN_REFUSALS_BEFORE_EXIT:
                     raise TokenRefusedError(
                         f"the manager at {display_url(url)} refused the worker token "
@@ -182,8 +184,7 @@ class Worker:
             end = await link.closed
             self._link = None
             self._loop.disconnected()
-            for task in self._reverts:
-                task.cancel()
+            self._cancel_reverts()
             if self._stopping:
                 return
             self._log.warning(
@@ -217,19 +218,24 @@ class Worker:
         elif isinstance(frame, Cancel):
             self._loop.cancel(frame)
         elif isinstance(frame, Revert):
-            link = self._link
-            task = asyncio.get_running_loop().create_task(self._run_revert(frame, link))
-            self._reverts.add(task)
-            task.add_done_callback(self._reverts.discard)
+            fields = {"queue": frame.queue, "revert": [frame.start, frame.end]}
+            ctx = RevertContext(frame.queue, FieldsAdapter(self._log, {"fields": fields}))
+            task = asyncio.get_running_loop().create_task(self._run_revert(frame, ctx, self._link))
+            self._reverts[task] = ctx
+            task.add_done_callback(lambda done: self._reverts.pop(done, None))
 
-    async def _run_revert(self, frame: Revert, link: Link | None) -> None:
+    def _cancel_reverts(self) -> None:
+        for task, ctx in list(self._reverts.items()):
+            ctx.cancelled.set()
+            task.cancel()
+
+    async def _run_revert(self, frame: Revert, ctx: RevertContext, link: Link | None) -> None:
         """Runs the module's revert once and answers on the link that asked, or nowhere."""
-        fields = {"queue": frame.queue, "revert": [frame.start, frame.end]}
-        log = FieldsAdapter(self._log, {"fields": fields})
+        log = ctx.log
         error: str | None = None
         if self._revert is not None:
             try:
-                result = self._revert(frame.start, frame.end, RevertContext(frame.queue, log))
+                result = self._revert(frame.start, frame.end, ctx)
                 if inspect.isawaitable(result):
                     await result
                 log.info("reverted an orphaned range")
