@@ -17,8 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import websockets
-import websockets.exceptions
+try:
+    import websockets
+    import websockets.exceptions
+except ImportError as missing:  # one line that says what to do, not a traceback to read
+    raise ImportError(
+        "blockrunner needs websockets 10.4 or newer: apt-get install python3-websockets "
+        "(Debian, for /usr/bin/python3) or pip install websockets"
+    ) from missing
 
 from . import protocol
 from .protocol import BadFrame, ManagerFrame, Welcome

@@ -11,6 +11,8 @@ import logging
 import sys
 import time
 
+from .errors import ConfigError
+
 # pino's numbers: 20 debug, 30 info, 40 warn, 50 error, 60 fatal.
 _LEVELS = {
     logging.DEBUG: 20,
@@ -39,15 +41,32 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, separators=(",", ":"))
 
 
+#: LOG_LEVEL's values, as the Node worker takes them (README.md, "Configuration").
+LEVEL_NAMES = {
+    "trace": logging.DEBUG,
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "fatal": logging.CRITICAL,
+    "silent": logging.CRITICAL + 10,
+}
+
+
 def configure(level: str = "info") -> None:
-    """Sends the ``blockrunner`` logger's lines to stdout as JSON, unless already configured."""
+    """
+    Sends the ``blockrunner`` logger's lines to stdout as JSON, unless already configured.
+    Raises ConfigError naming LOG_LEVEL for a level that is not one of LEVEL_NAMES.
+    """
+    if level not in LEVEL_NAMES:
+        raise ConfigError(f'LOG_LEVEL: expected one of {", ".join(LEVEL_NAMES)}, got "{level}"')
     logger = logging.getLogger("blockrunner")
     if logger.handlers:
         return
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter())
     logger.addHandler(handler)
-    logger.setLevel(level.upper() if level != "warn" else "WARNING")
+    logger.setLevel(LEVEL_NAMES[level])
     logger.propagate = False
 
 

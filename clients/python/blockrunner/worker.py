@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 from . import logs, protocol
 from .backoff import reconnect_delay_ms
 from .context import FieldsAdapter, RevertContext
-from .errors import TokenRefusedError
+from .errors import ConfigError, TokenRefusedError
 from .height_loop import Handler, HeightLoop, error_message
 from .link import SILENT_HEARTBEATS, Link, LinkError, open_link
 from .protocol import Cancel, Dispatch, ManagerFrame, Revert
@@ -249,10 +249,15 @@ class Worker:
 def run_worker(handler: Handler, **options: Any) -> int:
     """
     Runs a Worker in a new event loop until SIGTERM or SIGINT, logging JSON lines to stdout.
-    Returns the exit code: 0 after a graceful stop, 2 when the manager refused the token.
+    Returns the exit code: 0 after a graceful stop, 2 for a bad LOG_LEVEL or option, or when the
+    manager refused the token (one line on stderr says which).
     """
-    logs.configure(os.environ.get("LOG_LEVEL", "info"))
-    worker = Worker(handler, **options)
+    try:
+        logs.configure(os.environ.get("LOG_LEVEL") or "info")
+        worker = Worker(handler, **options)
+    except (ConfigError, ValueError) as bad:
+        print(f"blockrunner worker: {bad}", file=sys.stderr, flush=True)
+        return 2
 
     async def main() -> int:
         loop = asyncio.get_running_loop()

@@ -14,8 +14,11 @@ from pathlib import Path
 # Runs from a checkout without installing: the library sits one folder up.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from blockrunner import HandlerContext, run_worker  # noqa: E402
-from blockrunner.cli import parse_worker_args  # noqa: E402
+try:
+    from blockrunner import HandlerContext, run_worker
+    from blockrunner.cli import parse_worker_args
+except ImportError as missing:  # websockets is not installed for this python
+    sys.exit(f"noop_worker: {missing}")
 
 
 async def handle(height: int, ctx: HandlerContext) -> None:

@@ -4,7 +4,9 @@ import unittest
 
 import _path  # noqa: F401
 
+from blockrunner import ConfigError
 from blockrunner.cli import parse_worker_args
+from blockrunner.logs import configure
 
 
 def refused(argv: list[str], env: dict[str, str] | None = None) -> str:
@@ -79,6 +81,11 @@ class CliTest(unittest.TestCase):
                 line = refused(argv, env)
                 self.assertTrue(line.startswith(start), line)
                 self.assertEqual(line.count("\n"), 1, line)
+
+    def test_log_level_names_the_variable(self) -> None:
+        with self.assertRaises(ConfigError) as raised:
+            configure("loud")
+        self.assertTrue(str(raised.exception).startswith("LOG_LEVEL: expected one of trace,"))
 
 
 if __name__ == "__main__":
