@@ -92,7 +92,7 @@ describe('against a real manager', () => {
       expect.objectContaining({ name: 'py', queues: ['default'], capacity: 32, done: 10_000 }),
     ]);
     expect(await worker.stop('SIGTERM')).toEqual({ code: 0, signal: null });
-  });
+  }, 120_000);
 
   it('reconnects by itself when the manager is killed and restarted, and finishes', async () => {
     const env = { PORT: String(await freePort()) };
@@ -130,7 +130,7 @@ describe('against a real manager', () => {
     );
     expect(rows[0].done).toBe('{[0,10000)}');
     expect(await worker.stop('SIGTERM')).toEqual({ code: 0, signal: null });
-  });
+  }, 120_000);
 
   it('on SIGTERM releases the buffered heights, finishes the running ones and exits 0', async () => {
     const manager = await managerOn();
@@ -174,5 +174,5 @@ describe('against a real manager', () => {
     for (const value of [2, 3, 4, 5, 6, 7]) {
       expect(await heightOf(manager.url, value)).toMatchObject({ state: 'pending', attempts: 0 });
     }
-  }, 30_000);
+  }, 60_000);
 });
