@@ -1,0 +1,300 @@
+"""
+Frames of the worker protocol, version 3 (docs/protocol.md; shared/protocol.ts holds the
+manager's zod schemas): building the worker's frames and checking the manager's, field by field,
+as strictly as the manager checks ours. Change this file with that page.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+PROTOCOL_VERSION = 3
+
+MAX_HEIGHT = 2**53 - 1
+MAX_ID = 2**53 - 1
+#: Most heights a worker may hold (hello capacity) and a dispatch may carry.
+MAX_HEIGHTS_PER_FRAME = 100_000
+#: Most items of any list in a frame (ranges, failures, hashes).
+MAX_ITEMS_PER_FRAME = 100_000
+#: Longest error text; longer messages are cut before sending.
+MAX_ERROR_LENGTH = 2_000
+MAX_HASH_LENGTH = 130
+MAX_NAME_LENGTH = 200
+MAX_QUEUES = 64
+#: A close frame's reason holds at most 123 bytes.
+MAX_CLOSE_REASON_BYTES = 123
+
+QUEUE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+# Close codes (docs/protocol.md, "Close codes").
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_PROTOCOL_ERROR = 1002
+CLOSE_INVALID_UTF8 = 1007
+CLOSE_TOO_BIG = 1009
+CLOSE_BAD_FRAME = 4400
+CLOSE_HELLO_TIMEOUT = 4408
+CLOSE_UNSUPPORTED_PROTOCOL = 4426
+
+#: Closes that mean the manager refused what this worker sent: back off before reconnecting.
+REFUSALS = frozenset(
+    {
+        CLOSE_PROTOCOL_ERROR,
+        CLOSE_INVALID_UTF8,
+        CLOSE_TOO_BIG,
+        CLOSE_BAD_FRAME,
+        CLOSE_UNSUPPORTED_PROTOCOL,
+    }
+)
+
+
+class BadFrame(ValueError):
+    """A manager frame that breaks the protocol; ``reason`` is the 4400 close reason."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = close_reason("bad_frame", detail)
+
+
+def close_reason(name: str, detail: str) -> str:
+    """``<name>: <detail>``, cut to fit a close frame."""
+    reason = f"{name}: {detail}"
+    encoded = reason.encode("utf-8")
+    if len(encoded) <= MAX_CLOSE_REASON_BYTES:
+        return reason
+    return encoded[:MAX_CLOSE_REASON_BYTES].decode("utf-8", errors="ignore")
+
+
+@dataclass(frozen=True)
+class Welcome:
+    worker_id: str
+    lease_ms: int
+    heartbeat_ms: int
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    lease: int
+    queue: str
+    ranges: list[tuple[int, int]]
+    #: Attempt number of each range's heights; None when all are first attempts.
+    attempts: list[int] | None
+
+
+@dataclass(frozen=True)
+class Cancel:
+    lease: int
+    ranges: list[tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class Revert:
+    revert: int
+    queue: str
+    start: int
+    end: int
+
+
+ManagerFrame = Welcome | Dispatch | Cancel | Revert
+
+
+# Worker -> manager
+
+
+def hello(name: str, queues: list[str], capacity: int) -> dict[str, Any]:
+    if not 1 <= len(name) <= MAX_NAME_LENGTH:
+        raise ValueError(f"name must be 1 to {MAX_NAME_LENGTH} characters")
+    if not 1 <= len(queues) <= MAX_QUEUES:
+        raise ValueError(f"queues must list 1 to {MAX_QUEUES} queue names")
+    for queue in queues:
+        if not QUEUE_NAME.match(queue):
+            raise ValueError(f"queue name {queue!r} does not match {QUEUE_NAME.pattern}")
+    if not 1 <= capacity <= MAX_HEIGHTS_PER_FRAME:
+        raise ValueError(f"capacity must be 1 to {MAX_HEIGHTS_PER_FRAME}")
+    return {
+        "type": "hello",
+        "protocol": PROTOCOL_VERSION,
+        "name": name,
+        "queues": list(queues),
+        "capacity": capacity,
+    }
+
+
+def results(
+    lease: int,
+    done: list[list[int]],
+    failed: list[dict[str, Any]],
+    run_ms: float | None = None,
+    hashes: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    frame: dict[str, Any] = {
+        "type": "results",
+        "lease": lease,
+        "done": done,
+        "failed": failed,
+    }
+    if run_ms is not None:
+        frame["runMs"] = round(run_ms, 3)
+    if hashes:
+        frame["hashes"] = hashes
+    return frame
+
+
+def release(lease: int, ranges: list[list[int]]) -> dict[str, Any]:
+    return {"type": "release", "lease": lease, "ranges": ranges}
+
+
+def reverted(revert: int, error: str | None = None) -> dict[str, Any]:
+    frame: dict[str, Any] = {"type": "reverted", "revert": revert}
+    if error is not None:
+        frame["error"] = error_text(error)
+    return frame
+
+
+def error_text(message: str) -> str:
+    """An error message as the protocol takes it: at most 2,000 characters."""
+    return message[:MAX_ERROR_LENGTH]
+
+
+def block_report(height: int, value: object) -> dict[str, Any] | None:
+    """
+    The ``hashes`` entry for what a handler returned: a mapping with ``hash`` and
+    ``parent_hash`` (or ``parentHash``), two strings of 1 to 130 characters. Anything else
+    is no report, so a handler returning something of its own still succeeds.
+    """
+    if not isinstance(value, dict):
+        return None
+    block_hash = value.get("hash")
+    parent = value.get("parent_hash", value.get("parentHash"))
+    if not (_is_hash(block_hash) and _is_hash(parent)):
+        return None
+    return {"height": height, "hash": block_hash, "parentHash": parent}
+
+
+def _is_hash(value: object) -> bool:
+    return isinstance(value, str) and 1 <= len(value) <= MAX_HASH_LENGTH
+
+
+def encode(frame: dict[str, Any]) -> str:
+    return json.dumps(frame, separators=(",", ":"), allow_nan=False)
+
+
+# Manager -> worker
+
+
+def parse_manager_frame(text: str | bytes) -> ManagerFrame:
+    """Checks one manager frame; raises BadFrame with the close reason to send."""
+    if isinstance(text, bytes):
+        raise BadFrame("binary frame")
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise BadFrame("not JSON") from None
+    if not isinstance(data, dict):
+        raise BadFrame("expected an object")
+    kind = data.get("type")
+    if kind == "welcome":
+        return _welcome(data)
+    if kind == "dispatch":
+        return _dispatch(data)
+    if kind == "cancel":
+        _keys(data, {"type", "lease", "ranges"})
+        return Cancel(_id(data, "lease"), _ranges(data, "ranges"))
+    if kind == "revert":
+        _keys(data, {"type", "revert", "queue", "from", "to"})
+        start = _height(data.get("from"), "from")
+        end = _height(data.get("to"), "to")
+        return Revert(_id(data, "revert"), _queue(data), start, end)
+    raise BadFrame(f"type: unknown frame type {kind!r}")
+
+
+def _welcome(data: dict[str, Any]) -> Welcome:
+    _keys(data, {"type", "protocol", "workerId", "leaseMs", "heartbeatMs"})
+    if data.get("protocol") != PROTOCOL_VERSION or isinstance(data.get("protocol"), bool):
+        raise BadFrame(f"protocol: expected {PROTOCOL_VERSION}")
+    worker_id = data.get("workerId")
+    if not isinstance(worker_id, str):
+        raise BadFrame("workerId: expected a string")
+    return Welcome(worker_id, _int(data, "leaseMs", 1), _int(data, "heartbeatMs", 1))
+
+
+def _dispatch(data: dict[str, Any]) -> Dispatch:
+    _keys(data, {"type", "lease", "queue", "ranges", "attempts"}, {"attempts"})
+    ranges = _ranges(data, "ranges")
+    if not ranges:
+        raise BadFrame("ranges: expected at least one range")
+    if sum(end - start + 1 for start, end in ranges) > MAX_HEIGHTS_PER_FRAME:
+        raise BadFrame(f"ranges: a dispatch holds at most {MAX_HEIGHTS_PER_FRAME} heights")
+    attempts = data.get("attempts")
+    if attempts is not None:
+        if not isinstance(attempts, list) or len(attempts) != len(ranges):
+            raise BadFrame("attempts: attempts must have one entry per range")
+        for index, attempt in enumerate(attempts):
+            if not _whole(attempt) or attempt < 1:
+                raise BadFrame(f"attempts.{index}: expected a whole number >= 1")
+        attempts = [int(attempt) for attempt in attempts]
+    return Dispatch(_id(data, "lease"), _queue(data), ranges, attempts)
+
+
+def _keys(
+    data: dict[str, Any], allowed: set[str], optional: frozenset[str] | set[str] = frozenset()
+) -> None:
+    for key in data:
+        if key not in allowed:
+            raise BadFrame(f'Unrecognized key: "{key}"')
+    for key in allowed - optional:
+        if key not in data:
+            raise BadFrame(f"{key}: missing")
+
+
+def _whole(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, float) and value.is_integer()
+
+
+def _int(data: dict[str, Any], key: str, minimum: int, maximum: int = MAX_ID) -> int:
+    value = data.get(key)
+    if not _whole(value) or not minimum <= value <= maximum:
+        raise BadFrame(f"{key}: expected a whole number from {minimum} to {maximum}")
+    return int(value)
+
+
+def _id(data: dict[str, Any], key: str) -> int:
+    return _int(data, key, 1)
+
+
+def _height(value: object, where: str) -> int:
+    if not _whole(value) or not 0 <= value <= MAX_HEIGHT:  # type: ignore[operator]
+        raise BadFrame(f"{where}: expected a height from 0 to {MAX_HEIGHT}")
+    return int(value)  # type: ignore[arg-type]
+
+
+def _queue(data: dict[str, Any]) -> str:
+    queue = data.get("queue")
+    if not isinstance(queue, str) or not QUEUE_NAME.match(queue):
+        raise BadFrame(f"queue: queue names match {QUEUE_NAME.pattern}")
+    return queue
+
+
+def _ranges(data: dict[str, Any], key: str) -> list[tuple[int, int]]:
+    value = data.get(key)
+    if not isinstance(value, list):
+        raise BadFrame(f"{key}: expected a list of ranges")
+    if len(value) > MAX_ITEMS_PER_FRAME:
+        raise BadFrame(f"{key}: at most {MAX_ITEMS_PER_FRAME} ranges")
+    ranges: list[tuple[int, int]] = []
+    for index, item in enumerate(value):
+        if not isinstance(item, list) or len(item) != 2:
+            raise BadFrame(f"{key}.{index}: expected [from, to]")
+        start = _height(item[0], f"{key}.{index}.0")
+        end = _height(item[1], f"{key}.{index}.1")
+        if start > end:
+            raise BadFrame(f"{key}.{index}: a range is [from, to] with from <= to")
+        ranges.append((start, end))
+    return ranges

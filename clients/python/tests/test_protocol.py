@@ -1,0 +1,121 @@
+import json
+import unittest
+
+import _path  # noqa: F401
+
+from blockrunner import protocol
+from blockrunner.protocol import BadFrame, Cancel, Dispatch, Revert, Welcome
+
+
+def frame(**fields: object) -> str:
+    return json.dumps(fields)
+
+
+class ParseTest(unittest.TestCase):
+    def test_welcome(self) -> None:
+        parsed = protocol.parse_manager_frame(
+            frame(type="welcome", protocol=3, workerId="w", leaseMs=30000, heartbeatMs=15000)
+        )
+        self.assertEqual(parsed, Welcome("w", 30000, 15000))
+
+    def test_dispatch_with_and_without_attempts(self) -> None:
+        parsed = protocol.parse_manager_frame(
+            frame(type="dispatch", lease=17, queue="eth", ranges=[[3, 3], [1, 2]], attempts=[2, 1])
+        )
+        self.assertEqual(parsed, Dispatch(17, "eth", [(3, 3), (1, 2)], [2, 1]))
+        parsed = protocol.parse_manager_frame(
+            frame(type="dispatch", lease=1, queue="q", ranges=[[0, 99_999]])
+        )
+        self.assertEqual(parsed, Dispatch(1, "q", [(0, 99_999)], None))
+
+    def test_cancel_and_revert(self) -> None:
+        self.assertEqual(
+            protocol.parse_manager_frame(frame(type="cancel", lease=4, ranges=[[7, 9]])),
+            Cancel(4, [(7, 9)]),
+        )
+        self.assertEqual(
+            protocol.parse_manager_frame(
+                frame(type="revert", revert=2, queue="eth", **{"from": 4, "to": 6})
+            ),
+            Revert(2, "eth", 4, 6),
+        )
+
+    def test_refuses_what_the_schemas_refuse(self) -> None:
+        bad = {
+            "not JSON": "{",
+            "binary frame": b"{}",
+            "unknown frame type": frame(type="nope"),
+            'Unrecognized key: "x"': frame(type="cancel", lease=1, ranges=[], x=1),
+            "lease: missing": frame(type="cancel", ranges=[]),
+            "lease: expected a whole number": frame(type="cancel", lease=0, ranges=[]),
+            "from <= to": frame(type="cancel", lease=1, ranges=[[5, 4]]),
+            "expected a height": frame(type="cancel", lease=1, ranges=[[-1, 4]]),
+            "ranges.0.1: expected a height": frame(type="cancel", lease=1, ranges=[[1, True]]),
+            "at least one range": frame(type="dispatch", lease=1, queue="q", ranges=[]),
+            "at most 100000 heights": frame(
+                type="dispatch", lease=1, queue="q", ranges=[[0, 100_000]]
+            ),
+            "one entry per range": frame(
+                type="dispatch", lease=1, queue="q", ranges=[[0, 1]], attempts=[1, 1]
+            ),
+            "queue names": frame(type="dispatch", lease=1, queue="Q!", ranges=[[0, 1]]),
+            "protocol: expected 3": frame(
+                type="welcome", protocol=2, workerId="w", leaseMs=1, heartbeatMs=1
+            ),
+        }
+        for problem, text in bad.items():
+            with self.subTest(problem), self.assertRaises(BadFrame) as raised:
+                protocol.parse_manager_frame(text)
+            self.assertIn(problem, raised.exception.reason)
+            self.assertTrue(raised.exception.reason.startswith("bad_frame: "))
+
+    def test_close_reason_fits_a_close_frame(self) -> None:
+        reason = protocol.close_reason("bad_frame", "é" * 200)
+        self.assertLessEqual(len(reason.encode("utf-8")), 123)
+        self.assertTrue(reason.startswith("bad_frame: é"))
+
+
+class BuildTest(unittest.TestCase):
+    def test_hello_checks_its_limits(self) -> None:
+        self.assertEqual(
+            protocol.hello("w", ["eth"], 32),
+            {"type": "hello", "protocol": 3, "name": "w", "queues": ["eth"], "capacity": 32},
+        )
+        for args in (("", ["eth"], 1), ("w", [], 1), ("w", ["Bad"], 1), ("w", ["q"], 100_001)):
+            with self.subTest(args), self.assertRaises(ValueError):
+                protocol.hello(*args)  # type: ignore[arg-type]
+
+    def test_results_leave_out_empty_optional_fields(self) -> None:
+        self.assertEqual(
+            protocol.results(3, [[1, 2]], [], None, []),
+            {"type": "results", "lease": 3, "done": [[1, 2]], "failed": []},
+        )
+        self.assertEqual(protocol.results(3, [], [], 1.23456)["runMs"], 1.235)
+
+    def test_reverted_cuts_long_errors(self) -> None:
+        self.assertEqual(protocol.reverted(4), {"type": "reverted", "revert": 4})
+        self.assertEqual(len(protocol.reverted(4, "x" * 5000)["error"]), 2000)
+
+    def test_block_report_only_for_two_hashes_within_limits(self) -> None:
+        self.assertEqual(
+            protocol.block_report(7, {"hash": "0xa", "parent_hash": "0xb"}),
+            {"height": 7, "hash": "0xa", "parentHash": "0xb"},
+        )
+        self.assertEqual(
+            protocol.block_report(7, {"hash": "0xa", "parentHash": "0xb"}),
+            {"height": 7, "hash": "0xa", "parentHash": "0xb"},
+        )
+        for value in (
+            None,
+            "0xa",
+            {"hash": "0xa"},
+            {"hash": "", "parent_hash": "0xb"},
+            {"hash": "x" * 131, "parent_hash": "0xb"},
+            {"hash": 1, "parent_hash": 2},
+        ):
+            with self.subTest(value):
+                self.assertIsNone(protocol.block_report(7, value))
+
+
+if __name__ == "__main__":
+    unittest.main()
