@@ -56,4 +56,17 @@ export class RateLimitedProvider {
     return this.calls.filter((call) => call.status === status && call.at >= from && call.at <= to)
       .length;
   }
+
+  /** Calls per second since `start` as `second: accepted+rejected`, for assertion messages. */
+  describe(start: number): string {
+    const seconds = new Map<number, [number, number]>();
+    for (const call of this.calls) {
+      const second = Math.floor((call.at - start) / 1000);
+      const counts = seconds.get(second) ?? [0, 0];
+      counts[call.status === 200 ? 0 : 1]++;
+      seconds.set(second, counts);
+    }
+    const parts = [...seconds].map(([second, [ok, limited]]) => `${second}s: ${ok}+${limited}`);
+    return `calls per second (accepted+429): ${parts.join(', ')}`;
+  }
 }
