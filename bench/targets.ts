@@ -55,9 +55,12 @@ export function checkTargets({ scenarios, comparison }: Figures): TargetCheck[] 
   }
   add(
     'S3',
-    'at least 95% of the ideal 8,000 heights/s',
+    'at least 97% of a bare Node process sleeping in as many loops (the timer ceiling)',
     S3.status === 'ok'
-      ? [`${(S3.shareOfIdeal * 100).toFixed(1)}%`, S3.shareOfIdeal >= 0.95]
+      ? [
+          `${(S3.shareOfCeiling * 100).toFixed(1)}% of the ceiling (${(S3.shareOfIdeal * 100).toFixed(1)}% of the ideal; the bare process ${((S3.ceilingPerSecond / S3.idealPerSecond) * 100).toFixed(1)}%)`,
+          S3.shareOfCeiling >= 0.97,
+        ]
       : undefined,
   );
   add(
