@@ -4,7 +4,9 @@ import type { EnqueueAnswer, QueueSummary } from '../shared/api-schemas.js';
 
 const REQUEST_TIMEOUT_MS = 30_000;
 
-export type EnqueueBody = { from: number; to: number } | { heights: number[] };
+export type EnqueueBody = ({ from: number; to: number } | { heights: number[] }) & {
+  lane?: 'tip' | 'backfill';
+};
 
 export async function enqueue(
   baseUrl: string,

@@ -61,6 +61,9 @@ export interface S3Result {
   heightsPerSecond: number;
   idealPerSecond: number;
   shareOfIdeal: number;
+  /** A bare Node process sleeping in as many loops, in the same run: the machine's ceiling. */
+  ceilingPerSecond: number;
+  shareOfCeiling: number;
   /**
    * Mean handler time per height as the workers measured it (the manager's
    * blockrunner_handler_seconds_total), and the share of the slots' time it took: what is left

@@ -1,19 +1,25 @@
 /**
  * S3 overhead (docs/performance.md, "What each scenario measures"): the built-in `sleep` handler at
  * 2 ms, 16 slots in all (two workers of concurrency 8). Were the system free, 16 slots / 2 ms =
- * 8,000 heights/s; the figure is the achieved rate, enqueue to last commit as in S1, as a share of
- * that.
+ * 8,000 heights/s; the timers of a 2-core machine give less, so the same count of sleeps also runs
+ * in a bare Node process of 16 loops (s3-timer-ceiling.ts), right after. The figure is the achieved
+ * rate, enqueue to last commit as in S1, as a share of that ceiling.
  */
+import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../shared/package-root.js';
 import { Cluster } from './cluster.js';
 import { COMMIT_POLL_MS, CommitWatch } from './commit-watch.js';
 import { handlerSeconds } from './manager-api.js';
 import type { BenchOptions } from './options.js';
+import { BenchProcess } from './processes.js';
 import type { S3Result } from './results.js';
 import { round } from './stats.js';
 import { timeBackfill } from './timed-backfill.js';
 
 const RUN_TIMEOUT_MS = 120_000;
 const QUEUE = 's3';
+const CEILING = fileURLToPath(new URL('./s3-timer-ceiling.js', import.meta.url));
+const CEILING_LINE_PREFIX = 'bench-ceiling ';
 
 export async function runS3(options: BenchOptions): Promise<S3Result> {
   const { heights, workers, concurrency, prefetch, sleepMs } = options.s3;
@@ -40,6 +46,7 @@ export async function runS3(options: BenchOptions): Promise<S3Result> {
       const elapsedMs = finished - started;
       const heightsPerSecond = heights / (elapsedMs / 1000);
       const handlerMs = (await handlerSeconds(cluster.url, QUEUE)) * 1000;
+      const ceilingPerSecond = await timerCeiling(slots, sleepMs, heights);
       return {
         database: cluster.database.name,
         heights,
@@ -52,9 +59,11 @@ export async function runS3(options: BenchOptions): Promise<S3Result> {
         heightsPerSecond: Math.round(heightsPerSecond),
         idealPerSecond,
         shareOfIdeal: round(heightsPerSecond / idealPerSecond, 4),
+        ceilingPerSecond: Math.round(ceilingPerSecond),
+        shareOfCeiling: round(heightsPerSecond / ceilingPerSecond, 4),
         handlerMeanMs: round(handlerMs / heights, 3),
         handlerShareOfSlotTime: round(handlerMs / (slots * elapsedMs), 4),
-        measured: `${heights} heights, ${workers} workers x concurrency ${concurrency} (prefetch ${prefetch}), sleep handler ${sleepMs} ms; from just before the enqueue request until PostgreSQL (probed every ${COMMIT_POLL_MS} ms) holds all of them as done; share = rate / (${slots} slots / ${sleepMs} ms); handler time from the manager's blockrunner_handler_seconds_total (the workers' own measure), over ${slots} slots x the elapsed time`,
+        measured: `${heights} heights, ${workers} workers x concurrency ${concurrency} (prefetch ${prefetch}), sleep handler ${sleepMs} ms; from just before the enqueue request until PostgreSQL (probed every ${COMMIT_POLL_MS} ms) holds all of them as done; share of ideal = rate / (${slots} slots / ${sleepMs} ms); ceiling: a bare Node process of ${slots} loops sleeping ${sleepMs} ms ${heights} times in all, right after; handler time from the manager's blockrunner_handler_seconds_total (the workers' own measure), over ${slots} slots x the elapsed time`,
       };
     } finally {
       await watch.close();
@@ -62,4 +71,25 @@ export async function runS3(options: BenchOptions): Promise<S3Result> {
   } finally {
     await cluster.stop();
   }
+}
+
+/** Sleeps per second of a bare Node process running `loops` loops of the same sleep. */
+async function timerCeiling(loops: number, sleepMs: number, heights: number): Promise<number> {
+  const bare = new BenchProcess(
+    's3 timer ceiling',
+    [CEILING],
+    { BENCH_LOOPS: String(loops), BENCH_SLEEP_MS: String(sleepMs), BENCH_HEIGHTS: String(heights) },
+    packageRoot(),
+  );
+  let result: { heights: number; elapsedMs: number } | undefined;
+  bare.onLine((line) => {
+    if (line.startsWith(CEILING_LINE_PREFIX))
+      result = JSON.parse(line.slice(CEILING_LINE_PREFIX.length));
+  });
+  const status = await bare.exited;
+  if (status.code !== 0 || !result)
+    throw new Error(
+      `the timer-ceiling process failed (${JSON.stringify(status)})\n${bare.describe()}`,
+    );
+  return result.heights / (result.elapsedMs / 1000);
 }

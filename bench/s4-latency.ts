@@ -1,12 +1,13 @@
 /**
- * S4 latency (docs/performance.md, "What each scenario measures"): while two noop workers run a
- * backfill of 0..99,999,999 on one queue, single heights are enqueued one per request at 100/s on
- * another queue, served by a third worker whose handler (handlers/dispatch-recorder.ts) prints when
- * each height reached it. Latency = that time minus the time the enqueue request was sent, both on
- * the machine's wall clock at sub-millisecond resolution. Requests go out on a fixed schedule
- * whether or not the previous one has answered (open loop), so a slow answer cannot hide the delay
- * of the ones behind it. The same is measured first with no backfill running, to show what the
- * machine itself gives.
+ * S4 tip latency (docs/performance.md, "What each scenario measures"): while two workers run a
+ * backfill of 0..99,999,999 on one queue, single heights far above it are enqueued into the same
+ * queue's tip lane (`"lane":"tip"`), one per request at 100/s. The workers' handler
+ * (handlers/dispatch-recorder.ts) does nothing for backfill heights and prints when each tip
+ * height reached it. Latency = that time minus the time the enqueue request was sent, both on the
+ * machine's wall clock at sub-millisecond resolution. Requests go out on a fixed schedule whether
+ * or not the previous one has answered (open loop), so a slow answer cannot hide the delay of the
+ * ones behind it. The same requests are measured first with nothing else running (the same
+ * workers idle): the target compares the two p99s.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -18,9 +19,10 @@ import type { S4Result } from './results.js';
 import { mean, percentile, round } from './stats.js';
 import { waitUntil } from './wait.js';
 
-const BACKFILL_QUEUE = 's4-backfill';
-const LIVE_QUEUE = 's4-live';
+const QUEUE = 's4';
 const BACKFILL_HEIGHTS = 100_000_000;
+/** Tip heights start here, far above the backfill, so the recorder tells them apart. */
+const TIP_BASE = 1_000_000_000;
 const WARM_UP_SAMPLES = 50;
 const RECORDER = fileURLToPath(new URL('./handlers/dispatch-recorder.js', import.meta.url));
 
@@ -28,46 +30,42 @@ export async function runS4(options: BenchOptions): Promise<S4Result> {
   const { samples, perSecond, backfillWorkers } = options.s4;
   const cluster = await Cluster.start(options.adminUrl, 's4', options.cpuProfDir);
   try {
-    const [live] = await cluster.addWorkers(1, {
-      queues: [LIVE_QUEUE],
-      concurrency: 4,
-      prefetch: 0,
+    const workers = await cluster.addWorkers(backfillWorkers, {
+      queues: [QUEUE],
+      concurrency: options.s1.concurrency,
+      prefetch: options.s1.prefetch,
       handler: RECORDER,
+      env: { BENCH_RECORD_FROM: String(TIP_BASE) },
     });
-    if (!live) throw new Error('the live worker did not start');
     const dispatchedAt = new Map<number, number>();
-    live.onLine((line) => {
-      const record = parseDispatchLine(line);
-      if (record?.queue === LIVE_QUEUE && !dispatchedAt.has(record.height)) {
-        dispatchedAt.set(record.height, record.at);
-      }
-    });
+    for (const worker of workers) {
+      worker.onLine((line) => {
+        const record = parseDispatchLine(line);
+        if (record?.queue === QUEUE && !dispatchedAt.has(record.height)) {
+          dispatchedAt.set(record.height, record.at);
+        }
+      });
+    }
     const probe = (first: number, count: number) =>
-      measureLatencies(cluster, dispatchedAt, first, count, perSecond);
+      measureLatencies(cluster, dispatchedAt, TIP_BASE + first, count, perSecond);
 
     // Untimed: the first requests pay for connections and for compiling the manager's hot path.
     await probe(0, WARM_UP_SAMPLES);
-    // The same live path with nothing else running: what the machine gives without a backfill.
+    // The same tip path with the workers idle: what the machine gives without a backfill.
     const idleSamples = Math.max(20, Math.round(samples / 2));
     const idle = await probe(WARM_UP_SAMPLES, idleSamples);
 
-    await cluster.addWorkers(backfillWorkers, {
-      queues: [BACKFILL_QUEUE],
-      concurrency: options.s1.concurrency,
-      prefetch: options.s1.prefetch,
-      handler: 'noop',
-    });
-    await enqueue(cluster.url, BACKFILL_QUEUE, { from: 0, to: BACKFILL_HEIGHTS - 1 });
+    await enqueue(cluster.url, QUEUE, { from: 0, to: BACKFILL_HEIGHTS - 1 });
     const before = await waitUntil(
       async () => {
         cluster.assertRunning();
-        const summary = await queueSummary(cluster.url, BACKFILL_QUEUE);
+        const summary = await queueSummary(cluster.url, QUEUE);
         return summary.done > 0 && { done: summary.done, at: performance.now() };
       },
       { timeoutMs: 30_000, message: 'the backfill to commit its first heights' },
     );
     const busy = await probe(WARM_UP_SAMPLES + idleSamples, samples);
-    const after = await queueSummary(cluster.url, BACKFILL_QUEUE);
+    const after = await queueSummary(cluster.url, QUEUE);
     const backfillSeconds = (performance.now() - before.at) / 1000;
 
     return {
@@ -80,6 +78,7 @@ export async function runS4(options: BenchOptions): Promise<S4Result> {
       meanMs: round(mean(busy.latencies)),
       requestP50Ms: round(percentile(busy.requestMs, 50)),
       requestP99Ms: round(percentile(busy.requestMs, 99)),
+      // Tip heights are counted in `done` too; a few hundred beside millions of backfill heights.
       backfillHeightsPerSecond: Math.round((after.done - before.done) / backfillSeconds),
       withoutBackfill: {
         samples: idleSamples,
@@ -87,7 +86,7 @@ export async function runS4(options: BenchOptions): Promise<S4Result> {
         p99Ms: round(percentile(idle.latencies, 99)),
         maxMs: round(Math.max(...idle.latencies)),
       },
-      measured: `${samples} single-height POSTs at ${perSecond}/s (open loop) on ${LIVE_QUEUE}, served by 1 worker (concurrency 4, prefetch 0) whose handler logs its start time; meanwhile ${backfillWorkers} noop workers (concurrency ${options.s1.concurrency}, prefetch ${options.s1.prefetch}) run 0..${BACKFILL_HEIGHTS - 1} on ${BACKFILL_QUEUE}; latency = handler start - request sent, same clock; withoutBackfill: ${idleSamples} POSTs the same way before the backfill workers start, after ${WARM_UP_SAMPLES} untimed ones`,
+      measured: `${samples} single-height POSTs with "lane":"tip" at ${perSecond}/s (open loop) on ${QUEUE} while ${backfillWorkers} workers (concurrency ${options.s1.concurrency}, prefetch ${options.s1.prefetch}) run its backfill 0..${BACKFILL_HEIGHTS - 1}; their handler does nothing for backfill heights and logs when a tip height starts; latency = handler start - request sent, same clock; withoutBackfill: ${idleSamples} POSTs the same way before the backfill is enqueued, after ${WARM_UP_SAMPLES} untimed ones`,
     };
   } finally {
     await cluster.stop();
@@ -117,7 +116,7 @@ async function measureLatencies(
     const sent = performance.now();
     sentAt.set(height, performance.timeOrigin + sent);
     answers.push(
-      enqueue(cluster.url, LIVE_QUEUE, { heights: [height] }).then(() => {
+      enqueue(cluster.url, QUEUE, { heights: [height], lane: 'tip' }).then(() => {
         requestMs.push(performance.now() - sent);
       }),
     );
@@ -128,7 +127,7 @@ async function measureLatencies(
       cluster.assertRunning();
       return [...sentAt.keys()].every((height) => dispatchedAt.has(height));
     },
-    { timeoutMs: 30_000, message: `all ${count} live heights to reach the handler` },
+    { timeoutMs: 30_000, message: `all ${count} tip heights to reach the handler` },
   );
   const latencies = [...sentAt].map(
     ([height, sent]) => (dispatchedAt.get(height) as number) - sent,

@@ -230,6 +230,31 @@ function chainParts(s: QueueSummary, number: (n: number) => string): string[] {
     const reason = s.pausedReason?.replace(/\s+/g, ' ').trim();
     parts.push(reason ? `paused (${reason})` : 'paused');
   }
+  return [...parts, ...settingsParts(s)];
+}
+
+/**
+ * The settings that differ from the defaults (docs/api.md, "Queue settings"): `priority P`,
+ * `range R`, `budget B/s` with the effective rate when lower, `max in flight M`.
+ */
+function settingsParts(s: QueueSummary): string[] {
+  const settings = s.settings;
+  if (!settings) return [];
+  const parts: string[] = [];
+  if (settings.priority !== 0) parts.push(`priority ${settings.priority}`);
+  if (settings.rangeSize !== 1) parts.push(`range ${settings.rangeSize}`);
+  const effective = s.effectiveRate ?? null;
+  if (settings.ratePerSecond !== null) {
+    const lowered = effective !== null && effective < settings.ratePerSecond;
+    parts.push(
+      lowered
+        ? `budget ${formatRate(settings.ratePerSecond)}/s (now ${formatRate(effective)}/s)`
+        : `budget ${formatRate(settings.ratePerSecond)}/s`,
+    );
+  } else if (effective !== null) {
+    parts.push(`backed off to ${formatRate(effective)}/s`);
+  }
+  if (settings.maxInFlight !== null) parts.push(`max in flight ${settings.maxInFlight}`);
   return parts;
 }
 

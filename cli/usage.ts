@@ -23,6 +23,7 @@ Commands:
   retry     requeue dead-lettered heights
   follow    make a queue follow a chain's head, enqueueing each new block
   reorgs    list a queue's chain reorganisations
+  settings  show or change a queue's priority, range size, rate and in-flight bound
   help      this text; blockrunner <command> --help for a command's flags
 
 Exit codes: 0 success; 1 failure (manager unreachable, API error, a process died);
@@ -126,6 +127,22 @@ ${FLAGS_NOTE}
   -q, --queue Q             queue name (required)
   --limit N                 at most N reorganisations (default 100, at most 1000)
 ${CONNECTION_FLAGS}
+`,
+  settings: `Usage: blockrunner settings --queue Q [--priority N] [--range-size N] [--rate R|none] [--max-in-flight N|none]
+
+Changes the queue's settings and prints them all; with no change given, prints them.
+Settings left out stay as they are; "none" removes a bound. They hold across every
+worker together and survive restarts (docs/api.md, "Queue settings").
+
+${FLAGS_NOTE}
+  -q, --queue Q             queue name (required)
+  --priority N              between queues a worker serves, higher first (default 0)
+  --range-size N            heights per call of a range handler (default 1)
+  --rate R|none             handler calls per second across all workers (default none)
+  --max-in-flight N|none    heights leased at once across all workers (default none)
+${CONNECTION_FLAGS}
+
+Example: blockrunner settings --queue eth --rate 200 --max-in-flight 64
 `,
   up: `Usage: blockrunner up [--workers N] [--port PORT] [--host HOST]
 

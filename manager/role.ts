@@ -87,4 +87,8 @@ export class ManagerStatus implements MetricsSource {
   ignoredResults(): number {
     return this.leader?.dispatcher.ignoredResults ?? 0;
   }
+
+  effectiveRate(queue: string): number | null {
+    return this.leader?.dispatcher.settings.throttle(queue)?.effectiveRate ?? null;
+  }
 }

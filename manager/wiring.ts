@@ -6,6 +6,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import pg from 'pg';
+import { httpErrors } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { redactUrl } from '../shared/logger.js';
 import { Chains } from './chain/chains.js';
@@ -15,6 +16,7 @@ import { BODY_LIMIT_BYTES, frameworkErrors, installErrorHandling } from './http/
 import { registerRoutes } from './http/routes.js';
 import { loadTls } from './http/tls.js';
 import { QueueService } from './queue/queue-service.js';
+import { SettingsTable } from './queue/queue-settings.js';
 import { ManagerStatus } from './role.js';
 import { ManagerMetrics } from './status/metrics.js';
 import { loadChainRows } from './store/chain-sql.js';
@@ -26,6 +28,7 @@ import {
 import { LeaderLock } from './store/leader-lock.js';
 import { migrate } from './store/migrate.js';
 import { loadedChains, loadQueueStates } from './store/queue-loader.js';
+import { loadSettings, saveSettings } from './store/settings-sql.js';
 import { WriteBehind } from './store/write-behind.js';
 import { WorkerEndpoint } from './workers/worker-endpoint.js';
 
@@ -125,6 +128,7 @@ export class Manager {
     this.releaseLock = () => lock.release();
     const queues = await loadQueueStates(pool);
     const chainRows = await loadChainRows(pool);
+    const settings = new SettingsTable(await loadSettings(pool));
     const writer = new WriteBehind({
       pool,
       fence: () => lock.fence(),
@@ -142,13 +146,24 @@ export class Manager {
       writer,
       metrics,
       hashes: { reported: (queue, reports) => chains?.reported(queue, reports) },
+      settings,
       log,
       leaseMs: config.BLOCKRUNNER_LEASE_MS,
       maxAttempts: config.BLOCKRUNNER_MAX_ATTEMPTS,
       retryBaseMs: config.BLOCKRUNNER_RETRY_BASE_MS,
       retryMaxMs: config.BLOCKRUNNER_RETRY_MAX_MS,
     });
-    const service = new QueueService({ queues, writer, dispatcher, metrics });
+    const service = new QueueService({
+      queues,
+      writer,
+      dispatcher,
+      metrics,
+      saveSettings: async (queue, value) => {
+        const fence = lock.fence();
+        if (!fence || !(await saveSettings(pool, fence, queue, value)))
+          throw new httpErrors.BR_ERR_NOT_READY();
+      },
+    });
     chains = new Chains({
       queues,
       service,

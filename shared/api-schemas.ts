@@ -17,6 +17,36 @@ export const enqueueAnswerSchema = z
 
 export type EnqueueAnswer = z.infer<typeof enqueueAnswerSchema>;
 
+/** Bounds of the queue settings (docs/api.md, "Queue settings"). */
+export const SETTINGS_LIMITS = {
+  priority: 1_000,
+  rangeSize: 10_000,
+  ratePerSecond: 1_000_000,
+  maxInFlight: 10_000_000,
+} as const;
+
+export const queueSettingsSchema = z
+  .object({
+    /** Between queues a worker serves, higher first; then the order the worker listed them. */
+    priority: z.number().int().min(-SETTINGS_LIMITS.priority).max(SETTINGS_LIMITS.priority),
+    /** Heights per call of a range handler. */
+    rangeSize: z.number().int().min(1).max(SETTINGS_LIMITS.rangeSize),
+    /** Handler calls per second across all workers together; null: no bound. */
+    ratePerSecond: z.number().positive().max(SETTINGS_LIMITS.ratePerSecond).nullable(),
+    /** Heights leased at once across all workers; null: no bound. */
+    maxInFlight: z.number().int().min(1).max(SETTINGS_LIMITS.maxInFlight).nullable(),
+  })
+  .describe("A queue's throughput settings");
+
+export type QueueSettings = z.infer<typeof queueSettingsSchema>;
+
+export const DEFAULT_SETTINGS: Readonly<QueueSettings> = Object.freeze({
+  priority: 0,
+  rangeSize: 1,
+  ratePerSecond: null,
+  maxInFlight: null,
+});
+
 export const queueSummarySchema = z
   .object({
     queue: z.string(),
@@ -37,6 +67,12 @@ export const queueSummarySchema = z
     lag: countSchema.nullable().optional(),
     /** Seconds since the head last changed height. */
     headAgeSeconds: z.number().min(0).optional(),
+    settings: queueSettingsSchema.optional(),
+    /**
+     * Calls per second the queue dispatches at now: ratePerSecond, or lower after handlers were
+     * rate limited; null when nothing bounds it.
+     */
+    effectiveRate: z.number().min(0).nullable().optional(),
   })
   .describe("A queue's counts per state, its watermark, its rate and, with a chain, head and lag");
 

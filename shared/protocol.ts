@@ -12,6 +12,9 @@ export const PROTOCOL_VERSION = 3;
 export const MAX_HEIGHTS_PER_FRAME = 100_000;
 /** Largest number of items one frame may carry in a list (ranges, failures). */
 export const MAX_ITEMS_PER_FRAME = 100_000;
+/** Longest wait a rate-limited result may ask for (an hour). */
+export const MAX_RETRY_AFTER_MS = 3_600_000;
+
 /** Longest error message kept for a failed attempt; workers truncate to it. */
 export const MAX_ERROR_LENGTH = 2_000;
 /** Upper bound of a results frame's `runMs`: 100,000 heights of a day each. */
@@ -75,7 +78,19 @@ export const resultsFrameSchema = z.strictObject({
   /** Heights that succeeded, as ranges. */
   done: rangeListSchema,
   failed: z
-    .array(z.strictObject({ height: heightSchema, error: z.string().max(MAX_ERROR_LENGTH) }))
+    .array(
+      z.strictObject({
+        height: heightSchema,
+        error: z.string().max(MAX_ERROR_LENGTH),
+        /**
+         * Optional: `rate-limited` when the handler threw RateLimitedError. Not a failed attempt:
+         * the queue's dispatch backs off (docs/protocol.md, "Results").
+         */
+        kind: z.enum(['rate-limited']).optional(),
+        /** With `rate-limited`: how long the node asked to wait. */
+        retryAfterMs: z.number().int().min(0).max(MAX_RETRY_AFTER_MS).optional(),
+      }),
+    )
     .max(MAX_ITEMS_PER_FRAME),
   /**
    * Optional: handler milliseconds summed over the frame's heights, for the manager's

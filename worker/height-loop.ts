@@ -24,8 +24,9 @@ import {
   unstarted,
   unstartedCount,
 } from './batch.js';
+import { type Failure, failureOf } from './failure.js';
 import type { Handler } from './handler.js';
-import { errorMessage, HandlerRun } from './handler-run.js';
+import { HandlerRun } from './handler-run.js';
 
 export type Send = (frame: WorkerFrame) => void;
 
@@ -40,8 +41,6 @@ export const MAX_HASHES_PER_FRAME = 20_000;
 
 /** Failures per results frame stay under this many bytes of JSON, far below the 16 MiB limit. */
 export const MAX_FAILURE_BYTES_PER_FRAME = 4 * 1024 * 1024;
-
-type Failure = { height: number; error: string };
 
 /**
  * What a handler returned, as a block report when it is `{hash, parentHash}` (two strings
@@ -259,10 +258,10 @@ export class HeightLoop {
       }
       results.runMs += performance.now() - run.startedAt;
       if (failed) {
-        const message = errorMessage(outcome);
-        results.failed.push({ height: run.height, error: message });
+        const failure = failureOf(run.height, outcome);
+        results.failed.push(failure);
         this.log.debug(
-          { queue: run.queue, lease: run.lease, height: run.height, error: message },
+          { queue: run.queue, lease: run.lease, height: run.height, error: failure.error },
           'height failed',
         );
       } else {

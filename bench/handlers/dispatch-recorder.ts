@@ -4,6 +4,8 @@
  * performance.now(), a sub-millisecond wall-clock time that the bench, on the same machine and
  * the same clock, compares with when it sent the enqueue request.
  * Loaded by path (BLOCKRUNNER_HANDLER), so it depends on nothing of Blockrunner's.
+ * With BENCH_RECORD_FROM=H it records only heights from H up and does nothing for the others, so
+ * the same workers can run a noop backfill below H and timed tip heights above it.
  */
 
 export const DISPATCH_LINE_PREFIX = 'bench-dispatch ';
@@ -15,10 +17,13 @@ export interface DispatchRecord {
   at: number;
 }
 
+const recordFrom = Number(process.env.BENCH_RECORD_FROM ?? 0);
+
 export default function recordDispatch(
   height: number,
   ctx: { readonly queue: string; readonly attempt: number },
 ): void {
+  if (height < recordFrom) return;
   const at = performance.timeOrigin + performance.now();
   const record: DispatchRecord = { queue: ctx.queue, height, attempt: ctx.attempt, at };
   // Synchronous on a pipe under Linux, so lines are never lost or interleaved.

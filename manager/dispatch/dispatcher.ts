@@ -15,6 +15,7 @@ import {
   type ResultsFrame,
 } from '../../shared/protocol.js';
 import { RangeSet } from '../../shared/range-set.js';
+import { SettingsTable } from '../queue/queue-settings.js';
 import type { QueueState } from '../queue/queue-state.js';
 import type { QueueWrites } from '../store/pending-writes.js';
 import { type Lease, LeaseTable } from './lease-table.js';
@@ -68,6 +69,8 @@ export interface DispatcherOptions {
   writer: WriteRecorder;
   metrics?: DispatchMetrics;
   hashes?: HashReports;
+  /** Each queue's priority, rate and in-flight bound (docs/api.md, "Queue settings"). */
+  settings?: SettingsTable;
   log: Logger;
   leaseMs: number;
   maxAttempts: number;
@@ -86,8 +89,16 @@ export class Dispatcher {
   private retryTimerDue = Number.POSITIVE_INFINITY;
   /** Links whose results freed capacity this turn: refilled once, at the end of the turn. */
   private readonly refills = new Set<WorkerLink>();
+  /** Set when the refill at the end of the turn should offer work to every link. */
+  private refillAll = false;
   private refillTimer: NodeJS.Immediate | undefined;
   private paused = false;
+  /** One timer for the earliest moment a throttled queue may send again. */
+  private throttleTimer: NodeJS.Timeout | undefined;
+  private throttleTimerDue = Number.POSITIVE_INFINITY;
+  /** Where wake() starts among the links, so throttled tokens do not always go to the first. */
+  private rotation = 0;
+  readonly settings: SettingsTable;
   /** Results that arrived for leases the sender did not hold (expired, foreign or unknown). */
   ignoredResults = 0;
   private readonly metrics: DispatchMetrics | undefined;
@@ -95,6 +106,7 @@ export class Dispatcher {
   constructor(private readonly options: DispatcherOptions) {
     this.now = options.now ?? Date.now;
     this.metrics = options.metrics;
+    this.settings = options.settings ?? new SettingsTable(new Map(), this.now);
     this.leases = new LeaseTable(options.leaseMs, (lease) => this.expire(lease), this.now);
   }
 
@@ -149,34 +161,47 @@ export class Dispatcher {
     }
     link.held -= done.count;
     link.done += done.count;
+    if (done.count > 0)
+      this.settings.throttleFor(queue.name).succeeded(this.callsIn(queue.name, done.ranges()));
     if (frame.hashes && frame.hashes.length > 0 && this.options.hashes) {
       const held = frame.hashes.filter((report) => done.has(report.height));
       if (held.length > 0) this.options.hashes.reported(queue.name, held);
     }
     let failedAttempts = 0;
     let deadLettered = 0;
+    let rateLimited = 0;
     if (frame.failed.length > 0) {
       const now = this.now();
-      for (const { height, error } of frame.failed) {
+      for (const { height, error, kind, retryAfterMs } of frame.failed) {
         if (lease.heights.remove(height) === 0) {
           this.ignoredResults++;
+          continue;
+        }
+        link.held--;
+        if (kind === 'rate-limited') {
+          // Not a failed attempt: the whole queue backs off, and the height waits its turn.
+          queue.giveBack(height, height, now);
+          this.settings.throttleFor(queue.name).rateLimited(retryAfterMs);
+          rateLimited++;
           continue;
         }
         const record = this.failAttempt(queue, height, error, now);
         writes.history.set(height, record);
         failedAttempts++;
         if (record.failed) deadLettered++;
-        link.held--;
         link.failed++;
       }
       this.armRetryTimer();
+      if (rateLimited > 0) this.armThrottleTimer();
     }
     if (this.metrics) {
       const age = this.now() - (lease.deadline - this.options.leaseMs);
-      const heights = done.count + failedAttempts;
+      const heights = done.count + failedAttempts + rateLimited;
       this.metrics.results(queue.name, heights, age, frame.runMs, failedAttempts, deadLettered);
     }
     this.leases.settleIfEmpty(lease);
+    // Room under a queue's in-flight bound goes round every link, not back to this one.
+    if (this.settings.get(queue.name).maxInFlight !== null) this.refillAll = true;
     this.refillSoon(link);
   }
 
@@ -223,7 +248,12 @@ export class Dispatcher {
 
   /** New work may be there (enqueue, requeue, due retries): offer it to every worker. */
   wake(except?: WorkerLink): void {
-    for (const link of this.links) if (link !== except) this.fill(link);
+    const links = [...this.links];
+    const start = links.length > 0 ? this.rotation % links.length : 0;
+    for (let i = 0; i < links.length; i++) {
+      const link = links[(start + i) % links.length] as WorkerLink;
+      if (link !== except) this.fill(link);
+    }
     this.armRetryTimer();
   }
 
@@ -241,6 +271,7 @@ export class Dispatcher {
     this.paused = true;
     this.leases.close();
     clearTimeout(this.retryTimer);
+    clearTimeout(this.throttleTimer);
     clearImmediate(this.refillTimer);
   }
 
@@ -255,6 +286,12 @@ export class Dispatcher {
 
   private readonly refill = (): void => {
     this.refillTimer = undefined;
+    if (this.refillAll) {
+      this.refillAll = false;
+      this.refills.clear();
+      this.wake();
+      return;
+    }
     for (const link of this.refills) if (this.links.has(link)) this.fill(link);
     this.refills.clear();
   };
@@ -262,13 +299,24 @@ export class Dispatcher {
   private fill(link: WorkerLink): void {
     if (this.paused) return;
     const now = this.now();
-    for (const name of link.queues) {
+    for (const name of this.settings.byPriority(link.queues)) {
       const free = link.capacity - link.held;
       if (free <= 0) return;
       const queue = this.options.queues.get(name);
       if (!queue) continue;
-      const { ranges, attempts, count } = queue.take(free, now);
+      const limit = this.withinLimits(queue, free);
+      if (limit <= 0) continue;
+      const { ranges, attempts, count } = queue.take(limit, now);
       if (count === 0) continue;
+      // Every queue counts its calls: a rate-limited answer backs off from what went out.
+      const throttle = this.settings.throttleFor(name);
+      throttle.spend(this.callsIn(name, ranges));
+      if (throttle.effectiveRate !== null || this.settings.get(name).maxInFlight !== null) {
+        // The next wake starts at the next link, so a bounded queue's calls spread over links.
+        this.rotation++;
+        // Out of calls with work left: come back when the bucket has one again.
+        if (throttle.allowance() === 0 && queue.hasWork(now)) this.armThrottleTimer();
+      }
       const lease = this.leases.grant(queue, link, RangeSet.from(ranges));
       link.held += count;
       const frame: DispatchFrame = { type: 'dispatch', lease: lease.id, queue: name, ranges };
@@ -278,6 +326,52 @@ export class Dispatcher {
       }
       link.send(frame);
     }
+  }
+
+  /**
+   * How many of `free` slots the queue's settings let it fill now: within its in-flight bound
+   * and the calls its throttle allows. A throttle with no call left arms the throttle timer.
+   */
+  private withinLimits(queue: QueueState, free: number): number {
+    const { maxInFlight, rangeSize } = this.settings.get(queue.name);
+    let limit = free;
+    if (maxInFlight !== null) limit = Math.min(limit, maxInFlight - queue.leased.count);
+    const throttle = this.settings.throttle(queue.name);
+    if (throttle && limit > 0) {
+      const calls = throttle.allowance();
+      if (calls < Number.POSITIVE_INFINITY) limit = Math.min(limit, calls * rangeSize);
+      if (calls === 0 && queue.hasWork(this.now())) this.armThrottleTimer();
+    }
+    return limit;
+  }
+
+  /** Handler calls for these ranges: one per height, or one per rangeSize heights. */
+  private callsIn(queue: string, ranges: Iterable<readonly [number, number]>): number {
+    const { rangeSize } = this.settings.get(queue);
+    let calls = 0;
+    for (const [from, to] of ranges) calls += Math.ceil((to - from + 1) / rangeSize);
+    return calls;
+  }
+
+  private armThrottleTimer(): void {
+    let due = Number.POSITIVE_INFINITY;
+    for (const name of this.options.queues.keys()) {
+      const next = this.settings.throttle(name)?.nextAllowedAt();
+      if (next !== undefined && next < due) due = next;
+    }
+    if (due >= this.throttleTimerDue && this.throttleTimer) return;
+    clearTimeout(this.throttleTimer);
+    this.throttleTimer = undefined;
+    this.throttleTimerDue = due;
+    if (due === Number.POSITIVE_INFINITY) return;
+    this.throttleTimer = setTimeout(
+      () => {
+        this.throttleTimer = undefined;
+        this.throttleTimerDue = Number.POSITIVE_INFINITY;
+        this.wake();
+      },
+      Math.max(1, due - this.now()),
+    );
   }
 
   private expire(lease: Lease): void {

@@ -36,6 +36,7 @@ import {
   retryBodySchema,
   workerListSchema,
 } from './schemas.js';
+import { registerSettingsRoutes } from './settings-routes.js';
 import { tokenMatches } from './tokens.js';
 
 export interface RouteDependencies {
@@ -148,6 +149,7 @@ function registerQueueRoutes(status: ManagerStatus, log: FastifyBaseLogger) {
     const tags = ['queues'];
     const deadLetters = ['dead letters'];
     registerChainRoutes(v1, () => status.leader as Leader);
+    registerSettingsRoutes(v1, () => status.leader as Leader);
 
     routes.post(
       '/queues/:queue/heights',

@@ -3,7 +3,7 @@
  * answers that the CLI reads too are in shared/api-schemas.ts.
  */
 import { z } from 'zod';
-import { countSchema } from '../../shared/api-schemas.js';
+import { countSchema, queueSettingsSchema } from '../../shared/api-schemas.js';
 import { LOG_LEVELS } from '../../shared/config.js';
 import { heightSchema, MAX_HEIGHTS_PER_FRAME, queueNameSchema } from '../../shared/protocol.js';
 import { HEIGHT_STATES } from '../queue/queue-state.js';
@@ -84,6 +84,14 @@ export const retryBodySchema = z
   })
   .optional()
   .nullable();
+
+/** Any of the settings; the ones left out stay as they are. */
+export const settingsBodySchema = queueSettingsSchema
+  .partial()
+  .strict()
+  .refine((body) => Object.keys(body).length > 0, {
+    message: 'give at least one of priority, rangeSize, ratePerSecond, maxInFlight',
+  });
 
 export const logLevelBodySchema = z.strictObject({ level: z.enum(LOG_LEVELS) });
 

@@ -2,6 +2,7 @@
  * The queues as the HTTP API sees them: enqueue, inspect, requeue dead letters. Each write is
  * applied to memory first and answered once committed (docs/architecture.md, "Queue service").
  */
+import type { QueueSettings } from '../../shared/api-schemas.js';
 import { RangeSet } from '../../shared/range-set.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { WriteBehind } from '../store/write-behind.js';
@@ -30,6 +31,8 @@ export interface QueueServiceOptions {
   writer: WriteBehind;
   dispatcher: Dispatcher;
   metrics?: EnqueueMetrics;
+  /** Persists a queue's settings, fenced (manager/store/settings-sql.ts). */
+  saveSettings?: (queue: string, settings: QueueSettings) => Promise<void>;
 }
 
 export class QueueService {
@@ -37,12 +40,14 @@ export class QueueService {
   private readonly writer: WriteBehind;
   private readonly dispatcher: Dispatcher;
   private readonly metrics: EnqueueMetrics | undefined;
+  private readonly saveSettings: QueueServiceOptions['saveSettings'];
 
   constructor(options: QueueServiceOptions) {
     this.queues = options.queues;
     this.writer = options.writer;
     this.dispatcher = options.dispatcher;
     this.metrics = options.metrics;
+    this.saveSettings = options.saveSettings;
   }
 
   /** The queue `name`, made (empty, written at the next commit) if it does not exist. */
@@ -86,11 +91,40 @@ export class QueueService {
   }
 
   summaries(): QueueSummary[] {
-    return [...this.queues.values()].map((queue) => queue.summary());
+    return [...this.queues.values()].map((queue) => this.summaryOf(queue));
   }
 
   summary(name: string): QueueSummary | undefined {
-    return this.queues.get(name)?.summary();
+    const queue = this.queues.get(name);
+    return queue && this.summaryOf(queue);
+  }
+
+  settings(name: string): QueueSettings | undefined {
+    return this.queues.has(name) ? this.dispatcher.settings.get(name) : undefined;
+  }
+
+  /**
+   * Changes some of a queue's settings (PUT /v1/queues/:queue/settings), made if it does not
+   * exist; answers the whole settings once persisted. The new limits apply at once.
+   */
+  async updateSettings(name: string, change: Partial<QueueSettings>): Promise<QueueSettings> {
+    this.ensureQueue(name);
+    const settings = { ...this.dispatcher.settings.get(name), ...change };
+    // The queue's row first, so that a restart never finds settings without their queue.
+    await this.writer.committed();
+    await this.saveSettings?.(name, settings);
+    this.dispatcher.settings.set(name, settings);
+    this.dispatcher.wake();
+    return settings;
+  }
+
+  private summaryOf(queue: QueueState): QueueSummary {
+    const throttle = this.dispatcher.settings.throttle(queue.name);
+    return {
+      ...queue.summary(),
+      settings: this.dispatcher.settings.get(queue.name),
+      effectiveRate: throttle?.effectiveRate ?? null,
+    };
   }
 
   heightState(

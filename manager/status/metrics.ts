@@ -29,6 +29,8 @@ export interface MetricsSource {
   workerCount(): number;
   /** Results for leases the sender no longer held, since this manager began to lead. */
   ignoredResults(): number;
+  /** Calls per second a queue dispatches at now (its budget, lowered after rate limits); null: no bound. */
+  effectiveRate(queue: string): number | null;
 }
 
 /** Per-queue totals since start, added to in the hot path, exported at scrape time. */
@@ -169,6 +171,11 @@ export class ManagerMetrics
       },
     });
 
+    this.queueGauge(
+      'blockrunner_effective_rate_calls_per_second',
+      'Handler calls per second a queue dispatches at now: its ratePerSecond, or lower after handlers were rate limited (absent when unbounded).',
+      (s) => source.effectiveRate(s.queue) ?? undefined,
+    );
     this.queueGauge(
       'blockrunner_head_height',
       'Newest chain head a queue knows of (from its source or pushed).',

@@ -1,0 +1,212 @@
+/**
+ * A queue's fleet-wide budget (docs/api.md, "Queue settings"): handler calls per second across
+ * every worker together (`ratePerSecond`, a token bucket), and the rate the queue backs off to
+ * when handlers say the node rate-limited them (`RateLimitedError`). One per queue, held by the
+ * dispatcher; pure memory work on an injected clock.
+ */
+
+/**
+ * The bucket holds this share of a second's calls, so a timer that fires late by up to that
+ * share of a second loses none; the calls of the last second are counted too (in 10 ms slots),
+ * so that no second exceeds the rate by more than one slot's calls.
+ */
+const BURST_SHARE = 0.1;
+const WINDOW_SLOTS = 100;
+const WINDOW_SLOT_MS = 10;
+/** A rate-limited answer multiplies the effective rate by this. */
+export const RATE_DECREASE = 0.8;
+/**
+ * While calls succeed the effective rate climbs back by this share of itself per second (at
+ * least MIN_RATE per second).
+ */
+const RATE_INCREASE_PER_SECOND = 0.05;
+/** The effective rate never drops below this many calls per second. */
+const MIN_RATE = 1;
+/** Pause after a rate-limited answer that named no retry time; doubles while they repeat. */
+const PAUSE_BASE_MS = 100;
+const PAUSE_MAX_MS = 10_000;
+/**
+ * Calls that succeeded over the last 2 s, in tenths of a second: what the node accepts, the rate
+ * to back off from.
+ */
+const RECENT_SLOTS = 20;
+const RECENT_SLOT_MS = 100;
+
+export interface ThrottleLimits {
+  /** Handler calls per second across all workers; null: no bound. */
+  ratePerSecond: number | null;
+}
+
+export class Throttle {
+  private limit: number | null;
+  /** The rate in force: the limit, or lower after rate-limited answers; null when unbounded. */
+  private effective: number | null;
+  private tokens: number;
+  private refilledAt: number;
+  private pausedUntil = 0;
+  private pauseMs = PAUSE_BASE_MS;
+  private readonly since: number;
+  /** Calls that succeeded lately. */
+  private readonly accepted = new SlotCounter(RECENT_SLOTS, RECENT_SLOT_MS);
+  /** Calls started in the last second. */
+  private readonly started = new SlotCounter(WINDOW_SLOTS, WINDOW_SLOT_MS);
+
+  constructor(
+    limits: ThrottleLimits,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.limit = limits.ratePerSecond;
+    this.effective = this.limit;
+    this.refilledAt = now();
+    this.since = this.refilledAt;
+    this.tokens = this.burst();
+  }
+
+  /** New settings: the effective rate restarts at the new limit, and a pause ends. */
+  configure(limits: ThrottleLimits): void {
+    this.limit = limits.ratePerSecond;
+    this.effective = this.limit;
+    this.pausedUntil = 0;
+    this.pauseMs = PAUSE_BASE_MS;
+    this.refilledAt = this.now();
+    this.tokens = Math.min(this.tokens, this.burst());
+  }
+
+  get effectiveRate(): number | null {
+    return this.effective === null ? null : Math.round(this.effective * 10) / 10;
+  }
+
+  /** How many calls may start now (Infinity when nothing bounds them). */
+  allowance(): number {
+    const now = this.now();
+    if (now < this.pausedUntil) return 0;
+    if (this.effective === null) return Number.POSITIVE_INFINITY;
+    this.refill(now);
+    const window = Math.floor(this.effective - this.started.total(now));
+    return Math.max(0, Math.min(Math.floor(this.tokens), window));
+  }
+
+  /** `calls` started (dispatched). */
+  spend(calls: number): void {
+    if (calls <= 0 || this.effective === null) return;
+    const now = this.now();
+    this.refill(now);
+    this.tokens -= calls;
+    this.started.add(now, calls);
+  }
+
+  /** `calls` succeeded: the node took them. */
+  succeeded(calls: number): void {
+    if (calls <= 0) return;
+    const now = this.now();
+    this.accepted.add(now, calls);
+    if (now >= this.pausedUntil) this.pauseMs = PAUSE_BASE_MS;
+  }
+
+  /**
+   * When calls may start again, for the dispatcher's timer: after a pause, or once the bucket is
+   * half full (one wake-up per few calls, not one per call). Undefined when one may start now.
+   */
+  nextAllowedAt(): number | undefined {
+    const now = this.now();
+    if (now < this.pausedUntil) return this.pausedUntil;
+    if (this.effective === null) return undefined;
+    this.refill(now);
+    if (this.allowance() >= 1) return undefined;
+    if (this.tokens >= 1) return this.started.nextExpiry(now);
+    const wanted = Math.max(1, Math.floor(this.burst() / 2));
+    return now + Math.ceil(((wanted - this.tokens) / this.effective) * 1000);
+  }
+
+  /**
+   * A handler was rate limited: dispatch pauses for `retryAfterMs` (or a backoff that doubles
+   * while such answers repeat), and the effective rate drops by RATE_DECREASE from what the node
+   * accepted over the last seconds (or from the effective rate, if that was lower).
+   */
+  rateLimited(retryAfterMs: number | undefined): void {
+    const now = this.now();
+    if (now < this.pausedUntil) return; // One answer per pause: the others were already in flight.
+    // From what actually went out: an effective rate that climbed past it would back off nothing.
+    const accepted = this.accepted.perSecond(now, now - this.since);
+    const from =
+      accepted > 0
+        ? Math.min(this.effective ?? Number.POSITIVE_INFINITY, accepted)
+        : (this.effective ?? MIN_RATE);
+    this.effective = Math.max(MIN_RATE, from * RATE_DECREASE);
+    const pause = retryAfterMs ?? this.pauseMs;
+    this.pauseMs =
+      retryAfterMs === undefined ? Math.min(PAUSE_MAX_MS, this.pauseMs * 2) : PAUSE_BASE_MS;
+    this.pausedUntil = now + pause;
+    // The pause is the wait: one call may go when it ends, then the lowered rate paces them.
+    this.refilledAt = this.pausedUntil;
+    this.tokens = 1;
+  }
+
+  private refill(now: number): void {
+    if (this.effective === null || now <= this.refilledAt) return;
+    const elapsedS = (now - this.refilledAt) / 1000;
+    this.refilledAt = now;
+    // Calls went out at the effective rate: it climbs back, never above the limit.
+    const climbed =
+      this.effective + Math.max(MIN_RATE, this.effective * RATE_INCREASE_PER_SECOND) * elapsedS;
+    if (this.limit === null) this.effective = climbed;
+    else this.effective = Math.min(this.limit, climbed);
+    this.tokens = Math.min(this.burst(), this.tokens + elapsedS * this.effective);
+  }
+
+  private burst(): number {
+    return this.effective === null ? 0 : Math.max(1, this.effective * BURST_SHARE);
+  }
+}
+
+/** Counts over a sliding window of `slots` time slots of `slotMs` each. */
+class SlotCounter {
+  private readonly counts: Float64Array;
+  private readonly slotOf: Float64Array;
+
+  constructor(
+    private readonly slots: number,
+    private readonly slotMs: number,
+  ) {
+    this.counts = new Float64Array(slots);
+    this.slotOf = new Float64Array(slots).fill(-1);
+  }
+
+  add(now: number, count: number): void {
+    const slot = Math.floor(now / this.slotMs);
+    const index = slot % this.slots;
+    if (this.slotOf[index] !== slot) {
+      this.slotOf[index] = slot;
+      this.counts[index] = 0;
+    }
+    this.counts[index] = (this.counts[index] ?? 0) + count;
+  }
+
+  total(now: number): number {
+    const slot = Math.floor(now / this.slotMs);
+    let total = 0;
+    for (let index = 0; index < this.slots; index++) {
+      const at = this.slotOf[index] ?? -1;
+      if (at > slot - this.slots && at <= slot) total += this.counts[index] ?? 0;
+    }
+    return total;
+  }
+
+  /** Per second over the window, or over `elapsedMs` when that is shorter (one slot at least). */
+  perSecond(now: number, elapsedMs: number): number {
+    const spanMs = Math.min(this.slots * this.slotMs, Math.max(this.slotMs, elapsedMs));
+    return (this.total(now) * 1000) / spanMs;
+  }
+
+  /** When the oldest counted slot leaves the window (undefined when none is counted). */
+  nextExpiry(now: number): number | undefined {
+    const slot = Math.floor(now / this.slotMs);
+    let oldest = Number.POSITIVE_INFINITY;
+    for (let index = 0; index < this.slots; index++) {
+      const at = this.slotOf[index] ?? -1;
+      if (at > slot - this.slots && at <= slot && (this.counts[index] ?? 0) > 0)
+        oldest = Math.min(oldest, at);
+    }
+    return oldest === Number.POSITIVE_INFINITY ? undefined : (oldest + this.slots) * this.slotMs;
+  }
+}
