@@ -6,8 +6,9 @@ from __future__ import annotations
 class RateLimitedError(Exception):
     """
     The handler's upstream (a node, an API) said it was rate limited; ``retry_after_ms`` is how
-    long it asked to wait, when it said. The manager does not yet treat it specially: the worker
-    reports it as a failed attempt, with its message as ``lastError``, as the Node worker does.
+    long it asked to wait, when it said. Not a failed attempt: the worker reports it with
+    ``"kind": "rate-limited"``, the manager hands the height back and the whole queue backs off
+    (docs/api.md, "Queue settings"), as for the Node worker.
     """
 
     def __init__(self, message: str = "rate limited", retry_after_ms: int | None = None) -> None:

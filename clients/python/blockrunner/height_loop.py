@@ -291,7 +291,7 @@ class HeightLoop:
             height = run.ctx.height
             if failed is not None:
                 message = error_message(failed)
-                results.failed.append({"height": height, "error": message})
+                results.failed.append(protocol.failure(height, message, failed))
                 self._log.debug(
                     "height failed",
                     extra={"fields": {"queue": run.ctx.queue, "height": height, "error": message}},

@@ -154,6 +154,24 @@ def reverted(revert: int, error: str | None = None) -> dict[str, Any]:
     return frame
 
 
+MAX_RETRY_AFTER_MS = 3_600_000
+
+
+def failure(height: int, message: str, error: BaseException) -> dict[str, Any]:
+    """
+    A ``failed`` entry of a results frame. An error named ``RateLimitedError`` (the class this
+    library exports, or a user's own of that name) is marked ``"kind": "rate-limited"``, with
+    ``retryAfterMs`` when it carries ``retry_after_ms``: the manager counts no attempt for it.
+    """
+    entry: dict[str, Any] = {"height": height, "error": error_text(message)}
+    if type(error).__name__ == "RateLimitedError":
+        entry["kind"] = "rate-limited"
+        after = getattr(error, "retry_after_ms", None)
+        if isinstance(after, (int, float)) and not isinstance(after, bool) and after >= 0:
+            entry["retryAfterMs"] = min(MAX_RETRY_AFTER_MS, round(after))
+    return entry
+
+
 def error_text(message: str) -> str:
     """An error message as the protocol takes it: at most 2,000 characters."""
     return message[:MAX_ERROR_LENGTH]

@@ -100,7 +100,16 @@ class HeightLoopTest(unittest.IsolatedAsyncioTestCase):
         failed = [f for frame in recorder.of("results") for f in frame["failed"]]
         self.assertEqual(
             sorted(failed, key=lambda f: f["height"]),
-            [{"height": 13, "error": "height 13 fails"}, {"height": 14, "error": "node said 429"}],
+            [
+                {"height": 13, "error": "height 13 fails"},
+                # RateLimitedError: marked so that the manager counts no attempt.
+                {
+                    "height": 14,
+                    "error": "node said 429",
+                    "kind": "rate-limited",
+                    "retryAfterMs": 500,
+                },
+            ],
         )
         hashes = [h for frame in recorder.of("results") for h in frame.get("hashes", [])]
         self.assertEqual(

@@ -76,6 +76,21 @@ class ParseTest(unittest.TestCase):
 
 
 class BuildTest(unittest.TestCase):
+    def test_a_rate_limited_failure_is_marked_and_counts_no_attempt(self) -> None:
+        from blockrunner import RateLimitedError
+
+        self.assertEqual(
+            protocol.failure(7, "429", RateLimitedError("429", retry_after_ms=1500.4)),
+            {"height": 7, "error": "429", "kind": "rate-limited", "retryAfterMs": 1500},
+        )
+        self.assertEqual(
+            protocol.failure(7, "429", RateLimitedError("429")),
+            {"height": 7, "error": "429", "kind": "rate-limited"},
+        )
+        self.assertEqual(
+            protocol.failure(8, "boom", ValueError("boom")), {"height": 8, "error": "boom"}
+        )
+
     def test_hello_checks_its_limits(self) -> None:
         self.assertEqual(
             protocol.hello("w", ["eth"], 32),
