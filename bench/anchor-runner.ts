@@ -1,6 +1,8 @@
 /**
- * Runs the anchors, each scenario in a child process (anchors/child.ts) with a deadline. An
- * anchor that fails, times out or cannot run (no Redis) is reported with the reason.
+ * Runs the anchors, each scenario in a child process (anchors/child.ts) on this process's Node,
+ * with a deadline. An anchor that fails, times out or cannot run (no Redis, a Node older than
+ * its current major needs) is reported with the reason. `npm run bench` runs the whole bench on
+ * Node 24 (.ci/node24/node), so Blockrunner and the anchors share one Node (docs/performance.md).
  */
 import { fileURLToPath } from 'node:url';
 import { packageRoot } from '../shared/package-root.js';
@@ -19,13 +21,30 @@ export type AnchorFigures<S extends AnchorScenario> = S extends 'S1'
   ? AnchorThroughput
   : AnchorBigEnqueue;
 
+/** The oldest Node each anchor's current major supports (its package.json `engines`). */
+const NODE_NEEDED: Record<AnchorName, readonly [number, number]> = {
+  'pg-boss': [22, 12],
+  'graphile-worker': [22, 18],
+  bullmq: [20, 0],
+};
+
 let redis: Promise<RedisCheck> | undefined;
+
+/** Why `name` cannot run on `version` (process.versions.node), or undefined when it can. */
+export function nodeTooOld(name: AnchorName, version: string): string | undefined {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  const [needMajor, needMinor] = NODE_NEEDED[name];
+  if (major > needMajor || (major === needMajor && minor >= needMinor)) return undefined;
+  return `not run: ${name} needs Node ${needMajor}.${needMinor} or newer, this is ${version} (npm run bench runs on .ci/node24/node)`;
+}
 
 export async function runAnchor<S extends AnchorScenario>(
   name: AnchorName,
   scenario: S,
   options: BenchOptions,
 ): Promise<Outcome<AnchorFigures<S>>> {
+  const tooOld = nodeTooOld(name, process.versions.node);
+  if (tooOld !== undefined) return { status: 'failed', error: tooOld };
   if (name === 'bullmq') {
     redis ??= ensureRedis(options.redisHost, options.redisPort);
     const check = await redis;

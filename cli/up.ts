@@ -5,11 +5,13 @@
  */
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { type Env, integer, text } from '../shared/config.js';
+import { type Env, integer, postgresUrl, text } from '../shared/config.js';
 import { parseClientArgs } from './client-options.js';
 import { type ChildSpec, UpSupervisor } from './up-supervisor.js';
 
 const schema = z.object({
+  /** Checked here like the manager checks it, so a bad one stops up before any child starts. */
+  DATABASE_URL: postgresUrl(),
   /** Interface the manager listens on. Default 127.0.0.1. */
   HOST: text('127.0.0.1'),
   /** The manager's port. Default 8080; 0 is refused, since workers need to know it. */

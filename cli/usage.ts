@@ -164,9 +164,12 @@ The manager and workers also read every variable of "blockrunner manager --help"
 `,
 };
 
-const MANAGER_NOTES: Record<string, string> = {
+/** One note per variable, required by the type: a variable added to a schema needs its note. */
+type Notes<S extends z.ZodObject> = Record<keyof S['shape'] & string, string>;
+
+const MANAGER_NOTES: Notes<typeof managerConfigSchema> = {
   DATABASE_URL:
-    'PostgreSQL connection string, e.g. postgres://user@127.0.0.1:5432/db; unset: an embedded database under BLOCKRUNNER_DATA_DIR, for trying Blockrunner out',
+    'PostgreSQL connection string: postgres://user:password@host:5432/db (or postgresql://, or a socket: ?host=/var/run/postgresql); unset: an embedded database under BLOCKRUNNER_DATA_DIR, for trying Blockrunner out',
   BLOCKRUNNER_DATA_DIR: 'where local state lives',
   HOST: 'interface to listen on',
   PORT: 'HTTP and WebSocket port; 0 picks a free one',
@@ -178,10 +181,13 @@ const MANAGER_NOTES: Record<string, string> = {
   BLOCKRUNNER_RETRY_MAX_MS: 'longest backoff between two attempts',
   BLOCKRUNNER_SHUTDOWN_MS: 'on SIGTERM, how long running heights may take to report',
   BLOCKRUNNER_HEARTBEAT_MS: 'WebSocket ping interval; silent for two, a worker is dropped',
+  BLOCKRUNNER_TLS_CERT:
+    'PEM certificate file (the chain, leaf first); with --tls-key, serve HTTPS and wss:// on the same port; both or neither',
+  BLOCKRUNNER_TLS_KEY: 'PEM private key file of --tls-cert',
   LOG_LEVEL: 'fatal, error, warn, info, debug, trace or silent',
 };
 
-const WORKER_NOTES: Record<string, string> = {
+const WORKER_NOTES: Notes<typeof workerConfigSchema> = {
   BLOCKRUNNER_MANAGER_URL: "the manager's WebSocket endpoints, comma-separated, tried in turn",
   BLOCKRUNNER_WORKER_TOKEN: 'presented at the upgrade when the manager wants one',
   BLOCKRUNNER_QUEUES: 'comma-separated queues to take heights from',
@@ -207,16 +213,36 @@ const NO_DEFAULT = new Set([
   'BLOCKRUNNER_WORKER_NAME',
 ]);
 
+const NOTE_INDENT = 28;
+const LINE_WIDTH = 92;
+
+/** `text` in lines of at most LINE_WIDTH columns, each indented by NOTE_INDENT. */
+function wrapNote(text: string): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/)) {
+    if (line !== '' && NOTE_INDENT + line.length + 1 + word.length > LINE_WIDTH) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line === '' ? word : `${line} ${word}`;
+    }
+  }
+  lines.push(line);
+  return lines.map((l) => `${' '.repeat(NOTE_INDENT)}${l}`).join('\n');
+}
+
 /** One entry per variable of `schema`, its default read by parsing an empty environment. */
-function variableRows(schema: z.ZodObject, notes: Record<string, string>): string {
+function variableRows<S extends z.ZodObject>(schema: S, notes: Notes<S>): string {
   const defaults: Record<string, unknown> = parseConfig(schema, {});
+  const noted: Record<string, string> = notes;
   return Object.keys(schema.shape)
     .map((variable) => {
       const value = defaults[variable];
       const shown =
         value === undefined || NO_DEFAULT.has(variable) ? '' : `, default ${String(value)}`;
-      const flag = `  --${flagName(variable)} VALUE`.padEnd(27);
-      return `${flag} ${variable}${shown}\n${' '.repeat(28)}${notes[variable] ?? ''}`;
+      const flag = `  --${flagName(variable)} VALUE`.padEnd(NOTE_INDENT - 1);
+      return `${flag} ${variable}${shown}\n${wrapNote(noted[variable] ?? '')}`;
     })
     .join('\n');
 }

@@ -11,6 +11,7 @@ import {
   oneOf,
   optionalText,
   parseConfig,
+  postgresUrl,
   secret,
   text,
 } from '../shared/config.js';
@@ -19,9 +20,10 @@ export const managerConfigSchema = z.object({
   /**
    * PostgreSQL connection string. Default unset: an embedded database (PGlite) under
    * BLOCKRUNNER_DATA_DIR, for trying Blockrunner out; one manager, no standby
-   * (manager/store/embedded-database.ts, docs/deployment.md).
+   * (manager/store/embedded-database.ts, docs/deployment.md). A value that is not a
+   * connection string pg can use stops the manager with exit 2, its password never shown.
    */
-  DATABASE_URL: optionalText(),
+  DATABASE_URL: postgresUrl(),
   /** Where the embedded database lives when DATABASE_URL is unset. Default ./.blockrunner */
   BLOCKRUNNER_DATA_DIR: text('./.blockrunner'),
   /** Interface to listen on. Default 127.0.0.1: expose on purpose, not by accident. */

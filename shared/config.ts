@@ -64,6 +64,65 @@ export function optionalText() {
     .transform((raw) => (present(raw) ? raw.trim() : undefined));
 }
 
+/** The form every DATABASE_URL message shows; a password is always written as ***. */
+export const POSTGRES_URL_FORM = 'postgres://user:***@host:5432/db';
+
+/**
+ * Why `value` is not a connection string that `pg` can use, or undefined when it is:
+ * postgres:// or postgresql:// with a host (or a `host` query parameter naming a socket
+ * directory), socket:/dir, or a socket directory path. The problem never quotes the value,
+ * which may hold a password.
+ */
+export function postgresUrlProblem(value: string): string | undefined {
+  // pg-connection-string reads a leading / as "socket directory [database]".
+  if (value.startsWith('/')) return undefined;
+  // As pg-connection-string does before parsing: spaces and stray % become escapes.
+  const text = /\s|%[^a-f0-9]|%[a-f0-9][^a-f0-9]/i.test(value)
+    ? encodeURI(value).replace(/%25(\d\d)/g, '%$1')
+    : value;
+  let url: URL | undefined;
+  for (const candidate of [text, text.replace('@/', '@host-from-query/')]) {
+    try {
+      url = new URL(candidate);
+      break;
+    } catch {
+      // Not a URL as written; pg retries `user@/db?host=...` with a placeholder host.
+    }
+  }
+  if (url === undefined) return `not a PostgreSQL URL (${POSTGRES_URL_FORM})`;
+  if (url.protocol === 'socket:') {
+    return url.pathname === ''
+      ? `socket: without a directory (socket:/var/run/postgresql)`
+      : undefined;
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    return `expected postgres:// or postgresql://, got ${url.protocol} (${POSTGRES_URL_FORM})`;
+  }
+  const queryHost = url.searchParams.get('host') ?? '';
+  const host = url.hostname === 'host-from-query' ? '' : url.hostname;
+  if (host === '' && queryHost === '') {
+    return `no host (${POSTGRES_URL_FORM}, or ?host=/var/run/postgresql for a socket)`;
+  }
+  return undefined;
+}
+
+/** A PostgreSQL connection string (see postgresUrlProblem). Unset or empty means none. */
+export function postgresUrl() {
+  return z
+    .string()
+    .optional()
+    .transform((raw, ctx): string | undefined => {
+      if (!present(raw)) return undefined;
+      const value = raw.trim();
+      const problem = postgresUrlProblem(value);
+      if (problem !== undefined) {
+        ctx.addIssue({ code: 'custom', message: problem });
+        return z.NEVER;
+      }
+      return value;
+    });
+}
+
 /** A comma-separated list whose items each pass `item`. */
 export function list(fallback: string[], item: z.ZodType<string>) {
   return z

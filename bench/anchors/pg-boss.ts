@@ -1,16 +1,18 @@
 /**
- * pg-boss 10 as an anchor. Settings from its own docs and maintainer:
- * - enqueue with `boss.insert(jobs)`, its bulk insert (docs/api/jobs.md, "insert");
- * - v10 removed teamSize/teamConcurrency: throughput comes from `batchSize` (jobs fetched per
- *   poll, handed to the handler as an array) and from calling `work()` several times, each call
- *   being its own polling worker (timgit in pg-boss issues #483 and #542);
- * - `pollingIntervalSeconds` at its minimum, 0.5 (docs/api/workers.md, "work"; src/attorney.js
- *   enforces MIN_POLLING_INTERVAL_MS = 500). A worker fetches at most one batch per interval
- *   (src/worker.js waits out the rest of it), so 4 workers x 2,500 allow 20,000 jobs/s, above
- *   what pg-boss reaches here: the fetch and complete queries, not the polling, set its pace.
+ * pg-boss 12 as an anchor. Settings from its own docs and maintainer:
+ * - enqueue with `boss.insert(name, jobs)`, its bulk insert (docs/api/jobs.md, "insert");
+ * - throughput comes from `batchSize` (jobs fetched per poll, handed to the handler as an array)
+ *   and from `localConcurrency`, the workers one `work()` call starts, each polling on its own
+ *   (v12's WorkOptions; it replaces calling `work()` several times, as v10 needed: timgit in
+ *   pg-boss issues #483 and #542);
+ * - `pollingIntervalSeconds` at its minimum, 0.5 (JobPollingOptions: "Must be >= 0.5"), and
+ *   `burstWhenBatchFull`, with which a worker whose fetch came back full fetches again at once
+ *   instead of waiting out the interval (JobPollingOptions, "burst"), the mode v12 gives a
+ *   backlog like this one. Without it a worker fetches at most one batch per interval, so
+ *   4 workers x 2,500 would cap it at 20,000 jobs/s.
  */
 import type pg from 'pg';
-import PgBoss from 'pg-boss';
+import { type JobInsert, PgBoss } from 'pg-boss';
 import { analyze, databaseSize, withClient } from '../databases.js';
 import type { AnchorBigEnqueue, AnchorThroughput } from '../results.js';
 import { waitUntil } from '../wait.js';
@@ -26,23 +28,28 @@ import {
 
 const QUEUE = 'bench-noop';
 const SETTINGS = {
-  workCalls: 4,
+  localConcurrency: 4,
   batchSize: 2_500,
   pollingIntervalSeconds: 0.5,
+  burstWhenBatchFull: true,
   poolSize: 10,
-  insert: 'boss.insert(all jobs) in one call',
+  insert: 'boss.insert(queue, all jobs) in one call',
 };
 
 async function startBoss(url: string): Promise<PgBoss> {
   const boss = new PgBoss({ connectionString: url, max: SETTINGS.poolSize });
-  boss.on('error', (error) => process.stderr.write(`pg-boss error: ${String(error)}\n`));
+  // PgBoss is an EventEmitter, but its declaration file default-imports node:events, which
+  // this project's settings (esModuleInterop off) cannot type: the listener goes on through the
+  // EventEmitter interface. An 'error' event without a listener would throw.
+  const events = boss as unknown as NodeJS.EventEmitter;
+  events.on('error', (error: unknown) => process.stderr.write(`pg-boss error: ${String(error)}\n`));
   await boss.start();
   await boss.createQueue(QUEUE);
   return boss;
 }
 
-function jobsFor(heights: number[]): PgBoss.JobInsert[] {
-  return heights.map((height) => ({ name: QUEUE, data: { height } }));
+function jobsFor(heights: number[]): JobInsert[] {
+  return heights.map((height) => ({ data: { height } }));
 }
 
 export const pgBossAnchor: Anchor = {
@@ -52,18 +59,18 @@ export const pgBossAnchor: Anchor = {
     try {
       const counter = new RoundCounter();
       const options = {
+        localConcurrency: SETTINGS.localConcurrency,
         batchSize: SETTINGS.batchSize,
         pollingIntervalSeconds: SETTINGS.pollingIntervalSeconds,
+        burstWhenBatchFull: SETTINGS.burstWhenBatchFull,
       };
-      for (let i = 0; i < SETTINGS.workCalls; i++) {
-        await boss.work(QUEUE, options, async (batch) => counter.add(batch.length));
-      }
+      await boss.work(QUEUE, options, async (batch) => counter.add(batch.length));
       const round = async (): Promise<RoundTimes> => {
         // Built before the clock starts: what is timed is the queue, not making the array.
         const all = jobsFor(Array.from({ length: jobs }, (_, i) => i));
         const handled = counter.start(jobs);
         const started = performance.now();
-        await boss.insert(all);
+        await boss.insert(QUEUE, all);
         const enqueued = performance.now();
         await handled;
         // The handler has seen every job; the end is when the last completion is committed.
@@ -82,7 +89,7 @@ export const pgBossAnchor: Anchor = {
           'from the insert call until no job is left in a state before completed (probed every 5 ms once the handler has seen every job); workers polling before the insert',
       });
     } finally {
-      await boss.stop({ graceful: false, wait: true });
+      await boss.stop({ graceful: false });
     }
   },
 
@@ -94,14 +101,14 @@ export const pgBossAnchor: Anchor = {
         measureBigEnqueue({
           jobs,
           slices: [...chunks(jobs, BIG_ENQUEUE_CHUNK)].map(jobsFor),
-          enqueue: (slice) => boss.insert(slice),
+          enqueue: (slice) => boss.insert(QUEUE, slice),
           storeSize: () => databaseSize(client),
           storeMeasure: 'pg_database_size',
-          settings: { insert: `boss.insert in calls of ${BIG_ENQUEUE_CHUNK}` },
+          settings: { insert: `boss.insert(queue, jobs) in calls of ${BIG_ENQUEUE_CHUNK}` },
         }),
       );
     } finally {
-      await boss.stop({ graceful: false, wait: true });
+      await boss.stop({ graceful: false });
     }
   },
 };

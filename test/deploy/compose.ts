@@ -1,7 +1,8 @@
 /**
  * docker-compose.yml as Compose resolves it, without a Docker engine: Debian's docker-compose
  * (.ci/validate-compose installs it) prints the resolved file, variables filled in, and the YAML
- * module of the Python that docker-compose itself runs on turns that into JSON.
+ * module of the Python that docker-compose itself runs on turns that into JSON. With more files
+ * (an override such as examples/custom-handler/compose.handler.yml), Compose merges them first.
  */
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +12,7 @@ import { runCommand } from './run-command.js';
 
 export interface ComposeService {
   image?: string;
-  build?: unknown;
+  build?: { context?: string; dockerfile?: string };
   command?: string | string[];
   container_name?: string;
   environment?: Record<string, string | null>;
@@ -39,8 +40,18 @@ function findOnPath(name: string): string | undefined {
   return undefined;
 }
 
-/** Resolves the compose file with `variables` as the only environment it interpolates. */
-export async function composeConfig(variables: Record<string, string> = {}): Promise<ComposeFile> {
+/** The base file and the handler example's override, relative to the package root. */
+export const BASE_COMPOSE = 'docker-compose.yml';
+export const HANDLER_COMPOSE = 'examples/custom-handler/compose.handler.yml';
+
+/**
+ * Resolves `files` (merged in order, as `docker compose -f a -f b` does) with `variables` as
+ * the only environment it interpolates.
+ */
+export async function composeConfig(
+  variables: Record<string, string> = {},
+  files: string[] = [BASE_COMPOSE],
+): Promise<ComposeFile> {
   const tool = findOnPath('docker-compose');
   if (tool === undefined) {
     throw new Error(
@@ -55,7 +66,7 @@ export async function composeConfig(variables: Record<string, string> = {}): Pro
   writeFileSync(envFile, '');
   const config = await runCommand(
     tool,
-    ['--env-file', envFile, '-f', join(root, 'docker-compose.yml'), 'config'],
+    ['--env-file', envFile, ...files.flatMap((file) => ['-f', join(root, file)]), 'config'],
     { cwd: root, env, timeoutMs: TIMEOUT_MS },
   ).finally(() => rmSync(dir, { recursive: true, force: true }));
   if (config.code !== 0) throw new Error(`docker-compose config failed:\n${config.stderr}`);

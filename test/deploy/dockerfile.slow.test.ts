@@ -2,11 +2,12 @@
  * The Dockerfile, replayed without an engine: the build stage's COPY and build on a copy of its
  * files; the runtime stage as a non-root user with production dependencies only, installed the
  * way it installs them (`npm ci --omit=dev --ignore-scripts` on a copy); from that copy alone a
- * manager and a worker drain a range, and the manager's /healthz passes the image's HEALTHCHECK
- * command, which fails once the manager is gone.
+ * manager serves the dashboard at /, a manager and a worker drain a range, and the manager's
+ * /healthz passes the image's HEALTHCHECK command, which fails once the manager is gone. Both
+ * stages are on the Node line package.json's engines names.
  */
-import { existsSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join, posix } from 'node:path';
@@ -109,7 +110,18 @@ async function freePort(): Promise<number> {
   return address.port;
 }
 
+/** The dashboard's files, as the manager looks for them (manager/dashboard/routes.ts). */
+const DASHBOARD = join('manager', 'dashboard', 'public');
+
 describe('Dockerfile', () => {
+  it('runs Node 24 in both stages, a line package.json supports', () => {
+    expect(stages.map((s) => s.image)).toEqual(['node:24-bookworm-slim', 'node:24-bookworm-slim']);
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      engines: { node: string };
+    };
+    expect(pkg.engines.node.split('||').map((range) => range.trim())).toContain('>=24.0.0');
+  });
+
   it('builds in a stage of its own, with every dependency installed', () => {
     const buildStage = stage(build, 'build');
     expect(stages.indexOf(buildStage)).toBeLessThan(stages.length - 1);
@@ -175,6 +187,10 @@ describe('Dockerfile', () => {
     expect(existsSync(join(imageDir, 'node_modules', '@electric-sql', 'pglite'))).toBe(true);
     expect(existsSync(join(imageDir, 'node_modules', 'typescript'))).toBe(false);
     expect(existsSync(join(imageDir, 'node_modules', 'vitest'))).toBe(false);
+    // Every file of the dashboard, where the manager looks for it from dist/.
+    expect((await readdir(join(imageDir, DASHBOARD))).sort()).toEqual(
+      (await readdir(join(root, DASHBOARD))).sort(),
+    );
 
     const [, entry = ''] = execForm(last(runtimeStage, 'ENTRYPOINT')?.args ?? '[]');
     const cli = join(imageDir, entry);
@@ -196,6 +212,18 @@ describe('Dockerfile', () => {
     const listening = await manager.waitForLog((e) => e.msg === 'manager listening', 20_000);
     const url = String(listening.url);
     await manager.waitForLog((e) => e.msg === 'manager leading', 20_000);
+    const page = await fetch(`${url}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    const html = await page.text();
+    expect(html).toContain('<title>Blockrunner</title>');
+    const script = html.match(/src="(dashboard\/[^"]+\.js)"/)?.[1];
+    expect(script, 'the page loads its script from /dashboard/').toBeDefined();
+    const app = await fetch(`${url}/${script}`);
+    expect(app.status).toBe(200);
+    expect(await app.text()).toBe(
+      readFileSync(join(root, DASHBOARD, basename(script ?? '')), 'utf8'),
+    );
     const worker = spawnTracked(
       process.execPath,
       [cli, 'worker'],
