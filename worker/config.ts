@@ -114,14 +114,18 @@ export const workerConfigSchema = z.object({
   LOG_LEVEL: oneOf(LOG_LEVELS, 'info'),
 });
 
-type ParsedWorkerConfig = z.output<typeof workerConfigSchema>;
+export type ParsedWorkerConfig = z.output<typeof workerConfigSchema>;
 
 export type WorkerConfig = Readonly<
   Omit<ParsedWorkerConfig, 'BLOCKRUNNER_PREFETCH'> & { BLOCKRUNNER_PREFETCH: number }
 >;
 
 export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
-  const parsed = parseConfig(workerConfigSchema, env);
+  return withDefaults(parseConfig(workerConfigSchema, env));
+}
+
+/** The defaults that depend on another variable; worker/options.ts uses it too. */
+export function withDefaults(parsed: ParsedWorkerConfig): WorkerConfig {
   return Object.freeze({
     ...parsed,
     BLOCKRUNNER_PREFETCH: parsed.BLOCKRUNNER_PREFETCH ?? parsed.BLOCKRUNNER_CONCURRENCY,
