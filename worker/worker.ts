@@ -35,14 +35,21 @@ export interface Worker {
 }
 
 /** A handler, a module, or a module still loading (loadHandlerModule's promise). */
-export type HandlerSource = Handler | HandlerModule | Promise<HandlerModule>;
+export type HandlerSource<State = unknown> =
+  | Handler<State>
+  | HandlerModule<State>
+  | Promise<HandlerModule<State>>;
 
 /**
  * Runs one worker: loads the module, awaits its setup, and only then connects, so no height
  * runs before setup and every run sees its state. The CLI's `worker` (worker/main.ts) and the
  * library's startWorker (worker/index.ts) both run through here.
  */
-export function runWorker(config: WorkerConfig, source: HandlerSource, log: Logger): Worker {
+export function runWorker<State>(
+  config: WorkerConfig,
+  source: HandlerSource<State>,
+  log: Logger,
+): Worker {
   const shutdown = new AbortController();
   const hello: HelloFrame = {
     type: 'hello',
@@ -51,10 +58,10 @@ export function runWorker(config: WorkerConfig, source: HandlerSource, log: Logg
     queues: [...config.BLOCKRUNNER_QUEUES],
     capacity: capacityOf(config),
   };
-  let module: HandlerModule | undefined;
+  let module: HandlerModule<State> | undefined;
   let heightLoop: HeightLoop | undefined;
   /** Set once setup resolved: close() is owed from then on. */
-  let setUp: { state: unknown } | undefined;
+  let setUp: { state: State } | undefined;
   let loop: Promise<void> | undefined;
   let current: Link | undefined;
   /** Aborted when the current link closes: a revert it asked for is the manager's to re-send. */
@@ -114,9 +121,10 @@ export function runWorker(config: WorkerConfig, source: HandlerSource, log: Logg
   /** Load, setup, then the reconnect loop. Rejects with what stops the worker at start. */
   async function begin(): Promise<void> {
     const given = await source;
-    const loaded: HandlerModule = typeof given === 'function' ? { handle: given } : given;
+    const loaded: HandlerModule<State> = typeof given === 'function' ? { handle: given } : given;
     module = loaded;
-    let state: unknown;
+    // Without a setup, every ctx.state is undefined (docs/workers.md, "Life cycle").
+    let state = undefined as State;
     if (loaded.setup) {
       try {
         state = await loaded.setup({ queues: hello.queues, log, signal: shutdown.signal });
@@ -129,7 +137,8 @@ export function runWorker(config: WorkerConfig, source: HandlerSource, log: Logg
     setUp = { state };
     if (shutdown.signal.aborted) return; // stopped during setup: close() is still owed
     const heights = new HeightLoop(
-      countedHandler(loaded.handle),
+      // The loop hands every run `state`, so each call gets the State it was typed for.
+      countedHandler(loaded.handle as Handler),
       config.BLOCKRUNNER_CONCURRENCY,
       log,
       config.BLOCKRUNNER_PREFETCH,
@@ -169,7 +178,12 @@ export function runWorker(config: WorkerConfig, source: HandlerSource, log: Logg
       if (module?.revert) {
         await module.revert(
           { from, to },
-          { queue, signal: signal ?? shutdown.signal, log: revertLog, state: setUp?.state },
+          {
+            queue,
+            signal: signal ?? shutdown.signal,
+            log: revertLog,
+            state: setUp?.state as State,
+          },
         );
         revertLog.info('reverted an orphaned range');
       }
