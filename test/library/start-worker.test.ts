@@ -31,7 +31,7 @@ beforeAll(async () => {
     [
       'export const seen = [];',
       "export async function setup({ queues }) { return { prefix: queues.join('+') }; }",
-      'export default async (height, ctx) => { seen.push(`${ctx.state.prefix}:${height}`); };',
+      "export default async (height, ctx) => { seen.push(ctx.state.prefix + ':' + height); };",
       '',
     ].join('\n'),
   );
