@@ -1,5 +1,5 @@
 /**
- * Warn lines for failed handler calls (docs/observability.md, "Worker log lines"), at most
+ * Warn lines for failed handler calls (docs/observability.md, "Logs"), at most
  * FAILURES_LOGGED_PER_SECOND per worker: a node that is down fails every height at once, and a
  * line per height would bury everything else. Failures past the limit are counted, and one line
  * says how many were not logged once the second is over (or at close()).

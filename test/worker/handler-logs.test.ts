@@ -1,5 +1,5 @@
 /**
- * What a worker logs about its handlers (docs/observability.md, "Worker log lines"): a failed
+ * What a worker logs about its handlers (docs/observability.md, "Logs"): a failed
  * call at warn with queue, height, attempt and message, at most FAILURES_LOGGED_PER_SECOND a
  * second with one line counting the rest; a handler still running past its lease's deadline,
  * once. In-process against a fake manager, lines read from an injected logger.
