@@ -79,7 +79,10 @@ export const workerConfigSchema = z.object({
    * travels. Default: equal to BLOCKRUNNER_CONCURRENCY. Capacity in hello = concurrency + prefetch.
    */
   BLOCKRUNNER_PREFETCH: optionalInteger(0, MAX_HEIGHTS_PER_FRAME - MAX_CONCURRENCY),
-  /** `noop`, `sleep`, `flaky`, or a path (from the working directory) to a module. Default noop. */
+  /**
+   * `noop`, `sleep`, `flaky`, or a path (from the working directory) to a module: JavaScript, or
+   * TypeScript where Node strips types (22.18+, 24; docs/workers.md). Default noop.
+   */
   BLOCKRUNNER_HANDLER: text('noop'),
   /** How long the `sleep` handler sleeps per height. Default 10. */
   BLOCKRUNNER_SLEEP_MS: integer(10, 0, 3_600_000),

@@ -33,7 +33,7 @@ export interface State {
 }
 
 /** Writes each height's row, replacing what an earlier run of that height wrote. */
-const blocks: HandlerModule<State> = {
+export default {
   async setup({ queues, log }) {
     const pool = new pg.Pool({ connectionString: process.env.BLOCKS_DATABASE_URL, max: 2 });
     await pool.query('CREATE TABLE IF NOT EXISTS lib_blocks (height bigint PRIMARY KEY, queue text NOT NULL)');
@@ -50,8 +50,7 @@ const blocks: HandlerModule<State> = {
   async close({ pool }) {
     await pool.end();
   },
-};
-export default blocks;
+} satisfies HandlerModule<State>;
 `;
 
 // Ends on its own once the worker has stopped: nothing may keep it alive (the pool included).
