@@ -125,6 +125,7 @@ export function runWorker<State>(
     module = loaded;
     // Without a setup, every ctx.state is undefined (docs/workers.md, "Life cycle").
     let state = undefined as State;
+    if (shutdown.signal.aborted) return; // stopped while loading: nothing was opened
     if (loaded.setup) {
       try {
         state = await loaded.setup({ queues: hello.queues, log, signal: shutdown.signal });
