@@ -23,7 +23,8 @@ export interface Worker {
   /**
    * Stops taking dispatches, releases buffered heights, lets running handlers finish within
    * BLOCKRUNNER_SHUTDOWN_MS (then aborts them), sends their results, closes with 1000 and calls
-   * the module's close(). Idempotent: every call returns the same promise, which never rejects.
+   * the module's close(). Idempotent: there is one stop, and every call resolves once it has
+   * finished; it never rejects (`done` carries a failure).
    */
   stop(): Promise<void>;
   /**
