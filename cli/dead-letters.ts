@@ -3,10 +3,9 @@
  * requeues them, through GET /v1/queues/:queue/failed and POST /v1/queues/:queue/failed/retry.
  */
 import { z } from 'zod';
-import { failedPageSchema, retryAnswerSchema } from '../shared/api-schemas.js';
+import { Client } from '../shared/client.js';
 import { type Env, integer } from '../shared/config.js';
 import { ConfigError } from '../shared/errors.js';
-import { ApiClient, queuePath } from './api-client.js';
 import {
   connectionFlags,
   connectionShape,
@@ -35,16 +34,15 @@ const failedFlags = {
 export async function failed(args: string[], env: Env): Promise<void> {
   const { config, flags } = parseClientArgs('failed', failedSchema, failedFlags, args, env);
   const queue = config['--queue'];
-  const client = new ApiClient({
+  const client = new Client({
     url: config.BLOCKRUNNER_URL,
     token: config.BLOCKRUNNER_API_TOKEN,
   });
-  const query = new URLSearchParams({ limit: String(config['--limit']) });
-  if (config['--after'] !== undefined) query.set('after', String(config['--after']));
-  const { body, raw } = await client.get(
-    queuePath(queue, `/failed?${query.toString()}`),
-    failedPageSchema,
-  );
+  const after = config['--after'];
+  const { body, raw } = await client.answers.failed(queue, {
+    limit: config['--limit'],
+    ...(after === undefined ? {} : { after }),
+  });
   if (flags.json) {
     process.stdout.write(`${raw.trim()}\n`);
     return;
@@ -83,22 +81,18 @@ export async function retry(args: string[], env: Env): Promise<void> {
   const { config, flags } = parseClientArgs('retry', retrySchema, retryFlags, args, env);
   const from = config['--from'];
   const to = config['--to'];
-  let body: { from: number; to: number } | Record<string, never> = {};
+  let range: { from: number; to: number } | undefined;
   if (from !== undefined || to !== undefined) {
-    body = { from: from ?? 0, to: to ?? Number.MAX_SAFE_INTEGER };
-    if (body.from > body.to) {
-      throw new ConfigError(`retry: --from ${body.from} is above --to ${body.to}`);
+    range = { from: from ?? 0, to: to ?? Number.MAX_SAFE_INTEGER };
+    if (range.from > range.to) {
+      throw new ConfigError(`retry: --from ${range.from} is above --to ${range.to}`);
     }
   }
-  const client = new ApiClient({
+  const client = new Client({
     url: config.BLOCKRUNNER_URL,
     token: config.BLOCKRUNNER_API_TOKEN,
   });
-  const answer = await client.post(
-    queuePath(config['--queue'], '/failed/retry'),
-    body,
-    retryAnswerSchema,
-  );
+  const answer = await client.answers.retry(config['--queue'], range);
   process.stdout.write(
     flags.json ? `${answer.raw.trim()}\n` : `requeued ${answer.body.requeued}\n`,
   );

@@ -1,8 +1,7 @@
 /** `blockrunner enqueue [--queue Q] [--force] 100..200 7 9`: POST /v1/queues/:queue/heights. */
 import { z } from 'zod';
-import { enqueueAnswerSchema } from '../shared/api-schemas.js';
+import { Client } from '../shared/client.js';
 import type { Env } from '../shared/config.js';
-import { ApiClient, queuePath } from './api-client.js';
 import { connectionFlags, connectionShape, parseClientArgs, queueName } from './client-options.js';
 import { parseHeightArgs } from './height-args.js';
 
@@ -31,7 +30,7 @@ export async function enqueue(args: string[], env: Env): Promise<void> {
   });
   const ranges = parseHeightArgs(positionals);
   const queue = config['--queue'];
-  const client = new ApiClient({
+  const client = new Client({
     url: config.BLOCKRUNNER_URL,
     token: config.BLOCKRUNNER_API_TOKEN,
   });
@@ -41,8 +40,8 @@ export async function enqueue(args: string[], env: Env): Promise<void> {
   // manager's limits; the counts are then summed.
   for (let start = 0; start < ranges.length; start += RANGES_PER_REQUEST) {
     const chunk = ranges.slice(start, start + RANGES_PER_REQUEST);
-    const body = set.force ? { ranges: chunk, force: true } : { ranges: chunk };
-    const answer = await client.post(queuePath(queue, '/heights'), body, enqueueAnswerSchema);
+    const options = set.force ? { force: true } : {};
+    const answer = await client.answers.enqueue(queue, { ranges: chunk }, options);
     if (set.json) process.stdout.write(`${answer.raw.trim()}\n`);
     added += answer.body.added;
     skipped += answer.body.skipped;

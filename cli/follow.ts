@@ -5,15 +5,10 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import {
-  RPC_URL_PROTOCOLS,
-  SOURCE_LIMITS,
-  type SourceAnswer,
-  sourceAnswerSchema,
-} from '../shared/api-schemas.js';
+import { RPC_URL_PROTOCOLS, SOURCE_LIMITS, type SourceAnswer } from '../shared/api-schemas.js';
+import { type Answer, Client, type ClientAnswers, type SourceRequest } from '../shared/client.js';
 import { type Env, integer, optionalInteger } from '../shared/config.js';
 import { ConfigError } from '../shared/errors.js';
-import { type Answer, ApiClient, queuePath } from './api-client.js';
 import {
   connectionFlags,
   connectionShape,
@@ -103,7 +98,7 @@ export async function follow(args: string[], env: Env): Promise<void> {
     finality: config['--finality'],
     pollMs: config['--poll-ms'],
   };
-  const client = new ApiClient({
+  const client = new Client({
     url: config.BLOCKRUNNER_URL,
     token: config.BLOCKRUNNER_API_TOKEN,
   });
@@ -111,7 +106,7 @@ export async function follow(args: string[], env: Env): Promise<void> {
   if (set.stop) {
     for (const flag of SOURCE_FLAGS)
       if (config[flag] !== undefined) throw usage(`--stop takes no ${flag}`);
-    await client.delete(queuePath(queue, '/source'));
+    await client.deleteSource(queue);
     // 204 has no JSON to print: --json prints nothing, the exit code says it went through.
     if (!set.json)
       process.stdout.write(`queue ${queue}: stopped following; enqueued heights stay\n`);
@@ -119,9 +114,10 @@ export async function follow(args: string[], env: Env): Promise<void> {
   }
 
   // Unset fields are left out by JSON.stringify: the manager's defaults apply.
-  const body = { kind: url === undefined ? 'push' : 'evm', url, ...fields };
-  let answer = await client.put(queuePath(queue, '/source'), body, sourceAnswerSchema);
-  answer = await untilFirstHead(client, answer, config['--wait-ms']);
+  const body: SourceRequest =
+    url === undefined ? { kind: 'push', ...fields } : { kind: 'evm', url, ...fields };
+  let answer = await client.answers.setSource(queue, body);
+  answer = await untilFirstHead(client.answers, answer, config['--wait-ms']);
   process.stdout.write(set.json ? `${answer.raw.trim()}\n` : `${sourceLine(answer.body)}\n`);
 }
 
@@ -130,7 +126,7 @@ export async function follow(args: string[], env: Env): Promise<void> {
  * has one, fails, or `waitMs` is over, so that the line says whether the node answers.
  */
 async function untilFirstHead(
-  client: ApiClient,
+  client: ClientAnswers,
   answer: Answer<SourceAnswer>,
   waitMs: number,
 ): Promise<Answer<SourceAnswer>> {
@@ -140,7 +136,7 @@ async function untilFirstHead(
     kind !== 'evm' || head !== null || FAILING_STATES.has(state);
   while (!settled(current.body) && Date.now() < deadline) {
     await sleep(Math.min(LOOK_EVERY_MS, Math.max(0, deadline - Date.now())));
-    current = await client.get(queuePath(current.body.queue, '/source'), sourceAnswerSchema);
+    current = await client.source(current.body.queue);
   }
   return current;
 }

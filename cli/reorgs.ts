@@ -3,10 +3,10 @@
  * GET /v1/queues/:queue/reorgs (docs/chains.md, "Reorganisations").
  */
 import { z } from 'zod';
-import { type ReorgList, reorgListSchema } from '../shared/api-schemas.js';
+import type { ReorgList } from '../shared/api-schemas.js';
+import { Client } from '../shared/client.js';
 import { type Env, integer } from '../shared/config.js';
 import { ConfigError } from '../shared/errors.js';
-import { ApiClient, queuePath } from './api-client.js';
 import { connectionFlags, connectionShape, parseClientArgs, queueName } from './client-options.js';
 
 const schema = z.object({
@@ -28,14 +28,11 @@ export async function reorgs(args: string[], env: Env): Promise<void> {
   const queue = config['--queue'];
   if (queue === undefined)
     throw new ConfigError('reorgs: --queue is required (see blockrunner reorgs --help)');
-  const client = new ApiClient({
+  const client = new Client({
     url: config.BLOCKRUNNER_URL,
     token: config.BLOCKRUNNER_API_TOKEN,
   });
-  const { body, raw } = await client.get(
-    queuePath(queue, `/reorgs?limit=${config['--limit']}`),
-    reorgListSchema,
-  );
+  const { body, raw } = await client.answers.reorgs(queue, { limit: config['--limit'] });
   if (set.json) {
     process.stdout.write(`${raw.trim()}\n`);
     return;

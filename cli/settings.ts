@@ -5,9 +5,9 @@
  */
 import { z } from 'zod';
 import { type QueueSettings, queueSettingsSchema, SETTINGS_LIMITS } from '../shared/api-schemas.js';
+import { Client } from '../shared/client.js';
 import { type Env, optionalInteger } from '../shared/config.js';
 import { ConfigError } from '../shared/errors.js';
-import { ApiClient, queuePath } from './api-client.js';
 import { connectionFlags, connectionShape, parseClientArgs, queueName } from './client-options.js';
 
 /** A number within bounds, or `none` for no bound (null); unset means unchanged. */
@@ -82,15 +82,11 @@ export async function settings(args: string[], env: Env): Promise<void> {
     ratePerSecond: config['--rate'],
     maxInFlight: config['--max-in-flight'],
   };
-  const client = new ApiClient({
-    url: config.BLOCKRUNNER_URL,
-    token: config.BLOCKRUNNER_API_TOKEN,
-  });
-  const path = queuePath(queue, '/settings');
+  const client = new Client({ url: config.BLOCKRUNNER_URL, token: config.BLOCKRUNNER_API_TOKEN });
   // JSON.stringify leaves out the settings not asked for: they stay as they are.
   const { body, raw } = Object.values(change).some((value) => value !== undefined)
-    ? await client.put(path, change, queueSettingsSchema)
-    : await client.get(path, queueSettingsSchema);
+    ? await client.answers.updateSettings(queue, change)
+    : await client.answers.settings(queue);
   if (set.json) {
     process.stdout.write(`${raw.trim()}\n`);
     return;

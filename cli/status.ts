@@ -5,9 +5,9 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { type QueueSummary, queueListSchema, queueSummarySchema } from '../shared/api-schemas.js';
+import type { QueueSummary } from '../shared/api-schemas.js';
+import { Client } from '../shared/client.js';
 import { type Env, integer } from '../shared/config.js';
-import { ApiClient, queuePath } from './api-client.js';
 import { connectionFlags, connectionShape, parseClientArgs, queueName } from './client-options.js';
 
 const schema = z.object({
@@ -31,17 +31,17 @@ export async function status(args: string[], env: Env): Promise<void> {
   const { config, flags: set } = parseClientArgs('status', schema, flags, args, env);
   const queue = config['--queue'];
   const stop = new AbortController();
-  const client = new ApiClient({
+  const client = new Client({
     url: config.BLOCKRUNNER_URL,
     token: config.BLOCKRUNNER_API_TOKEN,
     signal: stop.signal,
   });
   const poll = async (): Promise<Poll> => {
     if (queue !== undefined) {
-      const { body, raw } = await client.get(queuePath(queue), queueSummarySchema);
+      const { body, raw } = await client.answers.summary(queue);
       return { summaries: [body], raw };
     }
-    const { body, raw } = await client.get('/v1/queues', queueListSchema);
+    const { body, raw } = await client.answers.summaries();
     return { summaries: body.queues, raw };
   };
 

@@ -193,7 +193,7 @@ const WORKER_NOTES: Notes<typeof workerConfigSchema> = {
   BLOCKRUNNER_QUEUES: 'comma-separated queues to take heights from',
   BLOCKRUNNER_CONCURRENCY: 'handlers running at once',
   BLOCKRUNNER_PREFETCH: 'heights held beyond the running ones (default: the concurrency)',
-  BLOCKRUNNER_HANDLER: 'noop, sleep, flaky, or a path to a handler module',
+  BLOCKRUNNER_HANDLER: 'noop, sleep, flaky, or a module path (.js; .ts on Node 22.18+)',
   BLOCKRUNNER_SLEEP_MS: 'how long the sleep handler sleeps per height',
   BLOCKRUNNER_FLAKY_RATE: 'share of attempts the flaky handler fails, 0 to 1',
   BLOCKRUNNER_WORKER_NAME: 'shown in GET /v1/workers (default <host name>-<process id>)',

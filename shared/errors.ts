@@ -235,6 +235,42 @@ export class RevertFailedError extends Error {
   readonly code = 'BR_REVERT_FAILED';
 }
 
+/**
+ * Thrown by a handler: the node or API it calls said "too many requests". `retryAfterMs` is how
+ * long it asked to wait, when it said. The worker reports it as a failed attempt like any other
+ * error for now (docs/workers.md, "Errors a handler may throw").
+ */
+export class RateLimitedError extends Error {
+  override name = 'RateLimitedError';
+  readonly code = 'BR_RATE_LIMITED';
+  readonly retryAfterMs: number | undefined;
+  constructor(message = 'rate limited', options: ErrorOptions & { retryAfterMs?: number } = {}) {
+    super(message, options);
+    this.retryAfterMs = options.retryAfterMs;
+  }
+}
+
+/**
+ * Thrown by a handler: the range it was given is more than its node serves in one call;
+ * `maxRange` is the size that would work, when known. Reported as a failed attempt for now
+ * (docs/workers.md, "Errors a handler may throw").
+ */
+export class RangeTooLargeError extends Error {
+  override name = 'RangeTooLargeError';
+  readonly code = 'BR_RANGE_TOO_LARGE';
+  readonly maxRange: number | undefined;
+  constructor(message = 'range too large', options: ErrorOptions & { maxRange?: number } = {}) {
+    super(message, options);
+    this.maxRange = options.maxRange;
+  }
+}
+
+/** A handler module's setup() threw: the worker stops before taking any height. */
+export class HandlerSetupError extends Error {
+  override name = 'HandlerSetupError';
+  readonly code = 'BR_HANDLER_SETUP_FAILED';
+}
+
 export const internalErrors = {
   BR_CONFIG_INVALID: ConfigError,
   BR_LEADERSHIP_LOST: LeadershipLostError,
@@ -243,6 +279,9 @@ export const internalErrors = {
   BR_API_ERROR: ApiError,
   BR_RPC_FAILED: RpcError,
   BR_REVERT_FAILED: RevertFailedError,
+  BR_RATE_LIMITED: RateLimitedError,
+  BR_RANGE_TOO_LARGE: RangeTooLargeError,
+  BR_HANDLER_SETUP_FAILED: HandlerSetupError,
 } as const;
 
 export type InternalErrorCode = keyof typeof internalErrors;

@@ -1,6 +1,7 @@
 /** Everything shared/ offers manager/ and worker/, in one place. */
 export * from './api-schemas.js';
 export * from './backoff.js';
+export * from './client.js';
 export * from './config.js';
 export * from './errors.js';
 export * from './logger.js';

@@ -79,7 +79,10 @@ export const workerConfigSchema = z.object({
    * travels. Default: equal to BLOCKRUNNER_CONCURRENCY. Capacity in hello = concurrency + prefetch.
    */
   BLOCKRUNNER_PREFETCH: optionalInteger(0, MAX_HEIGHTS_PER_FRAME - MAX_CONCURRENCY),
-  /** `noop`, `sleep`, `flaky`, or a path (from the working directory) to a module. Default noop. */
+  /**
+   * `noop`, `sleep`, `flaky`, or a path (from the working directory) to a module: JavaScript, or
+   * TypeScript where Node strips types (22.18+, 24; docs/workers.md). Default noop.
+   */
   BLOCKRUNNER_HANDLER: text('noop'),
   /** How long the `sleep` handler sleeps per height. Default 10. */
   BLOCKRUNNER_SLEEP_MS: integer(10, 0, 3_600_000),
@@ -114,14 +117,18 @@ export const workerConfigSchema = z.object({
   LOG_LEVEL: oneOf(LOG_LEVELS, 'info'),
 });
 
-type ParsedWorkerConfig = z.output<typeof workerConfigSchema>;
+export type ParsedWorkerConfig = z.output<typeof workerConfigSchema>;
 
 export type WorkerConfig = Readonly<
   Omit<ParsedWorkerConfig, 'BLOCKRUNNER_PREFETCH'> & { BLOCKRUNNER_PREFETCH: number }
 >;
 
 export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
-  const parsed = parseConfig(workerConfigSchema, env);
+  return withDefaults(parseConfig(workerConfigSchema, env));
+}
+
+/** The defaults that depend on another variable; worker/options.ts uses it too. */
+export function withDefaults(parsed: ParsedWorkerConfig): WorkerConfig {
   return Object.freeze({
     ...parsed,
     BLOCKRUNNER_PREFETCH: parsed.BLOCKRUNNER_PREFETCH ?? parsed.BLOCKRUNNER_CONCURRENCY,

@@ -32,39 +32,64 @@ export async function loadHandler(config: HandlerConfig, cwd = process.cwd()): P
   return (await loadHandlerModule(config, cwd)).handle;
 }
 
-/** As loadHandler, with the module's optional `revert` (docs/chains.md). */
+/** Node's own type stripping: 'strip' or 'transform' on Node 22.18+ and 24, absent on Node 20. */
+function stripsTypes(): boolean {
+  const features = process.features as { typescript?: string | false };
+  return typeof features.typescript === 'string';
+}
+
+const TYPESCRIPT = /\.(ts|mts|cts)$/;
+const HOOKS = ['setup', 'revert', 'close'] as const;
+
+/**
+ * As loadHandler, with the module's optional `setup`, `revert` and `close` (docs/workers.md).
+ * The module's default export is the handler, with the others as named exports, or an object
+ * `{ handle, setup?, revert?, close? }`. `variable` names the setting in error messages
+ * (`handlerPath` for the library's startWorker).
+ */
 export async function loadHandlerModule(
   config: HandlerConfig,
   cwd = process.cwd(),
+  variable = 'BLOCKRUNNER_HANDLER',
 ): Promise<HandlerModule> {
   const spec = config.BLOCKRUNNER_HANDLER;
   const builtIn = Object.hasOwn(BUILT_IN, spec) ? BUILT_IN[spec] : undefined;
   if (builtIn) return { handle: builtIn(config) };
 
+  if (TYPESCRIPT.test(spec) && !stripsTypes()) {
+    throw new ConfigError(
+      `${variable}: "${spec}" is TypeScript, which Node ${process.versions.node} cannot load: run the worker on Node 22.18+ or 24, or compile the handler to JavaScript`,
+    );
+  }
   const url = pathToFileURL(resolve(cwd, spec)).href;
-  let module: { default?: unknown; revert?: unknown; close?: unknown };
+  let loaded: Record<string, unknown>;
   try {
-    module = (await import(url)) as { default?: unknown; revert?: unknown; close?: unknown };
+    loaded = (await import(url)) as Record<string, unknown>;
   } catch (error) {
     throw new ConfigError(
-      `BLOCKRUNNER_HANDLER: cannot load "${spec}" (not one of ${Object.keys(BUILT_IN).join(', ')}): ${(error as Error).message}`,
+      `${variable}: cannot load "${spec}" (not one of ${Object.keys(BUILT_IN).join(', ')}): ${(error as Error).message}`,
       { cause: error },
     );
   }
-  if (typeof module.default !== 'function') {
+  const fromDefault =
+    loaded.default !== null &&
+    typeof loaded.default === 'object' &&
+    typeof (loaded.default as { handle?: unknown }).handle === 'function';
+  const exports = fromDefault
+    ? (loaded.default as Record<string, unknown>)
+    : { ...loaded, handle: loaded.default };
+  if (typeof exports.handle !== 'function') {
     throw new ConfigError(
-      `BLOCKRUNNER_HANDLER: "${spec}" has no default export function (export default async (height, ctx) => {...})`,
+      `${variable}: "${spec}" has no default export function (export default async (height, ctx) => {...})`,
     );
   }
-  for (const name of ['revert', 'close'] as const) {
-    if (module[name] !== undefined && typeof module[name] !== 'function')
-      throw new ConfigError(
-        `BLOCKRUNNER_HANDLER: "${spec}" exports a ${name} that is not a function`,
-      );
+  const module: HandlerModule = { handle: exports.handle as Handler };
+  for (const name of HOOKS) {
+    const hook = exports[name];
+    if (hook === undefined) continue;
+    if (typeof hook !== 'function')
+      throw new ConfigError(`${variable}: "${spec}" exports a ${name} that is not a function`);
+    Object.assign(module, { [name]: hook });
   }
-  return {
-    handle: module.default as Handler,
-    ...(module.revert ? { revert: module.revert as HandlerModule['revert'] } : {}),
-    ...(module.close ? { close: module.close as HandlerModule['close'] } : {}),
-  };
+  return module;
 }

@@ -14,6 +14,8 @@ export class HandlerRun implements HandlerContext {
   private logger: Logger | undefined;
   /** For the results frame's `runMs`: one clock read here and one at the end, nothing else. */
   readonly startedAt = performance.now();
+  /** Set once the run was logged as still running past its lease deadline. */
+  overdue = false;
 
   constructor(
     readonly lease: number,
@@ -23,6 +25,10 @@ export class HandlerRun implements HandlerContext {
     /** The height loop's link generation when the run started. */
     readonly link: number,
     private readonly parentLog: Logger,
+    /** What the module's setup resolved to (ctx.state). */
+    readonly state: unknown,
+    /** performance.now() past which the manager counts the lease as expired; Infinity if unknown. */
+    readonly leaseDeadline: number,
   ) {}
 
   get signal(): AbortSignal {

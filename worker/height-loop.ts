@@ -2,7 +2,9 @@
  * The height loop (docs/protocol.md, "Capacity and flow control"): a FIFO of dispatched
  * heights, at most `concurrency` handlers at once, results batched per lease and per event-loop
  * turn.
- * This is the hot path of the S1 benchmark: no timer, log line or frame per height.
+ * This is the hot path of the S1 benchmark: no timer, log line or frame per height. Failed
+ * heights are logged at warn through FailureLog (rate-limited), and one timer per worker, armed
+ * per dispatch, notices handlers still running past their lease's deadline.
  */
 import type { Logger } from '../shared/logger.js';
 import {
@@ -25,6 +27,7 @@ import {
   unstartedCount,
 } from './batch.js';
 import { type Failure, failureOf } from './failure.js';
+import { FailureLog } from './failure-log.js';
 import type { Handler } from './handler.js';
 import { HandlerRun } from './handler-run.js';
 
@@ -98,6 +101,14 @@ export class HeightLoop {
   private pumping = false;
   private releasing = false;
   private idleWaiters: (() => void)[] = [];
+  /** The welcome's leaseMs on the current link; 0 before any welcome. */
+  private leaseMs = 0;
+  /** When each batch's lease expires at the manager (performance.now(), from its arrival). */
+  private readonly deadlines = new WeakMap<Batch, number>();
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private readonly failures: FailureLog;
+  /** What the module's setup resolved to: every run's ctx.state. */
+  state: unknown;
 
   constructor(
     private readonly handler: Handler,
@@ -105,15 +116,27 @@ export class HeightLoop {
     private readonly log: Logger,
     /** Heights the worker may hold beyond `concurrency` (BLOCKRUNNER_PREFETCH). */
     private readonly prefetch = 0,
-  ) {}
+  ) {
+    this.failures = new FailureLog(log);
+  }
 
   get runningCount(): number {
     return this.running.size;
   }
 
-  /** A link is up: results and releases go through `send` from now on. */
-  connected(send: Send): void {
+  /**
+   * A link is up: results and releases go through `send` from now on, and the leases it
+   * grants last `leaseMs` (the welcome's).
+   */
+  connected(send: Send, leaseMs = 0): void {
     this.send = send;
+    this.leaseMs = leaseMs;
+  }
+
+  /** Stop: the count of failures not logged is logged, and the lease timer cleared. */
+  close(): void {
+    this.failures.close();
+    this.clearLeaseTimer();
   }
 
   /**
@@ -127,6 +150,7 @@ export class HeightLoop {
     this.buffered = 0;
     this.pending.clear();
     this.clearFlushTimers();
+    this.clearLeaseTimer();
     this.abortRunning(new Error('worker disconnected'));
   }
 
@@ -141,6 +165,11 @@ export class HeightLoop {
       'dispatch',
     );
     this.batches.push(batch);
+    if (this.leaseMs > 0) {
+      const deadline = performance.now() + this.leaseMs;
+      this.deadlines.set(batch, deadline);
+      this.leaseTimer ??= this.armLeaseTimer(deadline);
+    }
     this.buffered += heightsIn(batch.ranges);
     this.pump();
   }
@@ -224,7 +253,16 @@ export class HeightLoop {
   }
 
   private start(batch: Batch, height: number, attempt: number): void {
-    const run = new HandlerRun(batch.lease, batch.queue, height, attempt, this.link, this.log);
+    const run = new HandlerRun(
+      batch.lease,
+      batch.queue,
+      height,
+      attempt,
+      this.link,
+      this.log,
+      this.state,
+      this.deadlines.get(batch) ?? Number.POSITIVE_INFINITY,
+    );
     this.running.add(run);
     let result: unknown;
     try {
@@ -260,10 +298,14 @@ export class HeightLoop {
       if (failed) {
         const failure = failureOf(run.height, outcome);
         results.failed.push(failure);
-        this.log.debug(
-          { queue: run.queue, lease: run.lease, height: run.height, error: failure.error },
-          'height failed',
-        );
+        this.failures.failed({
+          queue: run.queue,
+          height: run.height,
+          attempt: run.attempt,
+          lease: run.lease,
+          err: failure.error,
+          ...(failure.kind ? { kind: failure.kind } : {}),
+        });
       } else {
         results.done.push(run.height);
         const report = blockReportOf(run.height, outcome);
@@ -291,6 +333,54 @@ export class HeightLoop {
     } else {
       this.lingerTimer ??= setTimeout(this.flushSoon, RESULTS_LINGER_MS);
     }
+  }
+
+  /**
+   * Handlers running past their lease's deadline are logged once each, at warn: the manager has
+   * counted the attempt as failed and will run the height again, so a handler that outlasts
+   * BLOCKRUNNER_LEASE_MS wastes its work. The deadline is counted from the dispatch's arrival,
+   * a little after the manager's grant. One timer for the earliest deadline, re-armed on fire.
+   */
+  private armLeaseTimer(deadline: number): NodeJS.Timeout {
+    const timer = setTimeout(this.checkLeases, Math.max(0, deadline - performance.now()));
+    timer.unref();
+    return timer;
+  }
+
+  private readonly checkLeases = (): void => {
+    this.leaseTimer = undefined;
+    const now = performance.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const run of this.running) {
+      if (run.overdue || run.link !== this.link) continue;
+      if (run.leaseDeadline <= now) {
+        run.overdue = true;
+        this.log.warn(
+          {
+            queue: run.queue,
+            height: run.height,
+            attempt: run.attempt,
+            lease: run.lease,
+            leaseMs: this.leaseMs,
+            runningMs: Math.round(now - run.startedAt),
+          },
+          'handler still running past its lease deadline: the manager counts the attempt as failed and runs the height again',
+        );
+      } else {
+        next = Math.min(next, run.leaseDeadline);
+      }
+    }
+    // A buffered batch whose deadline has passed is the manager's to cancel: no re-arm for it.
+    for (const batch of this.batches) {
+      const deadline = this.deadlines.get(batch);
+      if (deadline !== undefined && deadline > now) next = Math.min(next, deadline);
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.leaseTimer = this.armLeaseTimer(next);
+  };
+
+  private clearLeaseTimer(): void {
+    if (this.leaseTimer) clearTimeout(this.leaseTimer);
+    this.leaseTimer = undefined;
   }
 
   private clearFlushTimers(): void {

@@ -1,7 +1,8 @@
 /**
  * `blockrunner worker`: load config, then either run the worker here (BLOCKRUNNER_PROCESSES=1)
  * or supervise that many child workers (worker/supervisor.ts); stop on SIGTERM/SIGINT.
- * A ConfigError propagates: the CLI prints it as one line and exits 2.
+ * A ConfigError propagates: the CLI prints it as one line and exits 2; so does a handler
+ * module's failed setup (HandlerSetupError), with exit 1.
  */
 import { fileURLToPath } from 'node:url';
 import { type Env, flagsToEnv } from '../shared/config.js';
@@ -9,7 +10,7 @@ import { createLogger, type Logger } from '../shared/logger.js';
 import { loadWorkerConfig, type WorkerConfig, workerConfigSchema } from './config.js';
 import { loadHandlerModule } from './handler-loader.js';
 import { WorkerSupervisor } from './supervisor.js';
-import { startWorker } from './worker.js';
+import { runWorker } from './worker.js';
 
 /** Beyond BLOCKRUNNER_SHUTDOWN_MS, time for a child to send its results and close its link. */
 const CHILD_STOP_MARGIN_MS = 3_000;
@@ -27,7 +28,7 @@ export async function main(args: string[], env: Env = process.env): Promise<void
 
 async function work(config: WorkerConfig, log: Logger): Promise<void> {
   const handler = await loadHandlerModule(config);
-  const worker = startWorker(config, handler, log);
+  const worker = runWorker(config, handler, log);
   log.info(
     {
       queues: config.BLOCKRUNNER_QUEUES,
@@ -45,7 +46,7 @@ async function work(config: WorkerConfig, log: Logger): Promise<void> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   try {
-    await worker.stopped;
+    await worker.done;
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);

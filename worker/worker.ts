@@ -4,7 +4,7 @@
  * "Threads of control").
  */
 
-import { wsClose } from '../shared/errors.js';
+import { HandlerSetupError, wsClose } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import {
   type HelloFrame,
@@ -22,40 +22,35 @@ import { displayUrl, keepConnected } from './reconnect.js';
 export interface Worker {
   /**
    * Stops taking dispatches, releases buffered heights, lets running handlers finish within
-   * BLOCKRUNNER_SHUTDOWN_MS (then aborts them), sends their results and closes with 1000.
-   * Idempotent: every call returns the same promise.
+   * BLOCKRUNNER_SHUTDOWN_MS (then aborts them), sends their results, closes with 1000 and calls
+   * the module's close(). Idempotent: there is one stop, and every call resolves once it has
+   * finished; it never rejects (`done` carries a failure).
    */
   stop(): Promise<void>;
-  /** Resolves when stop() has finished, also after a retirement at BLOCKRUNNER_MAX_JOBS. */
-  readonly stopped: Promise<void>;
+  /**
+   * Settles when the stop has finished, also after a retirement at BLOCKRUNNER_MAX_JOBS.
+   * Rejects when the handler module could not be loaded (ConfigError) or its setup threw
+   * (HandlerSetupError); the worker has stopped then too.
+   */
+  readonly done: Promise<void>;
 }
 
-export function startWorker(
+/** A handler, a module, or a module still loading (loadHandlerModule's promise). */
+export type HandlerSource<State = unknown> =
+  | Handler<State>
+  | HandlerModule<State>
+  | Promise<HandlerModule<State>>;
+
+/**
+ * Runs one worker: loads the module, awaits its setup, and only then connects, so no height
+ * runs before setup and every run sees its state. The CLI's `worker` (worker/main.ts) and the
+ * library's startWorker (worker/index.ts) both run through here.
+ */
+export function runWorker<State>(
   config: WorkerConfig,
-  handlerOrModule: Handler | HandlerModule,
+  source: HandlerSource<State>,
   log: Logger,
 ): Worker {
-  const module: HandlerModule =
-    typeof handlerOrModule === 'function' ? { handle: handlerOrModule } : handlerOrModule;
-  const handler = module.handle;
-  const maxJobs = config.BLOCKRUNNER_MAX_JOBS;
-  // BLOCKRUNNER_MAX_JOBS: heights are counted as they start, one increment each, so that exactly
-  // that many run: the stop begins inside the last start, before the height loop starts another one.
-  // Unlimited workers run the handler itself, with nothing in between.
-  let started = 0;
-  const counted: Handler = (height, ctx) => {
-    if (++started === maxJobs) {
-      log.info({ jobs: started }, 'worker retiring: BLOCKRUNNER_MAX_JOBS reached');
-      void stop();
-    }
-    return handler(height, ctx);
-  };
-  const heightLoop = new HeightLoop(
-    maxJobs > 0 ? counted : handler,
-    config.BLOCKRUNNER_CONCURRENCY,
-    log,
-    config.BLOCKRUNNER_PREFETCH,
-  );
   const shutdown = new AbortController();
   const hello: HelloFrame = {
     type: 'hello',
@@ -64,12 +59,33 @@ export function startWorker(
     queues: [...config.BLOCKRUNNER_QUEUES],
     capacity: capacityOf(config),
   };
+  let module: HandlerModule<State> | undefined;
+  let heightLoop: HeightLoop | undefined;
+  /** Set once setup resolved: close() is owed from then on. */
+  let setUp: { state: State } | undefined;
+  let loop: Promise<void> | undefined;
   let current: Link | undefined;
   /** Aborted when the current link closes: a revert it asked for is the manager's to re-send. */
   let linkAlive: AbortController | undefined;
   const reverts = new Set<Promise<void>>();
 
-  const connect = (url: string): Promise<Link> =>
+  /** BLOCKRUNNER_MAX_JOBS: heights counted as they start, so that exactly that many run. */
+  function countedHandler(handler: Handler): Handler {
+    const maxJobs = config.BLOCKRUNNER_MAX_JOBS;
+    // Unlimited workers run the handler itself, with nothing in between. A limited one begins
+    // its stop inside the last start, before the height loop starts another one.
+    if (maxJobs === 0) return handler;
+    let started = 0;
+    return (height, ctx) => {
+      if (++started === maxJobs) {
+        log.info({ jobs: started }, 'worker retiring: BLOCKRUNNER_MAX_JOBS reached');
+        void stop();
+      }
+      return handler(height, ctx);
+    };
+  }
+
+  const connect = (url: string, loop: HeightLoop): Promise<Link> =>
     openLink({
       url,
       token: config.BLOCKRUNNER_WORKER_TOKEN,
@@ -79,13 +95,13 @@ export function startWorker(
       onWelcome(link) {
         current = link;
         linkAlive = new AbortController();
-        heightLoop.connected((frame) => link.send(frame));
         const { workerId, leaseMs } = link.welcome;
+        loop.connected((frame) => link.send(frame), leaseMs);
         log.info({ workerId, url: displayUrl(url), leaseMs }, 'worker connected');
       },
       onFrame(frame) {
-        if (frame.type === 'dispatch') heightLoop.dispatch(frame);
-        else if (frame.type === 'cancel') heightLoop.cancel(frame);
+        if (frame.type === 'dispatch') loop.dispatch(frame);
+        else if (frame.type === 'cancel') loop.cancel(frame);
         else {
           // The answer goes back on the link that asked, or nowhere.
           const asking = current;
@@ -97,17 +113,53 @@ export function startWorker(
       onClose({ code, reason, error }) {
         current = undefined;
         linkAlive?.abort(new Error('link to the manager closed'));
-        heightLoop.disconnected();
+        loop.disconnected();
         if (shutdown.signal.aborted) return;
         log.warn({ code, reason, err: error?.message }, 'worker disconnected, reconnecting');
       },
     });
 
+  /** Load, setup, then the reconnect loop. Rejects with what stops the worker at start. */
+  async function begin(): Promise<void> {
+    const given = await source;
+    const loaded: HandlerModule<State> = typeof given === 'function' ? { handle: given } : given;
+    module = loaded;
+    // Without a setup, every ctx.state is undefined (docs/workers.md, "Life cycle").
+    let state = undefined as State;
+    if (shutdown.signal.aborted) return; // stopped while loading: nothing was opened
+    if (loaded.setup) {
+      try {
+        state = await loaded.setup({ queues: hello.queues, log, signal: shutdown.signal });
+      } catch (error) {
+        throw new HandlerSetupError(`handler setup failed: ${errorMessage(error)}`, {
+          cause: error,
+        });
+      }
+    }
+    setUp = { state };
+    if (shutdown.signal.aborted) return; // stopped during setup: close() is still owed
+    const heights = new HeightLoop(
+      // The loop hands every run `state`, so each call gets the State it was typed for.
+      countedHandler(loaded.handle as Handler),
+      config.BLOCKRUNNER_CONCURRENCY,
+      log,
+      config.BLOCKRUNNER_PREFETCH,
+    );
+    heights.state = state;
+    heightLoop = heights;
+    loop = keepConnected({
+      urls: config.BLOCKRUNNER_MANAGER_URL,
+      signal: shutdown.signal,
+      log,
+      connect: (url) => connect(url, heights),
+    });
+  }
+
   /** The module's close(), within what is left of the shutdown time. */
   async function closeModule(deadline: number): Promise<void> {
-    if (!module.close) return;
+    if (!module?.close || !setUp) return;
     try {
-      const closing = Promise.resolve(module.close());
+      const closing = Promise.resolve(module.close(setUp.state));
       if (!(await within(closing, deadline - Date.now())))
         log.warn('the handler module did not close within the shutdown time');
     } catch (error) {
@@ -125,10 +177,15 @@ export function startWorker(
     const revertLog = log.child({ queue, revert: [from, to] });
     let error: string | undefined;
     try {
-      if (module.revert) {
+      if (module?.revert) {
         await module.revert(
           { from, to },
-          { queue, signal: signal ?? shutdown.signal, log: revertLog },
+          {
+            queue,
+            signal: signal ?? shutdown.signal,
+            log: revertLog,
+            state: setUp?.state as State,
+          },
         );
         revertLog.info('reverted an orphaned range');
       }
@@ -139,47 +196,60 @@ export function startWorker(
     reply({ type: 'reverted', revert: frame.revert, ...(error === undefined ? {} : { error }) });
   }
 
-  const loop = keepConnected({
-    urls: config.BLOCKRUNNER_MANAGER_URL,
-    signal: shutdown.signal,
-    log,
-    connect,
-  });
-
   let stopping: Promise<void> | undefined;
-  let markStopped: () => void = () => {};
-  const stopped = new Promise<void>((resolve) => {
-    markStopped = resolve;
-  });
+  const starting = begin();
+  // A start that fails stops the worker; `done` rejects with the reason.
+  starting.catch(() => stop());
 
   async function drain(): Promise<void> {
-    // One deadline for the whole stop: running heights and reverts, then the module's close().
+    // One deadline for the whole stop: setup still running, heights and reverts, then close().
     const deadline = Date.now() + config.BLOCKRUNNER_SHUTDOWN_MS;
-    shutdown.abort(); // ends backoff delays and connects in flight; a welcomed link stays up
-    heightLoop.releaseBuffered();
+    shutdown.abort(); // ends setup (its signal), backoff delays and connects in flight
+    let failure: unknown;
+    const began = starting.then(
+      () => true,
+      (error: unknown) => {
+        failure = error;
+        return true;
+      },
+    );
+    if (!(await within(began, deadline - Date.now())))
+      log.warn('the handler module did not load or set up within the shutdown time');
+    const heights = heightLoop;
     const link = current;
-    if (link) {
-      const settled = Promise.all([heightLoop.idle(), ...reverts]).then(() => {});
+    if (heights) heights.releaseBuffered();
+    if (heights && link) {
+      const settled = Promise.all([heights.idle(), ...reverts]).then(() => {});
       await within(Promise.race([settled, link.closed]), deadline - Date.now());
-      if (heightLoop.runningCount > 0) {
-        log.warn({ running: heightLoop.runningCount }, 'shutdown time is up, aborting handlers');
-        heightLoop.abortRunning(new Error('worker stopping'));
+      if (heights.runningCount > 0) {
+        log.warn({ running: heights.runningCount }, 'shutdown time is up, aborting handlers');
+        heights.abortRunning(new Error('worker stopping'));
       }
-      heightLoop.flush();
+      heights.flush();
       link.close(wsClose('BR_WS_NORMAL', 'worker stopping'));
     }
     await loop;
+    heights?.close();
     await closeModule(deadline);
     log.info('worker stopped');
-    markStopped();
+    if (failure !== undefined) throw failure;
   }
+
+  // `done` follows the first stop()'s drain, rejection included.
+  let follow: (stopped: Promise<void>) => void = () => {};
+  const done = new Promise<void>((resolve, reject) => {
+    follow = (stopped) => void stopped.then(resolve, reject);
+  });
 
   function stop(): Promise<void> {
-    stopping ??= drain();
-    return stopping;
+    if (!stopping) {
+      stopping = drain();
+      follow(stopping);
+    }
+    return stopping.catch(() => {});
   }
 
-  return { stop, stopped };
+  return { stop, done };
 }
 
 /** Whether `promise` settled within `ms` (it keeps running either way); rejects as it does. */

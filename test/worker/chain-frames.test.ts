@@ -19,7 +19,7 @@ import { loadWorkerConfig } from '../../worker/config.js';
 import type { Handler, HandlerModule, RevertContext } from '../../worker/handler.js';
 import { loadHandlerModule } from '../../worker/handler-loader.js';
 import { MAX_HASHES_PER_FRAME } from '../../worker/height-loop.js';
-import { startWorker, type Worker } from '../../worker/worker.js';
+import { runWorker, type Worker } from '../../worker/worker.js';
 import {
   deferred,
   type FakeConnection,
@@ -63,7 +63,7 @@ async function start(module: Handler | HandlerModule, env: Env = {}) {
   manager = await FakeManager.start();
   const { log } = memoryLogger();
   const config = loadWorkerConfig({ BLOCKRUNNER_MANAGER_URL: manager.url, ...env });
-  worker = startWorker(config, module, log);
+  worker = runWorker(config, module, log);
   const connection = await manager.connection(0);
   return { connection };
 }

@@ -23,7 +23,7 @@ afterAll(async () => {
 });
 
 function context(signal = new AbortController().signal): HandlerContext {
-  return { queue: 'default', attempt: 1, signal, log: pino({ level: 'silent' }) };
+  return { queue: 'default', attempt: 1, signal, log: pino({ level: 'silent' }), state: undefined };
 }
 
 const load = (handler: string, env: Record<string, string> = {}) =>

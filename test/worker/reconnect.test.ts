@@ -7,7 +7,7 @@ import type { Env } from '../../shared/config.js';
 import { wsClose } from '../../shared/errors.js';
 import { loadWorkerConfig } from '../../worker/config.js';
 import { displayUrl } from '../../worker/reconnect.js';
-import { startWorker, type Worker } from '../../worker/worker.js';
+import { runWorker, type Worker } from '../../worker/worker.js';
 import { FakeManager, type FakeManagerOptions, memoryLogger, waitFor } from './fake-manager.js';
 
 const managers: FakeManager[] = [];
@@ -31,7 +31,7 @@ async function fakeManager(options: FakeManagerOptions = {}): Promise<FakeManage
 function start(urls: string[], env: Env = {}) {
   const { log, lines } = memoryLogger();
   const config = loadWorkerConfig({ BLOCKRUNNER_MANAGER_URL: urls.join(','), ...env });
-  worker = startWorker(config, () => {}, log);
+  worker = runWorker(config, () => {}, log);
   return { worker, lines };
 }
 

@@ -6,7 +6,7 @@ import { RangeSet } from '../../shared/range-set.js';
 import { loadWorkerConfig } from '../../worker/config.js';
 import type { Handler, HandlerContext } from '../../worker/handler.js';
 import { MAX_FAILURE_BYTES_PER_FRAME, RESULTS_LINGER_MS } from '../../worker/height-loop.js';
-import { startWorker, type Worker } from '../../worker/worker.js';
+import { runWorker, type Worker } from '../../worker/worker.js';
 import {
   deferred,
   type FakeConnection,
@@ -31,7 +31,7 @@ async function start(handler: Handler, env: Env = {}) {
   manager = await FakeManager.start();
   const { log, lines } = memoryLogger();
   const config = loadWorkerConfig({ BLOCKRUNNER_MANAGER_URL: manager.url, ...env });
-  worker = startWorker(config, handler, log);
+  worker = runWorker(config, handler, log);
   const connection = await manager.connection(0);
   return { manager, worker, connection, lines };
 }

@@ -132,14 +132,15 @@ describe('log lines', () => {
       queue: 'bad',
       token: API_TOKEN,
     });
-    const failed = await worker.waitForLog((entry) => entry.msg === 'height failed');
+    const failed = await worker.waitForLog((entry) => entry.msg === 'handler failed');
     expect(failed).toMatchObject({
-      level: 20,
+      level: 40,
       name: 'blockrunner-worker',
       worker: 'logs-1',
       queue: 'bad',
       height: 42,
-      error: 'queue bad rejects block 42',
+      attempt: 1,
+      err: 'queue bad rejects block 42',
     });
     // Every worker line says which worker wrote it.
     const parsed = worker
