@@ -21,6 +21,7 @@ const commands: Record<string, Command> = {
   retry: async (args, env) => (await import('./dead-letters.js')).retry(args, env),
   follow: async (args, env) => (await import('./follow.js')).follow(args, env),
   reorgs: async (args, env) => (await import('./reorgs.js')).reorgs(args, env),
+  delete: async (args, env) => (await import('./delete.js')).deleteQueue(args, env),
 };
 
 const HELP_FLAGS = new Set(['--help', '-h']);

@@ -148,7 +148,16 @@ export class Manager {
       retryBaseMs: config.BLOCKRUNNER_RETRY_BASE_MS,
       retryMaxMs: config.BLOCKRUNNER_RETRY_MAX_MS,
     });
-    const service = new QueueService({ queues, writer, dispatcher, metrics });
+    const service = new QueueService({
+      queues,
+      writer,
+      dispatcher,
+      pool,
+      fence: () => lock.fence(),
+      log,
+      signal: this.abort.signal,
+      metrics,
+    });
     chains = new Chains({
       queues,
       service,

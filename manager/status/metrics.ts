@@ -286,6 +286,15 @@ export class ManagerMetrics
     this.queue(queue).enqueued += added;
   }
 
+  /** A deleted queue's series go; a queue made again under its name counts from 0. */
+  deleted(queue: string): void {
+    this.totals.delete(queue);
+    this.dispatchToResult.remove({ queue });
+    this.handlerDuration.remove({ queue });
+    this.reorgs.remove({ queue });
+    this.reorgDepth.remove({ queue });
+  }
+
   private queue(name: string): QueueTotals {
     let totals = this.totals.get(name);
     if (!totals) {
