@@ -46,7 +46,8 @@ interface Dashboard {
 }
 
 const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as Dashboard;
-const DATASOURCE = { type: 'prometheus', uid: '${datasource}' };
+/** Grafana's reference to the `datasource` variable, spelled out (not a template literal). */
+const DATASOURCE = { type: 'prometheus', uid: ['$', '{datasource}'].join('') };
 
 /** Every PromQL expression of the dashboard: panel targets and query variables. */
 function expressions(): { where: string; expr: string }[] {
