@@ -15,7 +15,7 @@ import { queueParamsSchema } from '../http/schemas.js';
 import { tokenMatches } from '../http/tokens.js';
 import type { ManagerStatus } from '../role.js';
 import { EventStream } from './event-stream.js';
-import { heightMap } from './height-map.js';
+import { type HeightMap, heightMap, spanOf } from './height-map.js';
 import { eventsQuerySchema, mapAnswerSchema, mapQuerySchema } from './schemas.js';
 
 /** How often /v1/events pushes a snapshot. */
@@ -25,11 +25,28 @@ export const EVENTS_INTERVAL_MS = 1_000;
 const CONTENT_SECURITY_POLICY =
   "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
+/**
+ * Buckets of the whole-span height map each snapshot carries per queue: about a wide strip's
+ * width in pixels, and at most some 60 kB of JSON for a queue whose every bucket is mixed.
+ */
+export const SNAPSHOT_MAP_BUCKETS = 1_000;
+
+/**
+ * What /v1/events sends each tick. Each queue's summary and its whole-span height map are read
+ * in the same turn, so the progress bar, the counts and the strip tell the same moment.
+ */
 export function dashboardSnapshot(status: ManagerStatus) {
+  const queues = status.leader ? [...status.leader.queues.values()] : [];
+  const maps: Record<string, HeightMap> = {};
+  for (const queue of queues) {
+    const { from, to } = spanOf(queue);
+    maps[queue.name] = heightMap(queue, from, to, SNAPSHOT_MAP_BUCKETS);
+  }
   return {
     role: status.role,
     at: Date.now(),
-    queues: status.leader?.service.summaries() ?? [],
+    queues: queues.map((queue) => queue.summary()),
+    maps,
     workers: status.workerList(),
   };
 }
@@ -88,7 +105,8 @@ export function registerDashboardRoutes(
             querystring: eventsQuerySchema,
             response: {
               200: {
-                description: 'text/event-stream; each `data:` line is {role, at, queues, workers}',
+                description:
+                  'text/event-stream; each `data:` line is {role, at, queues, maps, workers}: the queue summaries and their whole-span height maps, read at the same moment',
                 content: { 'text/event-stream': { schema: z.string() } },
               },
             },
@@ -119,9 +137,7 @@ export function registerDashboardRoutes(
           const queue = leader.queues.get(request.params.queue);
           if (!queue) throw new httpErrors.BR_ERR_QUEUE_NOT_FOUND(request.params.queue);
           // A missing bound is the enqueued one, moved if need be to keep from <= to.
-          const { query } = request;
-          const from = query.from ?? Math.min(queue.enqueued.min() ?? 0, query.to ?? Infinity);
-          const to = query.to ?? Math.max(from, queue.enqueued.max() ?? 0);
+          const { from, to } = spanOf(queue, request.query.from, request.query.to);
           return { queue: queue.name, ...heightMap(queue, from, to, request.query.buckets) };
         },
       );

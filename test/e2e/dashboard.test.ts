@@ -29,6 +29,7 @@ import { api } from '../helpers/http.js';
 import { freePort } from '../helpers/ports.js';
 import { startManager, startWorker, stopAll } from '../helpers/processes.js';
 import { waitForQueue } from '../helpers/queues.js';
+import { waitFor } from '../helpers/wait.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const INSTALL_TIMEOUT_MS = 300_000;
@@ -94,6 +95,15 @@ async function openPage(url: string, context?: Awaited<ReturnType<Browser['newCo
 }
 
 const LIVE = 15_000;
+
+/** The blocks card's strip label and progress value, read in one task of the page. */
+const READ_BLOCKS_CARD = `(() => {
+  const card = document.querySelector('.queue[data-queue="blocks"]');
+  return {
+    label: card.querySelector('.map-canvas').getAttribute('aria-label') ?? '',
+    value: card.querySelector('.queue-progress').value,
+  };
+})()`;
 
 /** playwright-core has no web-first assertions: vitest's expect.poll retries instead. */
 function poll<T>(read: () => Promise<T>, timeout = 5_000) {
@@ -197,6 +207,27 @@ describe('dashboard', () => {
     // Rate and ETA of a queue in progress.
     await poll(text(card('blocks').locator('.stat-eta')), LIVE).toMatch(/^\d+ (s|min|h|d)/);
     await poll(text(card('blocks').locator('.stat-rate'))).toMatch(/^[1-9][\d,.]*\/s$/);
+    // Over this run's snapshots: 8 handlers sleeping 10 ms each do at most 800 heights a second.
+    const rate = Number(
+      (await card('blocks').locator('.stat-rate').innerText()).replace(/[,/s]/g, ''),
+    );
+    expect(rate).toBeGreaterThan(50);
+    expect(rate).toBeLessThanOrEqual(1_000);
+    // The strip and the counts come from one snapshot: every reading of the strip's done count
+    // (its label) matches the progress bar's, both read in one task, while the run moves on.
+    const mismatches: unknown[] = [];
+    const seen = new Set<number>();
+    await waitFor(
+      async () => {
+        const reading = (await page.evaluate(READ_BLOCKS_CARD)) as { label: string; value: number };
+        const strip = Number(/([\d,]+) done/.exec(reading.label)?.[1]?.replaceAll(',', '') ?? 0);
+        if (strip !== reading.value) mismatches.push(reading);
+        seen.add(reading.value);
+        return seen.size >= 3;
+      },
+      { timeoutMs: LIVE, intervalMs: 100, message: 'three snapshots of the blocks run' },
+    );
+    expect(mismatches).toEqual([]);
     mkdirSync(join(packageRoot(), 'test-artifacts'), { recursive: true });
     // Taller, same width: a full-page capture would resize the strips mid-shot.
     await page.setViewportSize({ width: 1280, height: 1900 });
