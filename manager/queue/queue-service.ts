@@ -141,7 +141,10 @@ export class QueueService {
 
   private async deleteRows(name: string, cancelledHeights: number): Promise<void> {
     const { pool, fence, log, signal } = this.options;
+    // A commit already running may hold writes of this queue: it goes first, or it would make
+    // the row again after the delete (and count the queue's successes in the metrics again).
     await this.writer.committed();
+    this.metrics?.deleted(name);
     const rows = await retry(
       () => {
         const held = fence();
