@@ -13,6 +13,7 @@ import type { Logger } from '../../shared/logger.js';
 import { packageRoot } from '../../shared/package-root.js';
 import { queueParamsSchema } from '../http/schemas.js';
 import { tokenMatches } from '../http/tokens.js';
+import type { QueueState, QueueSummary } from '../queue/queue-state.js';
 import type { ManagerStatus } from '../role.js';
 import { EventStream } from './event-stream.js';
 import { type HeightMap, heightMap, spanOf } from './height-map.js';
@@ -27,7 +28,8 @@ const CONTENT_SECURITY_POLICY =
 
 /**
  * Buckets of the whole-span height map each snapshot carries per queue: about a wide strip's
- * width in pixels, and at most some 60 kB of JSON for a queue whose every bucket is mixed.
+ * width in pixels; about 86 kB of JSON for a queue whose every bucket is mixed (a million
+ * isolated heights).
  */
 export const SNAPSHOT_MAP_BUCKETS = 1_000;
 
@@ -35,20 +37,41 @@ export const SNAPSHOT_MAP_BUCKETS = 1_000;
  * What /v1/events sends each tick. Each queue's summary and its whole-span height map are read
  * in the same turn, so the progress bar, the counts and the strip tell the same moment.
  */
-export function dashboardSnapshot(status: ManagerStatus) {
+export function dashboardSnapshot(status: ManagerStatus, lastMaps: LastMaps) {
   const queues = status.leader ? [...status.leader.queues.values()] : [];
+  const summaries: QueueSummary[] = [];
   const maps: Record<string, HeightMap> = {};
   for (const queue of queues) {
-    const { from, to } = spanOf(queue);
-    maps[queue.name] = heightMap(queue, from, to, SNAPSHOT_MAP_BUCKETS);
+    const summary = queue.summary();
+    summaries.push(summary);
+    maps[queue.name] = wholeMap(queue, summary, lastMaps);
   }
   return {
     role: status.role,
     at: Date.now(),
-    queues: queues.map((queue) => queue.summary()),
+    queues: summaries,
     maps,
     workers: status.workerList(),
   };
+}
+
+/** The last whole-span map of each queue, with the counts it was made at (one per event stream). */
+export type LastMaps = WeakMap<QueueState, { key: string; map: HeightMap }>;
+
+/**
+ * The queue's whole-span map, made again only when its counts or its span changed: every move
+ * of a height changes at least two counts, and a sparse queue of a million isolated heights
+ * takes tens of milliseconds to map, so an idle queue costs nothing per tick.
+ */
+function wholeMap(queue: QueueState, summary: QueueSummary, lastMaps: LastMaps): HeightMap {
+  const { from, to } = spanOf(queue);
+  const { done, pending, leased, retrying, failed } = summary;
+  const key = `${from}/${to}/${done}/${pending}/${leased}/${retrying}/${failed}`;
+  const last = lastMaps.get(queue);
+  if (last?.key === key) return last.map;
+  const map = heightMap(queue, from, to, SNAPSHOT_MAP_BUCKETS);
+  lastMaps.set(queue, { key, map });
+  return map;
 }
 
 export function registerDashboardRoutes(
@@ -71,8 +94,9 @@ export function registerDashboardRoutes(
     { logLevel: 'warn' },
   );
 
+  const lastMaps: LastMaps = new WeakMap();
   const events = new EventStream({
-    snapshot: () => dashboardSnapshot(status),
+    snapshot: () => dashboardSnapshot(status, lastMaps),
     intervalMs: EVENTS_INTERVAL_MS,
     log: app.log as Logger,
   });

@@ -114,6 +114,25 @@ const attribute = (locator: Locator, name: string) => () => locator.getAttribute
 const visible = (locator: Locator, timeout = 5_000) =>
   locator.waitFor({ state: 'visible', timeout });
 
+/** The first `data:` event of /v1/events, parsed. */
+async function firstEvent(url: string): Promise<{ queues: unknown[]; maps: unknown }> {
+  const response = await fetch(`${url}/v1/events`, { signal: AbortSignal.timeout(10_000) });
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`the stream ended before an event: ${text}`);
+      text += decoder.decode(value, { stream: true });
+      const event = /^data: (.*)\n\n/m.exec(text);
+      if (event) return JSON.parse(event[1] as string);
+    }
+  } finally {
+    await reader.cancel();
+  }
+}
+
 describe('dashboard', () => {
   it('follows a backfill to 100%, lists workers, maps heights and requeues dead letters', async () => {
     const db = await database();
@@ -412,6 +431,21 @@ describe('dashboard', () => {
         { from: 0, to: 19, state: 'mixed', counts: { pending: 10, missing: 10 } },
         { from: 20, to: 39, state: 'mixed', counts: { pending: 10, missing: 10 } },
       ],
+    });
+    // Each event carries every queue's summary and its whole-span map, read at the same moment.
+    const event = await firstEvent(manager.url);
+    expect(event.queues).toMatchObject([{ queue: 'default', pending: 20, done: 0 }]);
+    expect(event.maps).toEqual({
+      default: {
+        from: 10,
+        to: 39,
+        bucketSize: 1,
+        entries: [
+          { from: 10, to: 19, state: 'pending', counts: { pending: 10 } },
+          { from: 20, to: 29, state: 'missing', counts: { missing: 10 } },
+          { from: 30, to: 39, state: 'pending', counts: { pending: 10 } },
+        ],
+      },
     });
     const bad = [
       ['/v1/queues/default/map?from=9&to=1', 400, 'BR_ERR_RANGE_REVERSED'],
