@@ -2,8 +2,9 @@
  * DELETE /v1/queues/:queue against a real manager, a real worker and PostgreSQL (docs/api.md,
  * "Deleting a queue"): a queue with done heights, dead letters, a chain source, kept hashes and
  * a height leased right now is deleted; its rows are gone from every table, the worker's handler
- * is cancelled, its metrics series are gone, another queue is untouched; a new leader does not
- * see it; enqueuing to the same name starts a fresh queue. The CLI's `delete` asks for --yes.
+ * is cancelled, its metrics series are gone, another queue is untouched; a standby that takes
+ * over does not see it; enqueuing to the same name starts a fresh queue. The CLI's `delete`
+ * asks for --yes.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -134,9 +135,23 @@ describe('DELETE /v1/queues/:queue', () => {
     });
   });
 
-  it('is deleted in PostgreSQL: a new leader does not see it; the same name starts a fresh queue', async () => {
+  it('is deleted in PostgreSQL: a standby that takes over does not see it; the same name starts a fresh queue', async () => {
+    const standby = await startManager({ databaseUrl: db.url, waitForReady: false });
+    await standby.waitForLog((entry) => String(entry.msg).startsWith('standby'), 10_000);
     await manager.kill();
-    manager = await startManager({ databaseUrl: db.url, env });
+    await waitFor(async () => (await api(standby.url).get('/readyz')).status === 200, {
+      timeoutMs: 20_000,
+      message: 'the standby to take over',
+    });
+    manager = standby;
+    await startWorker({
+      managerUrl: manager.wsUrl,
+      env: {
+        BLOCKRUNNER_HANDLER: handler,
+        BLOCKRUNNER_QUEUES: 'gone,kept',
+        HANG_MARKER_FILE: markerFile,
+      },
+    });
     const client = api(manager.url);
     expect(await client.get('/v1/queues/gone')).toEqual({ status: 404, body: notFound('gone') });
     expect((await client.get('/v1/queues/kept')).body).toMatchObject({ done: 50 });
