@@ -22,6 +22,7 @@ const commands: Record<string, Command> = {
   follow: async (args, env) => (await import('./follow.js')).follow(args, env),
   reorgs: async (args, env) => (await import('./reorgs.js')).reorgs(args, env),
   settings: async (args, env) => (await import('./settings.js')).settings(args, env),
+  delete: async (args, env) => (await import('./delete.js')).deleteQueue(args, env),
 };
 
 const HELP_FLAGS = new Set(['--help', '-h']);

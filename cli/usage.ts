@@ -24,6 +24,7 @@ Commands:
   follow    make a queue follow a chain's head, enqueueing each new block
   reorgs    list a queue's chain reorganisations
   settings  show or change a queue's priority, range size, rate and in-flight bound
+  delete    delete a queue with all its heights and history (needs --yes)
   help      this text; blockrunner <command> --help for a command's flags
 
 Exit codes: 0 success; 1 failure (manager unreachable, API error, a process died);
@@ -143,6 +144,21 @@ ${FLAGS_NOTE}
 ${CONNECTION_FLAGS}
 
 Example: blockrunner settings --queue eth --rate 200 --max-in-flight 64
+`,
+  delete: `Usage: blockrunner delete --queue Q --yes
+
+Deletes the queue: its heights, attempt history, dead letters, chain source, kept
+hashes and reorganisations; workers holding its heights are told to cancel them.
+Prints "queue Q: deleted". Enqueuing to Q afterwards starts a fresh queue. Without
+--yes nothing is deleted (exit 2).
+
+${FLAGS_NOTE}
+  -q, --queue Q             queue name (required)
+  -y, --yes                 confirm: delete it
+${CONNECTION_FLAGS}
+                            (nothing: the manager answers 204)
+
+Example: blockrunner delete --queue eth --yes
 `,
   up: `Usage: blockrunner up [--workers N] [--port PORT] [--host HOST]
 

@@ -157,12 +157,16 @@ export class Manager {
       queues,
       writer,
       dispatcher,
-      metrics,
       saveSettings: async (queue, value) => {
         const fence = lock.fence();
         if (!fence || !(await saveSettings(pool, fence, queue, value)))
           throw new httpErrors.BR_ERR_NOT_READY();
       },
+      pool,
+      fence: () => lock.fence(),
+      log,
+      signal: this.abort.signal,
+      metrics,
     });
     chains = new Chains({
       queues,

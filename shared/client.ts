@@ -136,6 +136,11 @@ export class Client {
     await this.answers.deleteSource(queue);
   }
 
+  /** DELETE /v1/queues/:queue: the queue, its heights and history are gone. */
+  async deleteQueue(queue: string): Promise<void> {
+    await this.answers.deleteQueue(queue);
+  }
+
   /** GET /v1/queues/:queue/settings. */
   async settings(queue: string): Promise<QueueSettings> {
     return (await this.answers.settings(queue)).body;
@@ -197,6 +202,10 @@ export class ClientAnswers {
 
   deleteSource(queue: string): Promise<void> {
     return this.delete(queuePath(queue, '/source'));
+  }
+
+  deleteQueue(queue: string): Promise<void> {
+    return this.delete(queuePath(queue));
   }
 
   settings(queue: string): Promise<Answer<QueueSettings>> {

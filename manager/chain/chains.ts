@@ -122,6 +122,7 @@ export class Chains implements HashReports {
   // Sources (PUT/GET/DELETE /v1/queues/:queue/source)
 
   async setSource(name: string, source: SourceConfig): Promise<SourceView> {
+    await this.options.service.deleted(name);
     const queue = this.options.service.ensureQueue(name);
     const chain = this.chainOf(name);
     await this.stopFollowing(name);
@@ -162,9 +163,24 @@ export class Chains implements HashReports {
 
   /** POST /v1/queues/:queue/head: a head from a client, for chains without an evm source. */
   async pushHead(name: string, head: { height: number; hash: string }): Promise<{ added: number }> {
+    await this.options.service.deleted(name);
     const queue = this.options.service.ensureQueue(name);
     const chain = this.chainOf(name);
     return { added: await this.onHead(chain, queue, { height: head.height, hash: head.hash }) };
+  }
+
+  /**
+   * DELETE /v1/queues/:queue: the follower stops first (a head it is handling still lands in the
+   * queue), then the queue service deletes the queue, and its chain state (source, head, kept
+   * hashes, reorganisations) goes with it. False for an unknown queue.
+   */
+  async deleteQueue(name: string): Promise<boolean> {
+    if (!this.options.queues.has(name)) return this.options.service.delete(name);
+    await this.stopFollowing(name);
+    const deleted = this.options.service.delete(name);
+    // After the queue left memory (delete's first, synchronous part): nothing makes it again.
+    this.chains.delete(name);
+    return deleted;
   }
 
   reorgList(name: string, limit: number): ReorgRecord[] | undefined {

@@ -80,6 +80,20 @@ function stateSets(queue: QueueSets, from: number, to: number): StateSets {
   };
 }
 
+/**
+ * The span a map shows by default: the queue's lowest to highest enqueued height, or height 0
+ * alone for a queue with none. A bound given (`from` or `to`) is kept, the other moved if need be
+ * so that from <= to.
+ */
+export function spanOf(
+  queue: Pick<QueueSets, 'enqueued'>,
+  from?: number,
+  to?: number,
+): { from: number; to: number } {
+  const start = from ?? Math.min(queue.enqueued.min() ?? 0, to ?? Number.POSITIVE_INFINITY);
+  return { from: start, to: to ?? Math.max(start, queue.enqueued.max() ?? 0) };
+}
+
 /** Heights per bucket so that [from, to] fits in at most `buckets` buckets. */
 export function bucketSizeFor(from: number, to: number, buckets: number): number {
   const heights = to - from + 1;

@@ -246,6 +246,28 @@ export class Dispatcher {
     return revoked;
   }
 
+  /**
+   * The queue is deleted (DELETE /v1/queues/:queue): every lease of it ends at once, with no
+   * attempt counted and nothing handed back (the queue is gone). The holders are told to cancel;
+   * their late results are ignored, since no lease holds those heights any more. The freed
+   * capacity is offered to the other queues. Returns how many heights were leased.
+   */
+  cancelQueue(queue: string): number {
+    let cancelled = 0;
+    for (const lease of [...this.leases.live()]) {
+      if (lease.queue.name !== queue) continue;
+      const link = lease.holder as WorkerLink;
+      const ranges = lease.heights.toJSON();
+      link.held -= lease.heights.count;
+      cancelled += lease.heights.count;
+      lease.heights.clear();
+      this.leases.settleIfEmpty(lease);
+      if (this.links.has(link)) link.send({ type: 'cancel', lease: lease.id, ranges });
+    }
+    if (cancelled > 0) this.wake();
+    return cancelled;
+  }
+
   /** New work may be there (enqueue, requeue, due retries): offer it to every worker. */
   wake(except?: WorkerLink): void {
     const links = [...this.links];

@@ -31,6 +31,7 @@ import {
   heightParamsSchema,
   logLevelAnswerSchema,
   logLevelBodySchema,
+  queueDeletedSchema,
   queueParamsSchema,
   readyAnswerSchema,
   retryBodySchema,
@@ -210,6 +211,26 @@ function registerQueueRoutes(status: ManagerStatus, log: FastifyBaseLogger) {
         const summary = service().summary(request.params.queue);
         if (!summary) throw new httpErrors.BR_ERR_QUEUE_NOT_FOUND(request.params.queue);
         return summary;
+      },
+    );
+
+    routes.delete(
+      '/queues/:queue',
+      {
+        schema: {
+          tags,
+          summary:
+            'Deletes a queue: its heights, history, source, hashes and reorganisations; cancels its leases',
+          params: queueParamsSchema,
+          response: { 204: queueDeletedSchema },
+        },
+      },
+      async (request, reply) => {
+        const { queue } = request.params;
+        // The chain stage stops the queue's source first, then the queue service deletes it.
+        if (!(await (status.leader as Leader).chains.deleteQueue(queue)))
+          throw new httpErrors.BR_ERR_QUEUE_NOT_FOUND(queue);
+        reply.status(204).send(null);
       },
     );
 

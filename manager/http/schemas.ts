@@ -150,3 +150,8 @@ export const readyAnswerSchema = z
     role: z.enum(MANAGER_ROLES),
   })
   .describe('Whether this manager leads and its last commit went through');
+
+/** DELETE /v1/queues/:queue answers 204 with no body. */
+export const queueDeletedSchema = z
+  .null()
+  .describe('The queue, its heights, history, source, hashes and reorganisations are gone');

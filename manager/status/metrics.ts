@@ -54,6 +54,13 @@ const HANDLER_BUCKETS = [
 ];
 const COMMIT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
+/** prom-client default metrics left out (docs/observability.md, "Process metrics"). */
+export const PROMTOOL_REJECTED_DEFAULTS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+] as const;
+
 interface Snapshot {
   summaries: QueueSummary[];
   highest: Map<string, number>;
@@ -78,6 +85,10 @@ export class ManagerMetrics
   constructor(private readonly source: MetricsSource) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
+    // prom-client names these three gauges *_total, a counter's suffix, which `promtool check
+    // metrics` flags. Each is the sum over `type` of the gauge without the suffix
+    // (nodejs_active_handles{type}, ...), which stays: sum() gives the same number.
+    for (const name of PROMTOOL_REJECTED_DEFAULTS) this.registry.removeSingleMetric(name);
 
     this.totalCounter(
       'blockrunner_heights_enqueued_total',
@@ -291,6 +302,15 @@ export class ManagerMetrics
 
   enqueued(queue: string, added: number): void {
     this.queue(queue).enqueued += added;
+  }
+
+  /** A deleted queue's series go; a queue made again under its name counts from 0. */
+  deleted(queue: string): void {
+    this.totals.delete(queue);
+    this.dispatchToResult.remove({ queue });
+    this.handlerDuration.remove({ queue });
+    this.reorgs.remove({ queue });
+    this.reorgDepth.remove({ queue });
   }
 
   private queue(name: string): QueueTotals {

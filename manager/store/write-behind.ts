@@ -54,6 +54,8 @@ export class WriteBehind {
   /** False while commits fail; readiness reports it. */
   healthy = true;
   private readonly metrics: CommitMetrics | undefined;
+  /** Queues deleted and not made again: what is recorded for them goes nowhere (forget()). */
+  private readonly forgotten = new Set<string>();
 
   constructor(private readonly options: WriteBehindOptions) {
     this.metrics = options.metrics;
@@ -61,6 +63,8 @@ export class WriteBehind {
 
   /** The writes of `queue` in the batch being filled; recording into it schedules a commit. */
   forQueue(queue: string): QueueWrites {
+    // A late writer of a deleted queue (a reorganisation in progress) must not make it again.
+    if (this.forgotten.has(queue)) return new QueueWrites();
     let writes = this.open.get(queue);
     if (!writes) {
       writes = new QueueWrites();
@@ -68,6 +72,21 @@ export class WriteBehind {
     }
     this.schedule();
     return writes;
+  }
+
+  /**
+   * The queue is deleted (DELETE /v1/queues/:queue): drops what is recorded for it and not yet
+   * committing, and records nothing for it any more until `revive`. A commit already running
+   * keeps its writes: `committed()` waits for it.
+   */
+  forget(queue: string): void {
+    this.open.delete(queue);
+    this.forgotten.add(queue);
+  }
+
+  /** A queue of this name is made again: its writes are recorded from now on. */
+  revive(queue: string): void {
+    this.forgotten.delete(queue);
   }
 
   /** Resolves once everything recorded so far is committed. */

@@ -29,6 +29,7 @@ import { api } from '../helpers/http.js';
 import { freePort } from '../helpers/ports.js';
 import { startManager, startWorker, stopAll } from '../helpers/processes.js';
 import { waitForQueue } from '../helpers/queues.js';
+import { waitFor } from '../helpers/wait.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const INSTALL_TIMEOUT_MS = 300_000;
@@ -95,6 +96,15 @@ async function openPage(url: string, context?: Awaited<ReturnType<Browser['newCo
 
 const LIVE = 15_000;
 
+/** The blocks card's strip label and progress value, read in one task of the page. */
+const READ_BLOCKS_CARD = `(() => {
+  const card = document.querySelector('.queue[data-queue="blocks"]');
+  return {
+    label: card.querySelector('.map-canvas').getAttribute('aria-label') ?? '',
+    value: card.querySelector('.queue-progress').value,
+  };
+})()`;
+
 /** playwright-core has no web-first assertions: vitest's expect.poll retries instead. */
 function poll<T>(read: () => Promise<T>, timeout = 5_000) {
   return expect.poll(read, { timeout, interval: 50 });
@@ -103,6 +113,25 @@ const text = (locator: Locator) => () => locator.innerText();
 const attribute = (locator: Locator, name: string) => () => locator.getAttribute(name);
 const visible = (locator: Locator, timeout = 5_000) =>
   locator.waitFor({ state: 'visible', timeout });
+
+/** The first `data:` event of /v1/events, parsed. */
+async function firstEvent(url: string): Promise<{ queues: unknown[]; maps: unknown }> {
+  const response = await fetch(`${url}/v1/events`, { signal: AbortSignal.timeout(10_000) });
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`the stream ended before an event: ${text}`);
+      text += decoder.decode(value, { stream: true });
+      const event = /^data: (.*)\n\n/m.exec(text);
+      if (event) return JSON.parse(event[1] as string);
+    }
+  } finally {
+    await reader.cancel();
+  }
+}
 
 describe('dashboard', () => {
   it('follows a backfill to 100%, lists workers, maps heights and requeues dead letters', async () => {
@@ -197,6 +226,27 @@ describe('dashboard', () => {
     // Rate and ETA of a queue in progress.
     await poll(text(card('blocks').locator('.stat-eta')), LIVE).toMatch(/^\d+ (s|min|h|d)/);
     await poll(text(card('blocks').locator('.stat-rate'))).toMatch(/^[1-9][\d,.]*\/s$/);
+    // Over this run's snapshots: 8 handlers sleeping 10 ms each do at most 800 heights a second.
+    const rate = Number(
+      (await card('blocks').locator('.stat-rate').innerText()).replace(/[,/s]/g, ''),
+    );
+    expect(rate).toBeGreaterThan(50);
+    expect(rate).toBeLessThanOrEqual(1_000);
+    // The strip and the counts come from one snapshot: every reading of the strip's done count
+    // (its label) matches the progress bar's, both read in one task, while the run moves on.
+    const mismatches: unknown[] = [];
+    const seen = new Set<number>();
+    await waitFor(
+      async () => {
+        const reading = (await page.evaluate(READ_BLOCKS_CARD)) as { label: string; value: number };
+        const strip = Number(/([\d,]+) done/.exec(reading.label)?.[1]?.replaceAll(',', '') ?? 0);
+        if (strip !== reading.value) mismatches.push(reading);
+        seen.add(reading.value);
+        return seen.size >= 3;
+      },
+      { timeoutMs: LIVE, intervalMs: 100, message: 'three snapshots of the blocks run' },
+    );
+    expect(mismatches).toEqual([]);
     mkdirSync(join(packageRoot(), 'test-artifacts'), { recursive: true });
     // Taller, same width: a full-page capture would resize the strips mid-shot.
     await page.setViewportSize({ width: 1280, height: 1900 });
@@ -381,6 +431,21 @@ describe('dashboard', () => {
         { from: 0, to: 19, state: 'mixed', counts: { pending: 10, missing: 10 } },
         { from: 20, to: 39, state: 'mixed', counts: { pending: 10, missing: 10 } },
       ],
+    });
+    // Each event carries every queue's summary and its whole-span map, read at the same moment.
+    const event = await firstEvent(manager.url);
+    expect(event.queues).toMatchObject([{ queue: 'default', pending: 20, done: 0 }]);
+    expect(event.maps).toEqual({
+      default: {
+        from: 10,
+        to: 39,
+        bucketSize: 1,
+        entries: [
+          { from: 10, to: 19, state: 'pending', counts: { pending: 10 } },
+          { from: 20, to: 29, state: 'missing', counts: { missing: 10 } },
+          { from: 30, to: 39, state: 'pending', counts: { pending: 10 } },
+        ],
+      },
     });
     const bad = [
       ['/v1/queues/default/map?from=9&to=1', 400, 'BR_ERR_RANGE_REVERSED'],

@@ -37,7 +37,7 @@ function showSnapshot(snapshot) {
       card = new QueueCard(template, queues, summary.queue);
       cards.set(summary.queue, card);
     }
-    card.update(summary);
+    card.update(summary, snapshot.at, snapshot.maps?.[summary.queue]);
   }
   for (const [name, card] of cards) {
     if (!seen.has(name)) {

@@ -1,6 +1,7 @@
-// A queue's height map: colour bands drawn on a canvas from GET /v1/queues/:queue/map, which
-// merges the range sets into about one bucket per pixel on the server, so a queue of
-// 100,000,000 heights draws as fast as a small one. Zoom by drag, click or buttons, down to
+// A queue's height map: colour bands drawn on a canvas from maps the server merged from the range
+// sets, so a queue of 100,000,000 heights draws as fast as a small one: the whole span from each
+// snapshot of the event stream (the same moment as the card's counts), a zoomed span from GET
+// /v1/queues/:queue/map at about one bucket per pixel. Zoom by drag, click or buttons, down to
 // single heights; hovering names the range and its state (colour is never the only carrier).
 import { api } from './api.js';
 import * as format from './format.js';
@@ -68,6 +69,8 @@ export class HeightStrip {
     /** null: the whole enqueued span, following it as it grows; else {from, to}. */
     this.view = null;
     this.whole = null;
+    /** The last snapshot's map of the whole span. */
+    this.wholeMap = null;
     this.map = null;
     this.countsKey = '';
     this.fetchedAt = 0;
@@ -78,20 +81,45 @@ export class HeightStrip {
     element.querySelector('.zoom-in').addEventListener('click', () => this.zoomBy(1 / 10));
     element.querySelector('.zoom-out').addEventListener('click', () => this.zoomBy(10));
     this.wirePointer();
-    // About one bucket per pixel: a new width needs a new map.
+    // Zoomed, about one bucket per pixel: a new width needs a new map; the whole span is redrawn.
     new ResizeObserver(() => {
-      if (Math.round(this.canvas.clientWidth) !== this.fetchedWidth) void this.load();
+      if (!this.view) this.showWhole();
+      else if (Math.round(this.canvas.clientWidth) !== this.fetchedWidth) void this.load();
     }).observe(this.canvas);
   }
 
-  /** Called with each snapshot: refetches when the queue's counts moved, at most every REFRESH_MS. */
-  update(countsKey) {
+  /**
+   * Called with each snapshot: `whole` is the map of the whole enqueued span that the snapshot
+   * carries, read with the counts the card shows, so the strip and the counts tell the same
+   * moment; drawn at once unless zoomed. Zoomed, the zoomed span is fetched again when the
+   * counts (`countsKey`) moved, at most every REFRESH_MS.
+   */
+  update(whole, countsKey) {
+    if (whole) {
+      this.wholeMap = whole;
+      this.whole = { from: whole.from, to: whole.to };
+    }
+    if (!this.view) {
+      this.showWhole();
+      return;
+    }
     if (countsKey === this.countsKey || Date.now() - this.fetchedAt < REFRESH_MS) return;
     this.countsKey = countsKey;
     void this.load();
   }
 
+  showWhole() {
+    if (!this.wholeMap) return;
+    this.map = this.wholeMap;
+    this.draw();
+  }
+
+  /** Fetches the zoomed span's map (the whole span comes with the snapshots). */
   async load() {
+    if (!this.view) {
+      this.showWhole();
+      return;
+    }
     if (this.loading) {
       this.again = true;
       return;
@@ -100,18 +128,20 @@ export class HeightStrip {
     try {
       do {
         this.again = false;
+        const view = this.view;
         const width = Math.round(this.canvas.clientWidth);
-        if (width === 0) return;
-        const params = new URLSearchParams({ buckets: String(Math.min(width, MAX_BUCKETS)) });
-        if (this.view) {
-          params.set('from', String(this.view.from));
-          params.set('to', String(this.view.to));
-        }
+        if (!view || width === 0) return;
+        const params = new URLSearchParams({
+          buckets: String(Math.min(width, MAX_BUCKETS)),
+          from: String(view.from),
+          to: String(view.to),
+        });
         this.fetchedAt = Date.now();
         this.fetchedWidth = width;
         const map = await api(`v1/queues/${encodeURIComponent(this.queue)}/map?${params}`);
+        // Zoomed elsewhere (or back to the whole span) meanwhile: that view is drawn instead.
+        if (this.view !== view) continue;
         this.map = map;
-        if (!this.view) this.whole = { from: map.from, to: map.to };
         this.draw();
       } while (this.again);
     } catch (error) {
@@ -119,6 +149,7 @@ export class HeightStrip {
     } finally {
       this.loading = false;
     }
+    if (!this.view) this.showWhole();
   }
 
   zoomTo(view) {

@@ -4,6 +4,7 @@
 import { DeadLetters } from './dead-letters.js';
 import * as format from './format.js';
 import { HeightStrip } from './height-strip.js';
+import { etaSeconds, RateWindow } from './progress-rate.js';
 import { ReorgList } from './reorg-list.js';
 
 export class QueueCard {
@@ -18,10 +19,15 @@ export class QueueCard {
     this.strip = new HeightStrip(this.field('.map'), name);
     this.deadLetters = new DeadLetters(this.field('.dead-letters'), name);
     this.reorgs = new ReorgList(this.field('.reorgs'), name);
+    this.rate = new RateWindow();
   }
 
-  update(summary) {
-    const { done, pending, leased, retrying, failed, watermark, rate } = summary;
+  /**
+   * One snapshot: the queue's summary, the snapshot's time `at` (ms, the manager's clock) and
+   * the whole-span height map read with that summary.
+   */
+  update(summary, at, map) {
+    const { done, pending, leased, retrying, failed, watermark } = summary;
     const paused = summary.state === 'paused';
     const total = done + pending + leased + retrying + failed;
     const open = pending + leased + retrying;
@@ -34,7 +40,11 @@ export class QueueCard {
     this.field('.queue-percent').textContent = percent;
     this.field('.progress-text').textContent =
       `${format.count(done)} of ${format.count(total)} heights done`;
-    this.field('.stat-rate').textContent = format.rate(rate);
+    // Over the snapshots of this run (docs/dashboard.md, "Rate and ETA"), not the API's minute.
+    this.rate.add(at, done);
+    const rate = this.rate.perSecond();
+    const eta = etaSeconds(open, rate);
+    this.field('.stat-rate').textContent = rate === null ? '—' : format.rate(rate);
     this.field('.stat-eta').textContent =
       open === 0
         ? failed > 0
@@ -42,9 +52,9 @@ export class QueueCard {
           : 'done'
         : paused
           ? 'paused'
-          : rate > 0
-            ? format.duration(open / rate)
-            : '—';
+          : eta === null
+            ? '—'
+            : format.duration(eta);
     this.field('.stat-watermark').textContent =
       watermark === null ? 'none' : format.count(watermark);
     this.field('.stat-pending').textContent = format.count(pending);
@@ -61,7 +71,7 @@ export class QueueCard {
     badge.textContent = paused ? `paused: ${summary.pausedReason ?? 'no reason given'}` : '';
     badge.title = badge.textContent;
     this.showChain(summary);
-    this.strip.update(`${done}/${pending}/${leased}/${retrying}/${failed}`);
+    this.strip.update(map, `${done}/${pending}/${leased}/${retrying}/${failed}`);
     this.deadLetters.update(failed);
     this.reorgs.update(summary);
   }

@@ -711,6 +711,60 @@ describe('Dispatcher', () => {
     });
   });
 
+  it('cancels every lease of a deleted queue: a cancel each, no attempt, nothing handed back, late results ignored, capacity to the other queues', async () => {
+    const gone = queueOf('gone', [[0, 9]]);
+    const other = queueOf('other', [[0, 99]]);
+    const map = new Map([gone, other].map((queue) => [queue.name, queue]));
+    const d = start([], { queues: map });
+    const a = new FakeLink('a', ['gone', 'other'], 6);
+    const b = new FakeLink('b', ['gone'], 10);
+    d.connect(a);
+    d.connect(b);
+    const leaseA = a.dispatches()[0]?.lease ?? Number.NaN;
+    const leaseB = b.lastDispatch().lease;
+    expect(a.dispatches().map((frame) => frame.ranges)).toEqual([[[0, 5]]]);
+    expect(b.lastDispatch().ranges).toEqual([[6, 9]]);
+    // 2 failed once and waits for its retry: it has a history record, not a lease.
+    d.onResults(a, results(leaseA, [], [{ height: 2, error: 'boom' }]));
+    await nextTurn();
+    const otherLease = a.lastDispatch();
+    expect(otherLease).toMatchObject({ queue: 'other', ranges: [[0, 0]] });
+    const before = writer.forQueue('gone').history.size;
+
+    // The queue service takes it out of the queue map first.
+    map.delete('gone');
+    expect(d.cancelQueue('gone')).toBe(9);
+    expect(a.cancels()).toEqual([
+      {
+        type: 'cancel',
+        lease: leaseA,
+        ranges: [
+          [0, 1],
+          [3, 5],
+        ],
+      },
+    ]);
+    expect(b.cancels()).toEqual([{ type: 'cancel', lease: leaseB, ranges: [[6, 9]] }]);
+    // The freed capacity went to the other queue at once; b has nothing left to take.
+    expect(a.lastDispatch()).toMatchObject({ queue: 'other', ranges: [[1, 5]] });
+    expect(d.leaseCount).toBe(2);
+    expect(a.held).toBe(6);
+    expect(b.held).toBe(0);
+    expect(b.dispatches()).toHaveLength(1);
+    // No attempt counted and nothing handed back: the queue is gone.
+    expect(writer.forQueue('gone').history.size).toBe(before);
+    expect(gone.pending.toJSON()).toEqual([]);
+
+    // Late results of the cancelled leases change nothing.
+    d.onResults(a, results(leaseA, [[0, 5]]));
+    d.onResults(b, results(leaseB, [[6, 9]], [{ height: 7, error: 'late' }]));
+    expect(d.ignoredResults).toBe(6 + 4 + 1);
+    expect(writer.forQueue('gone').done.toJSON()).toEqual([]);
+    expect(gone.committing.toJSON()).toEqual([]);
+    expect(a.held).toBe(6);
+    expect(d.cancelQueue('gone')).toBe(0);
+  });
+
   it('settles a lease that a revoke emptied, and revokes nothing outside the range or the queue', () => {
     const queue = queueOf('q', [[0, 9]]);
     const d = start([queue]);
