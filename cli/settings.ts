@@ -4,7 +4,7 @@
  * prints them; with no change asked, prints them (GET). docs/api.md, "Queue settings".
  */
 import { z } from 'zod';
-import { type QueueSettings, queueSettingsSchema, SETTINGS_LIMITS } from '../shared/api-schemas.js';
+import { type QueueSettings, SETTINGS_LIMITS } from '../shared/api-schemas.js';
 import { Client } from '../shared/client.js';
 import { type Env, optionalInteger } from '../shared/config.js';
 import { ConfigError } from '../shared/errors.js';
