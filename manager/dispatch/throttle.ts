@@ -8,16 +8,19 @@
 /**
  * The bucket holds this share of a second's calls, so a timer that fires late by up to that
  * share of a second loses none; the calls of the last second are counted too (in 10 ms slots),
- * so that no second exceeds the rate by more than one slot's calls.
+ * and any second may start at most WINDOW_SHARE of the rate: what workers add on the way (a
+ * process that stalls, then sends what it held at once) stays within the rate.
  */
 const BURST_SHARE = 0.1;
 const WINDOW_SLOTS = 100;
 const WINDOW_SLOT_MS = 10;
-/** A rate-limited answer multiplies the effective rate by this. */
-export const RATE_DECREASE = 0.8;
+const WINDOW_SHARE = 0.97;
+/** A rate-limited answer sets the effective rate to this share of what the node accepted. */
+export const RATE_DECREASE = 0.85;
 /**
- * While calls succeed the effective rate climbs back by this share of itself per second (at
- * least MIN_RATE per second).
+ * While calls go out the effective rate climbs back by this share, per second, of the rate the
+ * node accepted when it last said no (of the effective rate before that; at least MIN_RATE), so
+ * it is back at that rate in a few seconds whatever it is.
  */
 const RATE_INCREASE_PER_SECOND = 0.05;
 /** The effective rate never drops below this many calls per second. */
@@ -26,10 +29,10 @@ const MIN_RATE = 1;
 const PAUSE_BASE_MS = 100;
 const PAUSE_MAX_MS = 10_000;
 /**
- * Calls that succeeded over the last 2 s, in tenths of a second: what the node accepts, the rate
- * to back off from.
+ * Calls that succeeded over the last second, in tenths of it: what a node that limits calls per
+ * second accepts, the rate to back off from.
  */
-const RECENT_SLOTS = 20;
+const RECENT_SLOTS = 10;
 const RECENT_SLOT_MS = 100;
 
 export interface ThrottleLimits {
@@ -45,7 +48,8 @@ export class Throttle {
   private refilledAt: number;
   private pausedUntil = 0;
   private pauseMs = PAUSE_BASE_MS;
-  private readonly since: number;
+  /** The node's accepted rate when it last said no: what the climb back is scaled to. */
+  private learned: number | undefined;
   /** Calls that succeeded lately. */
   private readonly accepted = new SlotCounter(RECENT_SLOTS, RECENT_SLOT_MS);
   /** Calls started in the last second. */
@@ -58,7 +62,6 @@ export class Throttle {
     this.limit = limits.ratePerSecond;
     this.effective = this.limit;
     this.refilledAt = now();
-    this.since = this.refilledAt;
     this.tokens = this.burst();
   }
 
@@ -68,6 +71,7 @@ export class Throttle {
     this.effective = this.limit;
     this.pausedUntil = 0;
     this.pauseMs = PAUSE_BASE_MS;
+    this.learned = undefined;
     this.refilledAt = this.now();
     this.tokens = Math.min(this.tokens, this.burst());
   }
@@ -82,7 +86,11 @@ export class Throttle {
     if (now < this.pausedUntil) return 0;
     if (this.effective === null) return Number.POSITIVE_INFINITY;
     this.refill(now);
-    const window = Math.floor(this.effective - this.started.total(now));
+    // The margin once it is a whole call; below that, the rate's whole calls.
+    const margin = this.effective * (1 - WINDOW_SHARE);
+    const perWindow =
+      margin >= 1 ? this.effective - margin : Math.max(1, Math.floor(this.effective));
+    const window = Math.floor(perWindow - this.started.total(now));
     return Math.max(0, Math.min(Math.floor(this.tokens), window));
   }
 
@@ -100,7 +108,8 @@ export class Throttle {
     if (calls <= 0) return;
     const now = this.now();
     this.accepted.add(now, calls);
-    if (now >= this.pausedUntil) this.pauseMs = PAUSE_BASE_MS;
+    // The node takes calls again: the next refusal pauses for the base time.
+    this.pauseMs = PAUSE_BASE_MS;
   }
 
   /**
@@ -120,18 +129,20 @@ export class Throttle {
 
   /**
    * A handler was rate limited: dispatch pauses for `retryAfterMs` (or a backoff that doubles
-   * while such answers repeat), and the effective rate drops by RATE_DECREASE from what the node
-   * accepted over the last seconds (or from the effective rate, if that was lower).
+   * while refusals come with no success between them), and the effective rate drops to
+   * RATE_DECREASE of what the node accepted over the last second (or of the effective rate, if
+   * that was lower).
    */
   rateLimited(retryAfterMs: number | undefined): void {
     const now = this.now();
     if (now < this.pausedUntil) return; // One answer per pause: the others were already in flight.
     // From what actually went out: an effective rate that climbed past it would back off nothing.
-    const accepted = this.accepted.perSecond(now, now - this.since);
+    const accepted = this.accepted.total(now);
     const from =
       accepted > 0
         ? Math.min(this.effective ?? Number.POSITIVE_INFINITY, accepted)
         : (this.effective ?? MIN_RATE);
+    this.learned = Math.max(MIN_RATE, from);
     this.effective = Math.max(MIN_RATE, from * RATE_DECREASE);
     const pause = retryAfterMs ?? this.pauseMs;
     this.pauseMs =
@@ -147,8 +158,9 @@ export class Throttle {
     const elapsedS = (now - this.refilledAt) / 1000;
     this.refilledAt = now;
     // Calls went out at the effective rate: it climbs back, never above the limit.
+    const scale = this.learned ?? this.effective;
     const climbed =
-      this.effective + Math.max(MIN_RATE, this.effective * RATE_INCREASE_PER_SECOND) * elapsedS;
+      this.effective + Math.max(MIN_RATE, scale * RATE_INCREASE_PER_SECOND) * elapsedS;
     if (this.limit === null) this.effective = climbed;
     else this.effective = Math.min(this.limit, climbed);
     this.tokens = Math.min(this.burst(), this.tokens + elapsedS * this.effective);
@@ -190,12 +202,6 @@ class SlotCounter {
       if (at > slot - this.slots && at <= slot) total += this.counts[index] ?? 0;
     }
     return total;
-  }
-
-  /** Per second over the window, or over `elapsedMs` when that is shorter (one slot at least). */
-  perSecond(now: number, elapsedMs: number): number {
-    const spanMs = Math.min(this.slots * this.slotMs, Math.max(this.slotMs, elapsedMs));
-    return (this.total(now) * 1000) / spanMs;
   }
 
   /** When the oldest counted slot leaves the window (undefined when none is counted). */

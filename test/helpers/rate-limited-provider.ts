@@ -40,6 +40,12 @@ export class RateLimitedProvider {
     await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
   }
 
+  /** Forgets every call so far (a warm-up that is not measured). */
+  reset(): void {
+    this.calls.length = 0;
+    this.accepted.length = 0;
+  }
+
   /** The most calls (any answer) within any window of `windowMs` between `from` and `to`. */
   busiestWindow(from = 0, to = Number.POSITIVE_INFINITY, windowMs = 1_000): number {
     const times = this.calls.map((call) => call.at).filter((at) => at >= from && at <= to);

@@ -32,13 +32,13 @@ function busiestWindow(starts: number[], windowMs = 1_000): number {
 }
 
 describe('Throttle', () => {
-  it('holds every 1-second window within 5% of ratePerSecond and uses at least 99% of it', () => {
+  it('holds every 1-second window within ratePerSecond and uses at least 96% of it', () => {
     for (const rate of [1, 7, 200, 5_000]) {
       const clock = { now: T0 };
       const throttle = new Throttle({ ratePerSecond: rate }, () => clock.now);
       const starts = drain(throttle, clock, 10_000);
-      expect(busiestWindow(starts)).toBeLessThanOrEqual(Math.max(rate * 1.05, rate + 1));
-      expect(starts.length).toBeGreaterThanOrEqual(rate * 10 * 0.99);
+      expect(busiestWindow(starts)).toBeLessThanOrEqual(Math.max(rate, 1));
+      expect(starts.length).toBeGreaterThanOrEqual(Math.floor(rate * 10 * 0.96));
     }
   });
 
@@ -90,9 +90,10 @@ describe('Throttle', () => {
       clock.now += 100;
     }
     throttle.rateLimited(undefined);
+    // What the node took over the last second (nine or ten tenths of it at 40 each).
     const effective = throttle.effectiveRate as number;
-    expect(effective).toBeGreaterThan(400 * RATE_DECREASE * 0.9);
-    expect(effective).toBeLessThan(400 * RATE_DECREASE * 1.1);
+    expect(effective).toBeGreaterThanOrEqual(Math.floor(360 * RATE_DECREASE));
+    expect(effective).toBeLessThanOrEqual(400 * RATE_DECREASE);
     // No retry time given: a short pause, doubling while answers repeat.
     const firstPause = (throttle.nextAllowedAt() as number) - clock.now;
     expect(firstPause).toBeGreaterThan(0);
