@@ -28,6 +28,13 @@ export interface Worker {
   stop(): Promise<void>;
   /** Resolves when stop() has finished, also after a retirement at BLOCKRUNNER_MAX_JOBS. */
   readonly stopped: Promise<void>;
+  /** Resolves when a manager first welcomed this worker. */
+  readonly connected: Promise<void>;
+  /**
+   * Set when the worker stopped on its own because it cannot go on: its token was refused
+   * (a ConfigError naming BLOCKRUNNER_WORKER_TOKEN; docs/protocol.md, "Connecting").
+   */
+  readonly failure: Error | undefined;
 }
 
 export function startWorker(
@@ -68,6 +75,11 @@ export function startWorker(
   /** Aborted when the current link closes: a revert it asked for is the manager's to re-send. */
   let linkAlive: AbortController | undefined;
   const reverts = new Set<Promise<void>>();
+  let markConnected: () => void = () => {};
+  const connected = new Promise<void>((resolve) => {
+    markConnected = resolve;
+  });
+  let failure: Error | undefined;
 
   const connect = (url: string): Promise<Link> =>
     openLink({
@@ -80,6 +92,7 @@ export function startWorker(
         current = link;
         linkAlive = new AbortController();
         heightLoop.connected((frame) => link.send(frame));
+        markConnected();
         const { workerId, leaseMs } = link.welcome;
         log.info({ workerId, url: displayUrl(url), leaseMs }, 'worker connected');
       },
@@ -144,6 +157,11 @@ export function startWorker(
     signal: shutdown.signal,
     log,
     connect,
+  }).catch((error: unknown) => {
+    // keepConnected gives up only on a refused token; the stop below reports it.
+    failure = error instanceof Error ? error : new Error(String(error));
+    log.error({ err: failure.message }, 'worker cannot connect, stopping');
+    void stop();
   });
 
   let stopping: Promise<void> | undefined;
@@ -179,7 +197,14 @@ export function startWorker(
     return stopping;
   }
 
-  return { stop, stopped };
+  return {
+    stop,
+    stopped,
+    connected,
+    get failure() {
+      return failure;
+    },
+  };
 }
 
 /** Whether `promise` settled within `ms` (it keeps running either way); rejects as it does. */
