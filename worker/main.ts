@@ -6,6 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { type Env, flagsToEnv } from '../shared/config.js';
 import { createLogger, type Logger } from '../shared/logger.js';
+import { tellParent, watchParent } from '../shared/parent-watch.js';
 import { loadWorkerConfig, type WorkerConfig, workerConfigSchema } from './config.js';
 import { loadHandlerModule } from './handler-loader.js';
 import { WorkerSupervisor } from './supervisor.js';
@@ -44,12 +45,18 @@ async function work(config: WorkerConfig, log: Logger): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // Under a supervisor: say when welcomed, and never outlive it (docs/operations.md).
+  const unwatch = watchParent({ onGone: () => void worker.stop(), log });
+  void worker.connected.then(() => tellParent({ type: 'connected' }));
   try {
     await worker.stopped;
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
+    unwatch();
   }
+  // A refused token ends the worker on its own: one line naming the variable, exit 2.
+  if (worker.failure) throw worker.failure;
 }
 
 /** Children are this same CLI with the same settings (flags included, as variables). */
@@ -71,9 +78,12 @@ async function supervise(config: WorkerConfig, workerEnv: Env, log: Logger): Pro
   const onSignal = (signal: NodeJS.Signals): void => supervisor.stop(signal);
   // No child outlives a supervisor that ends abnormally.
   const onExit = (): void => supervisor.killAll();
+  const onReload = (): void => supervisor.reload();
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  process.on('SIGHUP', onReload);
   process.on('exit', onExit);
+  const unwatch = watchParent({ onGone: () => supervisor.stop('SIGTERM'), log });
   supervisor.start();
   try {
     // Not thrown: the supervisor already said why in one log line; the CLI would add another.
@@ -81,6 +91,8 @@ async function supervise(config: WorkerConfig, workerEnv: Env, log: Logger): Pro
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
+    process.off('SIGHUP', onReload);
     process.off('exit', onExit);
+    unwatch();
   }
 }
