@@ -139,7 +139,11 @@ export class UpSupervisor {
    * SIGHUP during a reload runs one more pass after it.
    */
   reload(): void {
-    if (!this.ready || this.stopSignal !== undefined) return;
+    if (this.stopSignal !== undefined) return;
+    if (!this.ready) {
+      this.notice('not ready yet: SIGHUP ignored');
+      return;
+    }
     if (this.reloading) {
       this.reloadAgain = true;
       return;
@@ -273,10 +277,11 @@ export class UpSupervisor {
       );
       if (this.stopSignal !== undefined) return; // shutdown() stops the successor too
       if (!welcomed) {
+        const why = successor.child.running
+          ? `did not connect within ${options.readyTimeoutMs} ms`
+          : `${describeExit(await successor.exited)} before it connected`;
         await successor.stop('SIGTERM', options.workerStopMs);
-        this.notice(
-          `reload stopped: the new ${spec.name} did not connect within ${options.readyTimeoutMs} ms; the old one keeps running`,
-        );
+        this.notice(`reload stopped: the new ${spec.name} ${why}; the old one keeps running`);
         return;
       }
       this.workers[i] = successor;

@@ -210,10 +210,13 @@ export class WorkerSupervisor {
     if (this.stopping) return false; // shutdown() stops the successor too
     if (!ready && slot.successor === successor) {
       slot.successor = undefined;
+      const exitedFirst = !successor.running;
       const { code, signal } = await successor.stop(this.options.stopTimeoutMs);
       this.log.warn(
         { child: slot.name, childPid: successor.pid, code, signal },
-        'new child not welcomed by a manager in time, stopped',
+        exitedFirst
+          ? 'new child exited before a manager welcomed it'
+          : 'new child not welcomed by a manager in time, stopped',
       );
       return false;
     }

@@ -35,7 +35,8 @@ if (process.env.EXIT_AT_ONCE) process.exit(4);
 /**
  * Runs until signalled (or DIE_AFTER_MS); with IGNORE_SIGNALS it must be killed. Says it is
  * connected at once, unless NEVER_CONNECTS (or ONLY_FIRST_CONNECTS and it is not the slot's first
- * process); appends its pid to READY_FILE once its handlers are set.
+ * process; LATER_EXIT: exits with that code instead); appends its pid to READY_FILE once its
+ * handlers are set.
  */
 const FAKE_WORKER = `
 setInterval(() => {}, 1000000);
@@ -46,6 +47,7 @@ for (const s of ['SIGINT', 'SIGTERM']) {
 const fs = require('node:fs');
 const earlier = fs.existsSync(process.env.READY_FILE);
 fs.appendFileSync(process.env.READY_FILE, process.pid + '\\n');
+if (earlier && process.env.LATER_EXIT) process.exit(Number(process.env.LATER_EXIT));
 const connects = !process.env.NEVER_CONNECTS && !(earlier && process.env.ONLY_FIRST_CONNECTS);
 if (connects) process.send({ type: 'connected' });
 `;
@@ -251,9 +253,10 @@ describe('UpSupervisor', () => {
   it('is ready only once every worker said it is connected', async () => {
     const { supervisor, running, readyCount } = await setup({
       workers: [{}, { NEVER_CONNECTS: '1' }],
-      readyTimeoutMs: 300,
+      // Bounds the stand-in manager's start too: ample for a process to start on a busy machine.
+      readyTimeoutMs: 3_000,
     });
-    await expect(running).rejects.toThrow('workers not connected to the manager within 300 ms');
+    await expect(running).rejects.toThrow('workers not connected to the manager within 3000 ms');
     expect(readyCount()).toBe(0);
     expect(supervisor.pids.filter(alive)).toEqual([]);
   });
@@ -297,17 +300,34 @@ describe('UpSupervisor', () => {
   it('a reload whose new worker never connects stops it and keeps the old one', async () => {
     const { supervisor, running, workersUp, workerPids, notices } = await setup({
       workers: [{ ONLY_FIRST_CONNECTS: '1' }],
-      readyTimeoutMs: 300,
+      readyTimeoutMs: 3_000,
     });
     await workersUp();
     supervisor.reload();
-    await waitFor(() => notices.length === 2, { timeoutMs: 10_000, message: 'the reload' });
+    await waitFor(() => notices.length === 2, { timeoutMs: 15_000, message: 'the reload' });
     expect(notices[1]).toBe(
-      'reload stopped: the new worker 1 did not connect within 300 ms; the old one keeps running',
+      'reload stopped: the new worker 1 did not connect within 3000 ms; the old one keeps running',
     );
     const [original, successor] = workerPids()[0] ?? [];
     expect(alive(original as number)).toBe(true);
     expect(alive(successor as number)).toBe(false);
+    supervisor.stop('SIGTERM');
+    const exits = await running;
+    expect(exits.filter((e) => e.killed)).toEqual([]);
+  });
+
+  it('a reload whose new worker exits (a handler that cannot load) keeps the old one', async () => {
+    const { supervisor, running, workersUp, workerPids, notices } = await setup({
+      workers: [{ LATER_EXIT: '2' }],
+    });
+    await workersUp();
+    supervisor.reload();
+    await waitFor(() => notices.length === 2, { timeoutMs: 15_000, message: 'the reload' });
+    expect(notices[1]).toBe(
+      'reload stopped: the new worker 1 exited with code 2 before it connected; the old one keeps running',
+    );
+    const [original] = workerPids()[0] ?? [];
+    expect(alive(original as number)).toBe(true);
     supervisor.stop('SIGTERM');
     const exits = await running;
     expect(exits.filter((e) => e.killed)).toEqual([]);
