@@ -10,6 +10,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Child } from '../shared/child-process.js';
 import type { Env } from '../shared/config.js';
+import { ConfigError } from '../shared/errors.js';
+
+/** What a child that refused its configuration exits with (cli/main.ts: ConfigError). */
+const CONFIG_ERROR_EXIT = 2;
 
 export interface ChildSpec {
   /** For messages: `manager`, `worker 1`. */
@@ -192,6 +196,8 @@ export class UpSupervisor {
     const first = await this.race(managerReady, [manager]);
     if (first.kind === 'stop') return this.shutdown(first.signal);
     const managerExit = await this.exitOf(first, [manager]);
+    if (managerExit?.code === CONFIG_ERROR_EXIT)
+      throw new ConfigError('manager refused its configuration (exit 2; see its line above)');
     if (managerExit) throw new Error(`manager ${describeExit(managerExit)} before it was ready`);
     if (first.kind === 'done' && !first.ok) {
       throw new Error(
@@ -210,6 +216,10 @@ export class UpSupervisor {
     const second = await this.race(connected, [manager, ...this.workers]);
     if (second.kind === 'stop') return this.shutdown(second.signal);
     const early = await this.exitOf(second, [manager, ...this.workers]);
+    if (early?.code === CONFIG_ERROR_EXIT) {
+      // Its own line above names the setting (a handler that cannot be loaded): up exits 2 too.
+      throw new ConfigError(`${early.name} refused its configuration (exit 2; see its line above)`);
+    }
     if (early) throw new Error(`${early.name} ${describeExit(early)} before the workers connected`);
     if (second.kind === 'done' && !second.ok) {
       throw new Error(`workers not connected to the manager within ${options.readyTimeoutMs} ms`);

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ChildSpec, type SupervisorOptions, UpSupervisor } from '../../cli/up-supervisor.js';
+import { ConfigError } from '../../shared/errors.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -33,14 +34,16 @@ if (process.env.EXIT_AT_ONCE) process.exit(4);
 `;
 
 /**
- * Runs until signalled (or DIE_AFTER_MS); with IGNORE_SIGNALS it must be killed. Says it is
+ * Runs until signalled (or DIE_AFTER_MS, then exits DIE_CODE, default 3); with IGNORE_SIGNALS it
+ * must be killed. Says it is
  * connected at once, unless NEVER_CONNECTS (or ONLY_FIRST_CONNECTS and it is not the slot's first
  * process; LATER_EXIT: exits with that code instead); appends its pid to READY_FILE once its
  * handlers are set.
  */
 const FAKE_WORKER = `
 setInterval(() => {}, 1000000);
-if (process.env.DIE_AFTER_MS) setTimeout(() => process.exit(3), Number(process.env.DIE_AFTER_MS));
+const dieCode = Number(process.env.DIE_CODE ?? 3);
+if (process.env.DIE_AFTER_MS) setTimeout(() => process.exit(dieCode), Number(process.env.DIE_AFTER_MS));
 for (const s of ['SIGINT', 'SIGTERM']) {
   process.on(s, () => { if (!process.env.IGNORE_SIGNALS) process.exit(s === 'SIGINT' ? 130 : 143); });
 }
@@ -267,6 +270,18 @@ describe('UpSupervisor', () => {
     });
     await expect(running).rejects.toThrow(
       'worker 1 exited with code 3 before the workers connected',
+    );
+    expect(readyCount()).toBe(0);
+  });
+
+  it('a worker that refuses its configuration before it connected makes it a ConfigError', async () => {
+    const { running, readyCount } = await setup({
+      workers: [{ NEVER_CONNECTS: '1', DIE_AFTER_MS: '50', DIE_CODE: '2' }],
+    });
+    const failure = await running.catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(ConfigError);
+    expect((failure as Error).message).toBe(
+      'worker 1 refused its configuration (exit 2; see its line above)',
     );
     expect(readyCount()).toBe(0);
   });

@@ -180,6 +180,19 @@ describe('blockrunner up', () => {
     expect(await portFree(port)).toBe(true);
   });
 
+  it('exits 2 without a banner when its workers cannot load the handler', async () => {
+    const port = await freePort();
+    const up = startUp({ PORT: String(port), BLOCKRUNNER_HANDLER: './no-such-handler.mjs' });
+    expect(await exitWithin(up, 30_000)).toEqual({ code: 2, signal: null });
+    const text = up.logs().filter((line) => !line.startsWith('{'));
+    expect(
+      text.some((line) => line.startsWith('blockrunner: BLOCKRUNNER_HANDLER: cannot load')),
+    ).toBe(true);
+    expect(text.at(-1)).toMatch(/^blockrunner: worker \d refused its configuration/);
+    expect(up.logs().some((line) => line.startsWith(BANNER))).toBe(false);
+    expect(await portFree(port)).toBe(true);
+  });
+
   it('refuses a port in use with one line and no banner, starting nothing', async () => {
     const port = await freePort();
     const holder = createServer().listen(port, '127.0.0.1');
