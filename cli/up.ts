@@ -1,11 +1,20 @@
 /**
  * `blockrunner up`: a manager and local workers in one process tree, for a first run
  * (docs/deployment.md, "A first run: `npm start`"). The children are this same CLI, so they read the
- * same environment; up only sets where the manager listens and where workers connect.
+ * same environment; up only sets where the manager listens and where workers connect. Every
+ * setting of both is checked, the port and the data directory too, before anything starts; the
+ * banner comes only once the manager is ready and every worker connected to it
+ * (docs/operations.md, "Process trees").
  */
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { loadManagerConfig } from '../manager/config.js';
+import { lockHolder } from '../manager/store/data-dir-lock.js';
 import { type Env, integer, postgresUrl, text } from '../shared/config.js';
+import { DataDirLockedError } from '../shared/errors.js';
+import { loadWorkerConfig } from '../worker/config.js';
 import { parseClientArgs } from './client-options.js';
 import { type ChildSpec, UpSupervisor } from './up-supervisor.js';
 
@@ -59,9 +68,24 @@ export async function up(args: string[], env: Env): Promise<void> {
         ...env,
         BLOCKRUNNER_MANAGER_URL: wsUrl,
         BLOCKRUNNER_WORKER_NAME: `up-worker-${i + 1}`,
+        // --workers says how many; each is one worker loop that tells up when it is connected.
+        BLOCKRUNNER_PROCESSES: '1',
       },
     }),
   );
+  // Throws a ConfigError naming the variable (exit 2) before any process starts.
+  const managerConfig = loadManagerConfig(manager.env);
+  for (const worker of workers) loadWorkerConfig(worker.env);
+  await assertPortFree(host, config.PORT);
+  if (managerConfig.DATABASE_URL === undefined) {
+    const dir = resolve(managerConfig.BLOCKRUNNER_DATA_DIR);
+    const holder = lockHolder(dir);
+    if (holder !== undefined) {
+      throw new DataDirLockedError(
+        `${dir} (BLOCKRUNNER_DATA_DIR) is in use by another manager (pid ${holder}): stop that one, or choose another directory`,
+      );
+    }
+  }
 
   const supervisor = new UpSupervisor({
     manager,
@@ -71,11 +95,14 @@ export async function up(args: string[], env: Env): Promise<void> {
     workerStopMs: WORKER_STOP_MS,
     managerStopMs: config.BLOCKRUNNER_SHUTDOWN_MS + STOP_MARGIN_MS,
     onReady: () => process.stdout.write(readyText(httpUrl, workers.length, env)),
+    onNotice: (line) => process.stdout.write(`blockrunner up: ${line}\n`),
   });
   const onSignal = (signal: NodeJS.Signals) => supervisor.stop(signal);
+  const onReload = () => supervisor.reload();
   const onExit = () => supervisor.killAll();
-  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  const signals = ['SIGINT', 'SIGTERM'] as const;
   for (const signal of signals) process.on(signal, onSignal);
+  process.on('SIGHUP', onReload);
   process.on('exit', onExit);
   try {
     const exits = await supervisor.run();
@@ -84,7 +111,31 @@ export async function up(args: string[], env: Env): Promise<void> {
     }
   } finally {
     for (const signal of signals) process.off(signal, onSignal);
+    process.off('SIGHUP', onReload);
     process.off('exit', onExit);
+  }
+}
+
+/** Fails with one line when something already listens where the manager would. */
+async function assertPortFree(host: string, port: number): Promise<void> {
+  const server = createServer();
+  try {
+    await new Promise<void>((done, fail) => {
+      server.once('error', fail);
+      server.listen({ host, port, exclusive: true }, done);
+    });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') {
+      throw new Error(
+        `port ${port} is in use on ${host} (PORT): stop what listens there, or set PORT or --port`,
+      );
+    }
+    throw new Error(`cannot listen on ${host}:${port} (HOST, PORT): ${code ?? error}`, {
+      cause: error,
+    });
+  } finally {
+    await new Promise<void>((done) => server.close(() => done()));
   }
 }
 
@@ -102,10 +153,11 @@ function readyText(url: string, workers: number, env: Env): string {
     ? ` -H "authorization: Bearer $BLOCKRUNNER_API_TOKEN"`
     : '';
   const urlFlag = url === 'http://127.0.0.1:8080' ? '' : ` --url ${url}`;
+  // Typed in the checkout as printed: the package's own script runs the built CLI.
   return [
     `blockrunner up: manager at ${url}, ${workers} ${handler} worker${workers === 1 ? '' : 's'}; Ctrl-C stops all`,
     `  enqueue:   curl -X POST ${url}/v1/queues/default/heights -H 'content-type: application/json'${auth} -d '{"from":0,"to":9999}'`,
-    `  watch:     blockrunner status --watch${urlFlag}`,
+    `  watch:     npm run cli -- status --watch${urlFlag}`,
     `  dashboard: ${url}/`,
     '',
   ].join('\n');

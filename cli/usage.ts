@@ -163,8 +163,10 @@ Example: blockrunner delete --queue eth --yes
   up: `Usage: blockrunner up [--workers N] [--port PORT] [--host HOST]
 
 Starts a manager and N local workers (this same CLI, same environment), waits until
-the manager is ready, and prints how to enqueue and watch. Ctrl-C or SIGTERM stops the
-workers, then the manager (a second Ctrl-C kills them). Exits 1 if any of them dies.
+the manager is ready and every worker is connected to it, and prints how to enqueue and
+watch. Ctrl-C or SIGTERM stops the workers, then the manager (a second Ctrl-C kills
+them); SIGHUP replaces the workers one at a time. Exits 2 on a bad setting, 1 if the
+port or the data directory is in use or any process dies.
 
 ${FLAGS_NOTE}
   --workers N               local worker processes (default 2)

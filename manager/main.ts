@@ -3,6 +3,7 @@
  */
 import { type Env, flagsToEnv } from '../shared/config.js';
 import { createLogger } from '../shared/logger.js';
+import { tellParent, watchParent } from '../shared/parent-watch.js';
 import { loadManagerConfig, managerConfigSchema } from './config.js';
 import { Manager } from './wiring.js';
 
@@ -26,6 +27,8 @@ export async function main(args: string[], env: Env = process.env): Promise<void
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    // Started by `blockrunner up`: never outlive it (docs/operations.md, "Process trees").
+    watchParent({ onGone: () => stop('parent gone'), log });
   });
   try {
     await manager.start();
@@ -34,6 +37,8 @@ export async function main(args: string[], env: Env = process.env): Promise<void
     await manager.stop().catch(() => {});
     throw error;
   }
+  // `up` waits for this before it trusts /readyz: the port answers for this process.
+  if (manager.url) tellParent({ type: 'listening', url: manager.url });
   await stopped;
   if (fatal) process.exitCode = 1;
 }

@@ -2,9 +2,13 @@
  * One child process of a supervisor (worker/supervisor.ts, cli/up-supervisor.ts): spawned, its
  * exit awaited once whatever way it ends (a command that cannot start emits 'error' and never
  * 'exit'), and stopped with a deadline after which it is killed.
+ *
+ * Every child gets an IPC channel: it is how the child notices that its parent died, even of
+ * SIGKILL (shared/parent-watch.ts), and how it says it is ready (`until`).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import type { Env } from '../shared/config.js';
+import type { Env } from './config.js';
+import { type ChildMessage, childMessageSchema } from './parent-watch.js';
 
 export interface ChildCommand {
   command: string;
@@ -32,13 +36,22 @@ export class Child {
   readonly exited: Promise<ChildExit>;
   private exit: ChildExit | undefined;
   private killed = false;
+  private readonly messages: ChildMessage[] = [];
+  private readonly listeners = new Set<(message: ChildMessage) => void>();
 
   constructor(spec: ChildCommand, { stdio, detached = false }: ChildOptions) {
     this.process = spawn(spec.command, spec.args, {
       env: spec.env,
       // Children write their JSON lines straight to our stdout: one stream for the operator.
-      stdio: ['ignore', stdio, stdio],
+      stdio: ['ignore', stdio, stdio, 'ipc'],
       detached,
+    });
+    this.process.on('message', (raw) => {
+      // Anything else on the channel is not ours to act on.
+      const parsed = childMessageSchema.safeParse(raw);
+      if (!parsed.success) return;
+      this.messages.push(parsed.data);
+      for (const listener of this.listeners) listener(parsed.data);
     });
     this.exited = new Promise((resolve) => {
       const done = (code: number | null, signal: NodeJS.Signals | null, error?: Error) => {
@@ -58,6 +71,26 @@ export class Child {
 
   get running(): boolean {
     return this.exit === undefined;
+  }
+
+  /** The first message of `type` the child sent; undefined once it exited without sending one. */
+  until<T extends ChildMessage['type']>(
+    type: T,
+  ): Promise<Extract<ChildMessage, { type: T }> | undefined> {
+    type Wanted = Extract<ChildMessage, { type: T }>;
+    const isWanted = (message: ChildMessage): message is Wanted => message.type === type;
+    const seen = this.messages.find(isWanted);
+    if (seen) return Promise.resolve(seen);
+    let listener: (message: ChildMessage) => void = () => {};
+    const sent = new Promise<Wanted>((resolve) => {
+      listener = (message) => {
+        if (isWanted(message)) resolve(message);
+      };
+      this.listeners.add(listener);
+    });
+    return Promise.race([sent, this.exited.then(() => undefined)]).finally(() =>
+      this.listeners.delete(listener),
+    );
   }
 
   kill(signal: NodeJS.Signals): void {

@@ -1,12 +1,13 @@
 /**
  * `blockrunner worker`: load config, then either run the worker here (BLOCKRUNNER_PROCESSES=1)
  * or supervise that many child workers (worker/supervisor.ts); stop on SIGTERM/SIGINT.
- * A ConfigError propagates: the CLI prints it as one line and exits 2; so does a handler
- * module's failed setup (HandlerSetupError), with exit 1.
+ * A ConfigError propagates (a refused token too, through `done`): the CLI prints it as one line
+ * and exits 2; so does a handler module's failed setup (HandlerSetupError), with exit 1.
  */
 import { fileURLToPath } from 'node:url';
 import { type Env, flagsToEnv } from '../shared/config.js';
 import { createLogger, type Logger } from '../shared/logger.js';
+import { tellParent, watchParent } from '../shared/parent-watch.js';
 import { loadWorkerConfig, type WorkerConfig, workerConfigSchema } from './config.js';
 import { loadHandlerModule } from './handler-loader.js';
 import { WorkerSupervisor } from './supervisor.js';
@@ -45,11 +46,15 @@ async function work(config: WorkerConfig, log: Logger): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // Under a supervisor: say when welcomed, and never outlive it (docs/operations.md).
+  const unwatch = watchParent({ onGone: () => void worker.stop(), log });
+  void worker.connected.then(() => tellParent({ type: 'connected' }));
   try {
     await worker.done;
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
+    unwatch();
   }
 }
 
@@ -72,9 +77,12 @@ async function supervise(config: WorkerConfig, workerEnv: Env, log: Logger): Pro
   const onSignal = (signal: NodeJS.Signals): void => supervisor.stop(signal);
   // No child outlives a supervisor that ends abnormally.
   const onExit = (): void => supervisor.killAll();
+  const onReload = (): void => supervisor.reload();
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  process.on('SIGHUP', onReload);
   process.on('exit', onExit);
+  const unwatch = watchParent({ onGone: () => supervisor.stop('SIGTERM'), log });
   supervisor.start();
   try {
     // Not thrown: the supervisor already said why in one log line; the CLI would add another.
@@ -82,6 +90,8 @@ async function supervise(config: WorkerConfig, workerEnv: Env, log: Logger): Pro
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
+    process.off('SIGHUP', onReload);
     process.off('exit', onExit);
+    unwatch();
   }
 }

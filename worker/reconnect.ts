@@ -2,10 +2,12 @@
  * Keeps one link to a manager up until shutdown (docs/protocol.md): capped, jittered exponential
  * backoff through shared/retry.ts (RETRY_POLICIES.reconnect), a new retry run after every link
  * that was welcomed (so the attempt count starts over), and the next URL after every failed
- * attempt.
+ * attempt. A manager that cannot be reached, or that refuses for now (503), is retried forever;
+ * a token refused (401) TOKEN_REFUSALS times without a welcome in between ends the loop with a
+ * ConfigError, since retrying the same token cannot help (docs/protocol.md, "Connecting").
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { closeCodes, LinkError } from '../shared/errors.js';
+import { ConfigError, closeCodes, LinkError, upgradeRefusals } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { RETRY_POLICIES, retry } from '../shared/retry.js';
 import type { Link } from './link.js';
@@ -26,6 +28,9 @@ const PROTOCOL_ERRORS = new Set<number>(
   ).map((name) => closeCodes[name].closeCode),
 );
 
+/** Upgrades refused with 401 since the last welcome after which the worker gives up. */
+export const TOKEN_REFUSALS = 3;
+
 export interface KeepConnectedOptions {
   urls: readonly string[];
   /** Aborting it ends the loop: cancels a backoff delay and a connect still in flight. */
@@ -35,12 +40,17 @@ export interface KeepConnectedOptions {
   connect(url: string): Promise<Link>;
 }
 
-/** Resolves once `signal` aborted and the current link, if any, closed. */
+/**
+ * Resolves once `signal` aborted and the current link, if any, closed. Rejects with a
+ * ConfigError naming BLOCKRUNNER_WORKER_TOKEN after TOKEN_REFUSALS refused upgrades.
+ */
 export async function keepConnected(options: KeepConnectedOptions): Promise<void> {
   const { urls, signal, log } = options;
   let index = 0;
+  let refusals = 0;
   const attempt = async (): Promise<void> => {
     const link: Link = await options.connect(urls[index % urls.length] as string);
+    refusals = 0;
     const end = await link.closed;
     if (PROTOCOL_ERRORS.has(end.code)) {
       // Welcomed, then refused: count it as a failed attempt so that backoff applies.
@@ -53,10 +63,14 @@ export async function keepConnected(options: KeepConnectedOptions): Promise<void
 
   while (!signal.aborted) {
     try {
-      // Every failure is retried (retry() never gives up on its own) until `signal` aborts.
+      // Every failure but a token refused again and again is retried, until `signal` aborts.
       await retry(attempt, {
         policy: RETRY_POLICIES.reconnect,
         signal,
+        shouldRetry: ({ error }) => {
+          if (isTokenRefusal(error)) refusals += 1;
+          return refusals < TOKEN_REFUSALS;
+        },
         onFailedAttempt: ({ error, attemptNumber }) => {
           const url = urls[index % urls.length] as string;
           index = (index + 1) % urls.length;
@@ -69,11 +83,25 @@ export async function keepConnected(options: KeepConnectedOptions): Promise<void
       });
     } catch (error) {
       if (signal.aborted) return;
+      if (refusals >= TOKEN_REFUSALS) {
+        const url = displayUrl(urls[index % urls.length] as string);
+        throw new ConfigError(
+          `BLOCKRUNNER_WORKER_TOKEN was refused by the manager (HTTP 401 at ${url}, ${refusals} times): set it to the manager's BLOCKRUNNER_WORKER_TOKEN`,
+          { cause: error },
+        );
+      }
       // Not expected (every failure is retried); still never a hot loop nor a silent end.
       log.error({ err: error }, 'reconnect loop failed, starting over');
       await sleep(RETRY_POLICIES.reconnect.maxMs, undefined, { signal }).catch(() => {});
     }
   }
+}
+
+function isTokenRefusal(error: Error): boolean {
+  return (
+    error instanceof LinkError &&
+    error.details.status === upgradeRefusals.BR_UPGRADE_UNAUTHORIZED.status
+  );
 }
 
 /** The URL without credentials or query, for log lines. */

@@ -7,11 +7,20 @@
  * a container platform sees it. The child command is a parameter: tests drive the supervisor
  * with small stand-in processes (test/worker/supervisor.test.ts).
  *
+ * A child that exits with code 2 has refused its configuration (a bad variable, a handler that
+ * cannot load, a refused BLOCKRUNNER_WORKER_TOKEN): a restart would fail the same way, so every
+ * child is stopped and the supervisor ends with code 2.
+ *
  * Each slot is one retry run (shared/retry.ts) for the supervisor's whole life: an attempt is
  * the life of the slot's children, replaced within the attempt when they retire, and rejects
  * when one crashes; `shouldRetry` enforces the crash-loop limit, and the stop aborts the run,
  * a restart still waiting out its backoff included.
+ *
+ * `reload()` (SIGHUP) replaces the children one slot at a time: a successor is started beside
+ * the child, and once a manager welcomed it the old child gets SIGTERM, hands back what it holds
+ * and ends; the slot's run then carries on with the successor (docs/workers.md, "Hot swap").
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Child, type ChildCommand, type ChildExit } from '../shared/child-process.js';
 import type { Logger } from '../shared/logger.js';
 import { RETRY_POLICIES, type RetryPolicy, retry } from '../shared/retry.js';
@@ -31,13 +40,31 @@ export interface SupervisorOptions {
   log: Logger;
   /** Default inherit: the children's log lines go to our stdout and stderr. */
   stdio?: 'inherit' | 'ignore';
+  /** How long a reload waits for a successor to be welcomed. Default 60000. */
+  successorReadyMs?: number;
 }
+
+/** The exit code of a child that refused its configuration (cli/main.ts: ConfigError). */
+export const CONFIG_ERROR_EXIT = 2;
+const SUCCESSOR_READY_MS = 60_000;
 
 interface Slot {
   readonly name: string;
   child: Child | undefined;
+  /** Started by a reload, welcomed or about to be: the slot's next child once `child` ends. */
+  successor: Child | undefined;
   /** When this slot's children crashed, within the window: sets the backoff. */
   crashes: number[];
+}
+
+/** A child that refused its configuration: never restarted. */
+class ChildRefusedConfig extends Error {
+  constructor(
+    readonly slot: Slot,
+    readonly child: Child,
+  ) {
+    super(`${slot.name} exited with code ${CONFIG_ERROR_EXIT}: its configuration is refused`);
+  }
 }
 
 /** A child that ended other than by retiring: the failed attempt of its slot. */
@@ -67,6 +94,9 @@ export class WorkerSupervisor {
   /** Aborted by the stop: ends every slot's retry run. */
   private readonly stopped = new AbortController();
   private stopping: Promise<void> | undefined;
+  /** The reload running now, and whether another SIGHUP came during it. */
+  private reloading: Promise<void> | undefined;
+  private reloadAgain = false;
   private exitCode = 0;
   private resolveDone: (code: number) => void = () => {};
 
@@ -75,6 +105,7 @@ export class WorkerSupervisor {
     this.slots = Array.from({ length: options.processes }, (_, i) => ({
       name: `${options.name}-${i + 1}`,
       child: undefined,
+      successor: undefined,
       crashes: [],
     }));
     this.done = new Promise((resolve) => {
@@ -82,10 +113,15 @@ export class WorkerSupervisor {
     });
   }
 
-  /** The pids of the children running now. */
+  /** The pids of the children running now, successors of a reload included. */
   get pids(): number[] {
+    return this.running().flatMap(({ child }) => (child.pid === undefined ? [] : [child.pid]));
+  }
+
+  /** Every child running now with its slot. */
+  private running(): { slot: Slot; child: Child }[] {
     return this.slots.flatMap((slot) =>
-      slot.child?.running && slot.child.pid !== undefined ? [slot.child.pid] : [],
+      [slot.child, slot.successor].flatMap((child) => (child?.running ? [{ slot, child }] : [])),
     );
   }
 
@@ -108,7 +144,85 @@ export class WorkerSupervisor {
 
   /** Synchronous SIGKILL of every child, for a process 'exit' handler. */
   killAll(): void {
-    for (const slot of this.slots) slot.child?.kill('SIGKILL');
+    for (const { child } of this.running()) child.kill('SIGKILL');
+  }
+
+  /**
+   * SIGHUP: replaces every child, one at a time, with a fresh process (which imports the
+   * handler again), without a moment of fewer children than configured. A SIGHUP during a
+   * reload runs one more pass after it, so the last deploy is the one that runs.
+   */
+  reload(): void {
+    if (this.stopping) return;
+    if (this.reloading) {
+      this.reloadAgain = true;
+      this.log.info('reload already running: another pass follows it');
+      return;
+    }
+    this.reloading = this.replaceAll().finally(() => {
+      this.reloading = undefined;
+      if (this.reloadAgain) {
+        this.reloadAgain = false;
+        this.reload();
+      }
+    });
+  }
+
+  private async replaceAll(): Promise<void> {
+    this.log.info({ processes: this.slots.length }, 'reloading: replacing children one at a time');
+    for (const slot of this.slots) {
+      if (this.stopping) return;
+      if (!(await this.replace(slot))) {
+        this.log.error(
+          { child: slot.name },
+          'reload stopped: the new child was not welcomed, the old one keeps running',
+        );
+        return;
+      }
+    }
+    if (!this.stopping) this.log.info('reload done: every child replaced');
+  }
+
+  /** One slot of a reload; false when the successor failed and the old child was kept. */
+  private async replace(slot: Slot): Promise<boolean> {
+    const old = slot.child;
+    // A slot between children (a crash's backoff) starts a fresh one anyway.
+    if (!old?.running) return true;
+    const successor = new Child(this.options.command(slot.name), {
+      stdio: this.options.stdio ?? 'inherit',
+    });
+    slot.successor = successor;
+    this.log.info(
+      { child: slot.name, childPid: successor.pid, replaces: old.pid },
+      'child started',
+    );
+    const timeUp = new AbortController();
+    const ready = await Promise.race([
+      successor.until('connected'),
+      sleep(this.options.successorReadyMs ?? SUCCESSOR_READY_MS, undefined, {
+        signal: AbortSignal.any([timeUp.signal, this.stopped.signal]),
+      }).then(
+        () => undefined,
+        () => undefined,
+      ),
+    ]);
+    timeUp.abort();
+    if (this.stopping) return false; // shutdown() stops the successor too
+    if (!ready && slot.successor === successor) {
+      slot.successor = undefined;
+      const exitedFirst = !successor.running;
+      const { code, signal } = await successor.stop(this.options.stopTimeoutMs);
+      this.log.warn(
+        { child: slot.name, childPid: successor.pid, code, signal },
+        exitedFirst
+          ? 'new child exited before a manager welcomed it'
+          : 'new child not welcomed by a manager in time, stopped',
+      );
+      return false;
+    }
+    // The old child may have ended meanwhile; then the slot runs the successor already.
+    if (slot.successor === successor && old.running) await old.stop(this.options.stopTimeoutMs);
+    return true;
   }
 
   /** Keeps `slot` filled until the stop; on a crash loop, stops everything with code 1. */
@@ -128,6 +242,15 @@ export class WorkerSupervisor {
     } catch (error) {
       if (this.stopping) return; // shutdown() reports how the children ended
       const { restartLimit: limit, restartWindowMs: windowMs } = this.options;
+      if (error instanceof ChildRefusedConfig) {
+        this.log.error(
+          { child: slot.name, childPid: error.child.pid, code: CONFIG_ERROR_EXIT },
+          'child refused its configuration (its last line says why); a restart cannot help: stopping',
+        );
+        this.exitCode = CONFIG_ERROR_EXIT;
+        void this.shutdown();
+        return;
+      }
       if (error instanceof ChildCrashed) {
         const crashes = this.crashes.length;
         this.log.error(
@@ -147,17 +270,31 @@ export class WorkerSupervisor {
    * crashes (rejects with ChildCrashed) or the stop (resolves).
    */
   private async live(slot: Slot): Promise<void> {
+    let child = this.spawn(slot);
     for (;;) {
-      const child = this.spawn(slot);
       const exit = await child.exited;
       if (slot.child === child) slot.child = undefined;
       if (this.stopping) return; // shutdown() reports it
-      if (exit.code !== 0) throw new ChildCrashed(slot, child, exit);
       const { code, signal } = exit;
+      const successor = slot.successor;
+      if (successor) {
+        // Replaced by a reload (or it ended while its successor started): the successor goes on.
+        slot.successor = undefined;
+        slot.child = successor;
+        this.log.info(
+          { child: slot.name, childPid: child.pid, code, signal, successorPid: successor.pid },
+          'child replaced',
+        );
+        child = successor;
+        continue;
+      }
+      if (code === CONFIG_ERROR_EXIT) throw new ChildRefusedConfig(slot, child);
+      if (code !== 0) throw new ChildCrashed(slot, child, exit);
       this.log.info(
         { child: slot.name, childPid: child.pid, code, signal },
         'child retired, restarting',
       );
+      child = this.spawn(slot);
     }
   }
 
@@ -190,9 +327,7 @@ export class WorkerSupervisor {
   private async stopChildren(): Promise<void> {
     this.stopped.abort(); // ends every slot's run, a restart waiting out its backoff included
     const exits = await Promise.all(
-      this.slots.map(async (slot) => {
-        const child = slot.child;
-        if (!child?.running) return undefined;
+      this.running().map(async ({ slot, child }) => {
         const exit = await child.stop(this.options.stopTimeoutMs);
         const fields = {
           child: slot.name,

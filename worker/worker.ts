@@ -30,9 +30,12 @@ export interface Worker {
   /**
    * Settles when the stop has finished, also after a retirement at BLOCKRUNNER_MAX_JOBS.
    * Rejects when the handler module could not be loaded (ConfigError) or its setup threw
-   * (HandlerSetupError); the worker has stopped then too.
+   * (HandlerSetupError), or when the manager refused its token (a ConfigError naming
+   * BLOCKRUNNER_WORKER_TOKEN; docs/protocol.md, "Connecting"); the worker has stopped then too.
    */
   readonly done: Promise<void>;
+  /** Resolves when a manager first welcomed this worker. */
+  readonly connected: Promise<void>;
 }
 
 /** A handler, a module, or a module still loading (loadHandlerModule's promise). */
@@ -68,6 +71,12 @@ export function runWorker<State>(
   /** Aborted when the current link closes: a revert it asked for is the manager's to re-send. */
   let linkAlive: AbortController | undefined;
   const reverts = new Set<Promise<void>>();
+  let markConnected: () => void = () => {};
+  const connected = new Promise<void>((resolve) => {
+    markConnected = resolve;
+  });
+  /** Why the reconnect loop gave up (a refused token): `done` rejects with it. */
+  let refused: Error | undefined;
 
   /** BLOCKRUNNER_MAX_JOBS: heights counted as they start, so that exactly that many run. */
   function countedHandler(handler: Handler): Handler {
@@ -97,6 +106,7 @@ export function runWorker<State>(
         linkAlive = new AbortController();
         const { workerId, leaseMs } = link.welcome;
         loop.connected((frame) => link.send(frame), leaseMs);
+        markConnected();
         log.info({ workerId, url: displayUrl(url), leaseMs }, 'worker connected');
       },
       onFrame(frame) {
@@ -152,6 +162,11 @@ export function runWorker<State>(
       signal: shutdown.signal,
       log,
       connect: (url) => connect(url, heights),
+    }).catch((error: unknown) => {
+      // keepConnected gives up only on a refused token; the stop reports it through `done`.
+      refused = error instanceof Error ? error : new Error(String(error));
+      log.error({ err: refused.message }, 'worker cannot connect, stopping');
+      void stop();
     });
   }
 
@@ -233,6 +248,7 @@ export function runWorker<State>(
     await closeModule(deadline);
     log.info('worker stopped');
     if (failure !== undefined) throw failure;
+    if (refused) throw refused;
   }
 
   // `done` follows the first stop()'s drain, rejection included.
@@ -249,7 +265,7 @@ export function runWorker<State>(
     return stopping.catch(() => {});
   }
 
-  return { stop, done };
+  return { stop, done, connected };
 }
 
 /** Whether `promise` settled within `ms` (it keeps running either way); rejects as it does. */

@@ -33,6 +33,15 @@ export function lockDataDir(dir: string, pid = process.pid): DataDirLock {
   throw new DataDirLockedError(`${path} keeps coming back: another manager is starting there`);
 }
 
+/**
+ * The pid of another running process holding `dir/manager.lock`, if any: `blockrunner up` asks
+ * before it starts anything (cli/up.ts), so a locked directory ends it with one line.
+ */
+export function lockHolder(dir: string, pid = process.pid): number | undefined {
+  const holder = readHolder(join(dir, LOCK_FILE));
+  return holder !== undefined && holder !== pid && isRunning(holder) ? holder : undefined;
+}
+
 /** Written aside, then linked into place: the lock never exists without its pid in it. */
 function createWithContent(path: string, pid: number): boolean {
   const draft = `${path}.${pid}`;

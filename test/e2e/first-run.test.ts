@@ -2,6 +2,7 @@
  * A first run as a new user makes it (`npm start`, which is `blockrunner up`): no DATABASE_URL,
  * so the manager runs on the embedded database; two noop workers drain a range; Ctrl-C stops
  * everything with exit code 0; a second start on the same data directory finds the state kept.
+ * While the first runs, a second manager and a second up on its data directory are refused.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -19,7 +20,6 @@ import {
   type TrackedProcess,
 } from '../helpers/processes.js';
 import { queueSummary, waitForQueue } from '../helpers/queues.js';
-import { waitFor } from '../helpers/wait.js';
 
 const CLI = join(packageRoot(), 'dist', 'cli', 'main.js');
 /**
@@ -98,15 +98,11 @@ it('runs with no PostgreSQL configured, stops on Ctrl-C and keeps its state', {
   expect(starting.database).toMatch(/^postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres$/);
 
   const client = api(url);
-  // up prints its lines once the workers are started; they connect a moment later.
-  const names = await waitFor(
-    async () => {
-      const { body } = await client.get<{ workers: { name: string }[] }>('/v1/workers');
-      return body.workers.length === 2 ? body.workers.map((w) => w.name).sort() : undefined;
-    },
-    { timeoutMs: 20_000, message: 'both workers connected' },
-  );
-  expect(names).toEqual(['up-worker-1', 'up-worker-2']);
+  // up prints its lines only once both workers are connected to its manager.
+  const { body: listed } = await client.get<{ workers: { name: string }[] }>('/v1/workers');
+  expect(listed.workers.map((w) => w.name).sort()).toEqual(['up-worker-1', 'up-worker-2']);
+  const watch = await first.up.waitForLog((e) => String(e.text ?? '').includes('watch:'));
+  expect(String(watch.text).trim()).toBe(`watch:     npm run cli -- status --watch --url ${url}`);
   expect(await client.post('/v1/queues/default/heights', { from: 0, to: 999 })).toEqual({
     status: 202,
     body: { queue: 'default', added: 1000, skipped: 0 },
@@ -122,6 +118,18 @@ it('runs with no PostgreSQL configured, stops on Ctrl-C and keeps its state', {
   );
   expect(await exitWithin(second, 20_000)).toEqual({ code: 1, signal: null });
   expect(second.logs().join('\n')).toContain('is in use by another manager');
+  // A second up there says so in one line before it starts anything, and prints no banner.
+  const secondUp = spawnTracked(
+    process.execPath,
+    [CLI, 'up', '--port', String(await freePort())],
+    { BLOCKRUNNER_DATA_DIR: dataDir },
+    'second up',
+  );
+  expect(await exitWithin(secondUp, 20_000)).toEqual({ code: 1, signal: null });
+  expect(secondUp.logs()).toHaveLength(1);
+  expect(secondUp.logs()[0]).toMatch(
+    /^blockrunner up: .* \(BLOCKRUNNER_DATA_DIR\) is in use by another manager \(pid \d+\)/,
+  );
   expect(first.up.exitStatus()).toBeUndefined();
 
   expect(await first.up.stop('SIGINT', STOP_TIMEOUT_MS)).toEqual({ code: 0, signal: null });

@@ -1,12 +1,15 @@
-/** Connecting, refusals, backoff, URL rotation, bad frames and the heartbeat watchdog. */
+/**
+ * Connecting, refusals (a refused token ends the worker, anything else is retried), backoff, URL
+ * rotation, bad frames and the heartbeat watchdog.
+ */
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import type { Env } from '../../shared/config.js';
-import { wsClose } from '../../shared/errors.js';
+import { ConfigError, wsClose } from '../../shared/errors.js';
 import { loadWorkerConfig } from '../../worker/config.js';
-import { displayUrl } from '../../worker/reconnect.js';
+import { displayUrl, TOKEN_REFUSALS } from '../../worker/reconnect.js';
 import { runWorker, type Worker } from '../../worker/worker.js';
 import { FakeManager, type FakeManagerOptions, memoryLogger, waitFor } from './fake-manager.js';
 
@@ -50,7 +53,8 @@ async function deadUrl(): Promise<string> {
 
 describe('reconnect', () => {
   it('retries a refused upgrade with growing delays, then resets the backoff once welcomed', async () => {
-    const manager = await fakeManager({ refuse: (attempt) => (attempt <= 4 ? 401 : undefined) });
+    // 503: a standby, or a manager starting; retried for as long as it takes.
+    const manager = await fakeManager({ refuse: (attempt) => (attempt <= 4 ? 503 : undefined) });
     const { lines } = start([manager.url]);
     const first = await manager.connection(0);
 
@@ -61,8 +65,8 @@ describe('reconnect', () => {
     });
     const warnings = lines.filter((l) => l.msg === 'cannot connect to the manager, retrying');
     expect(warnings).toHaveLength(4);
-    expect(warnings[0]).toMatchObject({ status: 401, attempt: 1 });
-    expect(String(warnings[0]?.err)).toContain('refused by the fake manager: 401');
+    expect(warnings[0]).toMatchObject({ status: 503, attempt: 1 });
+    expect(String(warnings[0]?.err)).toContain('refused by the fake manager: 503');
 
     // Four failures consumed: without a reset the next delay would be at least 1600 ms.
     const goingAway = wsClose('BR_WS_GOING_AWAY', 'manager stopping');
@@ -71,6 +75,43 @@ describe('reconnect', () => {
     await manager.connection(1);
     expect((manager.attempts[5] as number) - (first.closedAt as number)).toBeLessThan(400);
     await waitFor(() => lines.filter((l) => l.msg === 'worker connected').length === 2);
+  });
+
+  it('gives up after TOKEN_REFUSALS refused tokens, with a ConfigError naming BLOCKRUNNER_WORKER_TOKEN', async () => {
+    const manager = await fakeManager({ refuse: () => 401 });
+    const { worker: refused, lines } = start([manager.url]);
+    const failure = await refused.done.then(
+      () => undefined,
+      (error: unknown) => error as Error,
+    );
+    expect(manager.attempts).toHaveLength(TOKEN_REFUSALS);
+    expect(failure).toBeInstanceOf(ConfigError);
+    expect(failure?.message).toMatch(/^BLOCKRUNNER_WORKER_TOKEN was refused by the manager/);
+    const retried = lines.filter((l) => l.msg === 'cannot connect to the manager, retrying');
+    expect(retried).toHaveLength(TOKEN_REFUSALS - 1);
+  });
+
+  it('counts refused tokens since the last welcome only', async () => {
+    // Two refusals, a welcome, then two more: never three in a row without a welcome.
+    const manager = await fakeManager({
+      refuse: (attempt) => ([1, 2, 4, 5].includes(attempt) ? 401 : undefined),
+    });
+    const { worker: kept, lines } = start([manager.url]);
+    const first = await manager.connection(0);
+    const goingAway = wsClose('BR_WS_GOING_AWAY', 'manager stopping');
+    first.socket.close(goingAway.code, goingAway.reason);
+    await manager.connection(1);
+    await waitFor(() => lines.filter((l) => l.msg === 'worker connected').length === 2);
+    expect(manager.attempts).toHaveLength(6);
+    // Still running: `done` has not settled.
+    const settled = await Promise.race([
+      kept.done.then(
+        () => true,
+        () => true,
+      ),
+      new Promise<false>((resolve) => setImmediate(() => resolve(false))),
+    ]);
+    expect(settled).toBe(false);
   });
 
   it('tries the next URL after a failed attempt', async () => {

@@ -1,6 +1,7 @@
 /**
  * The worker supervisor with small stand-in children (`node -e` scripts that crash, retire,
- * hang, or ignore SIGTERM): restarts, the crash window, the backoff, and a bounded stop.
+ * hang, or ignore SIGTERM): restarts, the crash window, the backoff, a bounded stop, a child
+ * refusing its configuration (exit 2), and the one-at-a-time reload.
  * A stand-in leaves `<pid>.ready` once its SIGTERM handler is installed and `<pid>.term` when
  * SIGTERM arrives, so the test knows what each process saw.
  */
@@ -21,6 +22,11 @@ const SCRIPTS = {
   /** A worker that stops when asked. */
   hang: `${MARK} process.on('SIGTERM', () => { mark('term'); process.exit(0); });
     mark('ready'); setInterval(() => {}, 1000);`,
+  /** A worker a manager welcomed: it says so over the channel, as worker/main.ts does. */
+  connected: `${MARK} process.on('SIGTERM', () => { mark('term'); process.exit(0); });
+    mark('ready'); process.send({ type: 'connected' }); setInterval(() => {}, 1000);`,
+  /** A worker whose configuration is refused (cli/main.ts exits 2 on a ConfigError). */
+  refused: 'process.exit(2)',
   /** A worker whose handler never finishes: it takes SIGTERM and goes on. */
   stubborn: `${MARK} process.on('SIGTERM', () => mark('term'));
     mark('ready'); setInterval(() => {}, 1000);`,
@@ -229,5 +235,71 @@ describe('worker supervisor', () => {
     expect(await supervisor.done).toBe(1);
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(alive(pid as number)).toBe(false);
+  });
+
+  it('stops every child and ends with code 2 when one refuses its configuration, restarting none', async () => {
+    const { supervisor, lines, starts } = supervise(
+      (child) => (child === 'w-1' ? 'refused' : 'hang'),
+      {
+        processes: 2,
+      },
+    );
+    expect(await supervisor.done).toBe(2);
+    expect(starts.get('w-1')).toBe(1);
+    expect(lines.some((l) => l.msg === 'child crashed, restarting')).toBe(false);
+    expect(
+      lines.find((l) => String(l.msg).startsWith('child refused its configuration')),
+    ).toMatchObject({ child: 'w-1', code: 2 });
+  });
+
+  it('reload() replaces each child once its successor is connected, one at a time', async () => {
+    const { supervisor, lines, marks } = supervise(() => 'connected', { processes: 2 });
+    const originals = await ready(supervisor, marks, 2);
+    supervisor.reload();
+    await waitFor(() => lines.some((l) => l.msg === 'reload done: every child replaced'), {
+      timeoutMs: 15_000,
+      message: 'the reload to finish',
+    });
+    for (const pid of originals) expect(got(marks, pid, 'term')).toBe(true);
+    expect(originals.filter(alive)).toEqual([]);
+    const replaced = lines.filter((l) => l.msg === 'child replaced');
+    expect(replaced.map((l) => [l.child, l.childPid, l.code])).toEqual([
+      ['w-1', originals[0], 0],
+      ['w-2', originals[1], 0],
+    ]);
+    const successors = replaced.map((l) => l.successorPid as number);
+    expect(supervisor.pids.sort()).toEqual([...successors].sort());
+    // One at a time: w-2's successor started after w-1's predecessor was replaced.
+    const order = lines.map((l) =>
+      l.msg === 'child replaced' ? `replaced ${l.child}` : l.replaces ? `started ${l.child}` : '',
+    );
+    expect(order.filter(Boolean)).toEqual([
+      'started w-1',
+      'replaced w-1',
+      'started w-2',
+      'replaced w-2',
+    ]);
+    // Replacements are no crashes, and the children keep their slots.
+    supervisor.stop('SIGTERM');
+    expect(await supervisor.done).toBe(0);
+  });
+
+  it('a reload whose successor is never welcomed stops it and keeps the old child', async () => {
+    const { supervisor, lines, marks } = supervise(
+      (_child, start) => (start === 1 ? 'connected' : 'hang'),
+      { successorReadyMs: 300 },
+    );
+    const [original] = await ready(supervisor, marks, 1);
+    supervisor.reload();
+    await waitFor(() => lines.some((l) => String(l.msg).startsWith('reload stopped')), {
+      timeoutMs: 15_000,
+      message: 'the reload to give up',
+    });
+    const successor = lines.find((l) => l.replaces === original)?.childPid as number;
+    expect(alive(original as number)).toBe(true);
+    expect(alive(successor)).toBe(false);
+    expect(supervisor.pids).toEqual([original]);
+    supervisor.stop('SIGTERM');
+    expect(await supervisor.done).toBe(0);
   });
 });
