@@ -23,6 +23,21 @@ export interface Fence {
   leaderPid: number;
 }
 
+/**
+ * The `fence` CTE every leader write starts with: `held` is true while the session `leaderPid`
+ * (parameter `$pid`) still holds the lock on `lockKey` (parameter `$lock`). Each write's CTEs
+ * guard themselves with `WHERE (SELECT held FROM fence)`.
+ */
+export function fenceCte(lock: string, pid: string): string {
+  return `fence AS (
+       SELECT EXISTS (
+         SELECT 1 FROM pg_locks
+         WHERE locktype = 'advisory' AND classid = 0 AND objid = ${lock}::bigint AND objsubid = 1
+           AND pid = ${pid}::int AND granted
+       ) AS held
+     )`;
+}
+
 interface LockAttempt {
   client: pg.Client;
   locked: boolean;

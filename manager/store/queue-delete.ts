@@ -6,7 +6,7 @@
  */
 import type pg from 'pg';
 import { LeadershipLostError } from '../../shared/errors.js';
-import type { Fence } from './leader-lock.js';
+import { type Fence, fenceCte } from './leader-lock.js';
 
 /** What the delete removed, per table: a test reads it, the log line shows it. */
 export interface DeletedRows {
@@ -38,13 +38,7 @@ export async function deleteQueueRows(
     sources: string;
     settings: string;
   }>(
-    `WITH fence AS (
-       SELECT EXISTS (
-         SELECT 1 FROM pg_locks
-         WHERE locktype = 'advisory' AND classid = 0 AND objid = $1::bigint AND objsubid = 1
-           AND pid = $2::int AND granted
-       ) AS held
-     ),
+    `WITH ${fenceCte('$1', '$2')},
      attempts_deleted AS (
        DELETE FROM height_attempts WHERE (SELECT held FROM fence) AND queue = $3::text RETURNING 1
      ),

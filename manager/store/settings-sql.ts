@@ -5,7 +5,7 @@
  */
 import type pg from 'pg';
 import type { QueueSettings } from '../../shared/api-schemas.js';
-import type { Fence } from './leader-lock.js';
+import { type Fence, fenceCte } from './leader-lock.js';
 
 interface SettingsRow {
   queue: string;
@@ -42,13 +42,7 @@ export async function saveSettings(
   settings: QueueSettings,
 ): Promise<boolean> {
   const { rows } = await db.query<{ held: boolean }>(
-    `WITH fence AS (
-       SELECT EXISTS (
-         SELECT 1 FROM pg_locks
-         WHERE locktype = 'advisory' AND classid = 0 AND objid = $1::bigint AND objsubid = 1
-           AND pid = $2::int AND granted
-       ) AS held
-     ),
+    `WITH ${fenceCte('$1', '$2')},
      written AS (
        INSERT INTO queue_settings (queue, priority, range_size, rate_per_second, max_in_flight)
        SELECT $3::text, $4::int, $5::int, $6::float8, $7::int WHERE (SELECT held FROM fence)
