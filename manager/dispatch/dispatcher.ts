@@ -181,7 +181,8 @@ export class Dispatcher {
         if (kind === 'rate-limited') {
           // Not a failed attempt: the whole queue backs off, and the height waits its turn.
           queue.giveBack(height, height, now);
-          this.settings.throttleFor(queue.name).rateLimited(retryAfterMs);
+          const dispatchedAt = lease.deadline - this.options.leaseMs;
+          this.settings.throttleFor(queue.name).rateLimited(retryAfterMs, dispatchedAt);
           rateLimited++;
           continue;
         }

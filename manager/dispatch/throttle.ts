@@ -14,7 +14,7 @@
 const BURST_SHARE = 0.1;
 const WINDOW_SLOTS = 100;
 const WINDOW_SLOT_MS = 10;
-const WINDOW_SHARE = 0.97;
+const WINDOW_SHARE = 0.95;
 /** A rate-limited answer sets the effective rate to this share of what the node accepted. */
 export const RATE_DECREASE = 0.85;
 /**
@@ -50,6 +50,13 @@ export class Throttle {
   private pauseMs = PAUSE_BASE_MS;
   /** The node's accepted rate when it last said no: what the climb back is scaled to. */
   private learned: number | undefined;
+  /** When the effective rate was last lowered: calls sent before it say nothing new. */
+  private loweredAt = Number.NEGATIVE_INFINITY;
+  /**
+   * Set by a refusal, used when its pause ends: the successes of calls that were in flight have
+   * come in by then, so what the node accepted is known better than at the refusal.
+   */
+  private recount = false;
   /** Calls that succeeded lately. */
   private readonly accepted = new SlotCounter(RECENT_SLOTS, RECENT_SLOT_MS);
   /** Calls started in the last second. */
@@ -72,6 +79,8 @@ export class Throttle {
     this.pausedUntil = 0;
     this.pauseMs = PAUSE_BASE_MS;
     this.learned = undefined;
+    this.loweredAt = Number.NEGATIVE_INFINITY;
+    this.recount = false;
     this.refilledAt = this.now();
     this.tokens = Math.min(this.tokens, this.burst());
   }
@@ -131,11 +140,12 @@ export class Throttle {
    * A handler was rate limited: dispatch pauses for `retryAfterMs` (or a backoff that doubles
    * while refusals come with no success between them), and the effective rate drops to
    * RATE_DECREASE of what the node accepted over the last second (or of the effective rate, if
-   * that was lower).
+   * that was lower). A refusal of a call sent before the last lowering changes nothing: it was
+   * already in flight, and the rate it was sent at is already lowered.
    */
-  rateLimited(retryAfterMs: number | undefined): void {
+  rateLimited(retryAfterMs: number | undefined, sentAt = this.now()): void {
     const now = this.now();
-    if (now < this.pausedUntil) return; // One answer per pause: the others were already in flight.
+    if (now < this.pausedUntil || sentAt < this.loweredAt) return;
     // From what actually went out: an effective rate that climbed past it would back off nothing.
     const accepted = this.accepted.total(now);
     const from =
@@ -143,6 +153,8 @@ export class Throttle {
         ? Math.min(this.effective ?? Number.POSITIVE_INFINITY, accepted)
         : (this.effective ?? MIN_RATE);
     this.learned = Math.max(MIN_RATE, from);
+    this.loweredAt = now;
+    this.recount = true;
     this.effective = Math.max(MIN_RATE, from * RATE_DECREASE);
     const pause = retryAfterMs ?? this.pauseMs;
     this.pauseMs =
@@ -155,6 +167,13 @@ export class Throttle {
 
   private refill(now: number): void {
     if (this.effective === null || now <= this.refilledAt) return;
+    if (this.recount && now >= this.pausedUntil) {
+      this.recount = false;
+      const accepted = this.accepted.total(now);
+      this.learned = Math.max(this.learned ?? MIN_RATE, accepted);
+      const recounted = Math.max(this.effective, accepted * RATE_DECREASE);
+      this.effective = this.limit === null ? recounted : Math.min(this.limit, recounted);
+    }
     const elapsedS = (now - this.refilledAt) / 1000;
     this.refilledAt = now;
     // Calls went out at the effective rate: it climbs back, never above the limit.

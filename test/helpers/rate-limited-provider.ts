@@ -1,49 +1,64 @@
 /**
- * A test-local stand-in for an RPC provider with a rate limit: an HTTP server on 127.0.0.1 that
- * answers 200, or 429 once `limit` calls were accepted within the last second (a sliding
- * window), and records when every call arrived.
+ * A test-local stand-in for an RPC provider with a rate limit (test/fixtures/
+ * rate-limited-provider.mjs), run as a process of its own on 127.0.0.1 so that the times it
+ * records are not delayed by the test runner's work: 200, or 429 once `limit` calls were
+ * accepted within the last second. `collect()` reads what it recorded; the other methods work
+ * on that.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { spawnTracked, type TrackedProcess } from './processes.js';
+import { waitFor } from './wait.js';
+
+const SCRIPT = fileURLToPath(new URL('../fixtures/rate-limited-provider.mjs', import.meta.url));
 
 export interface ProviderCall {
+  /** Epoch milliseconds, sub-millisecond (performance.timeOrigin + performance.now()). */
   at: number;
   status: 200 | 429;
 }
 
 export class RateLimitedProvider {
-  readonly calls: ProviderCall[] = [];
-  private readonly accepted: number[] = [];
-  private server: Server | undefined;
+  calls: ProviderCall[] = [];
   url = '';
+  private process: TrackedProcess | undefined;
 
   constructor(private readonly limit: number) {}
 
   async start(): Promise<void> {
-    this.server = createServer((request, response) => {
-      const at = performance.now();
-      while (this.accepted.length > 0 && (this.accepted[0] as number) <= at - 1_000)
-        this.accepted.shift();
-      const status = this.accepted.length >= this.limit ? 429 : 200;
-      if (status === 200) this.accepted.push(at);
-      this.calls.push({ at, status });
-      request.resume();
-      response.writeHead(status, { 'content-type': 'text/plain' }).end(String(status));
-    });
-    this.server.keepAliveTimeout = 5_000;
-    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    const tracked = spawnTracked(
+      process.execPath,
+      [SCRIPT],
+      { TEST_PROVIDER_LIMIT: String(this.limit) },
+      'rate-limited provider',
+    );
+    this.process = tracked;
+    const port = await waitFor(
+      () => {
+        for (const line of tracked.logs()) {
+          const match = /^provider listening (\d+)$/.exec(line);
+          if (match) return match[1];
+        }
+        return undefined;
+      },
+      { timeoutMs: 10_000, message: 'the provider to listen' },
+    );
+    this.url = `http://127.0.0.1:${port}`;
   }
 
   async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
+    await this.process?.stop('SIGTERM', 5_000);
+  }
+
+  /** Reads every call the provider recorded so far. */
+  async collect(): Promise<void> {
+    const response = await fetch(`${this.url}/__calls`);
+    this.calls = (await response.json()) as ProviderCall[];
   }
 
   /** Forgets every call so far (a warm-up that is not measured). */
-  reset(): void {
-    this.calls.length = 0;
-    this.accepted.length = 0;
+  async reset(): Promise<void> {
+    await fetch(`${this.url}/__reset`, { method: 'POST' });
+    this.calls = [];
   }
 
   /** The most calls (any answer) within any window of `windowMs` between `from` and `to`. */
