@@ -18,6 +18,7 @@ import { QueueService } from './queue/queue-service.js';
 import { ManagerStatus } from './role.js';
 import { ManagerMetrics } from './status/metrics.js';
 import { loadChainRows } from './store/chain-sql.js';
+import { ChunkLayouts } from './store/chunk-layout.js';
 import {
   EMBEDDED_POOL_SIZE,
   type EmbeddedDatabase,
@@ -123,10 +124,11 @@ export class Manager {
     });
     // Stopped while waiting for the data: shutdown() releases what is here.
     this.releaseLock = () => lock.release();
-    const queues = await loadQueueStates(pool);
+    const { queues, chunkStarts } = await loadQueueStates(pool);
     const chainRows = await loadChainRows(pool);
     const writer = new WriteBehind({
       pool,
+      chunks: new ChunkLayouts((name) => queues.get(name), chunkStarts),
       fence: () => lock.fence(),
       log,
       metrics,

@@ -77,7 +77,7 @@ export class RangeSet {
   }
 
   /** Wraps a flat array already sorted, disjoint and non-adjacent; takes ownership of it. */
-  private static fromNormalized(flat: number[]): RangeSet {
+  static fromNormalized(flat: number[]): RangeSet {
     const set = new RangeSet();
     set.r = flat;
     let total = 0;
@@ -466,5 +466,27 @@ export class RangeSet {
       j = k;
     }
     return out;
+  }
+}
+
+/**
+ * Builds a set from ranges given in ascending order of their start (touching or overlapping
+ * the previous one is fine): linear, one pass, as when loading a queue's rows in span order.
+ */
+export class RangeSetBuilder {
+  private readonly flat: number[] = [];
+
+  add(from: number, to: number): void {
+    checkRange(from, to);
+    const lastFrom = this.flat[this.flat.length - 2];
+    if (lastFrom !== undefined && from < lastFrom) {
+      throw new RangeError(`ranges must come in ascending order, got ${from} after ${lastFrom}`);
+    }
+    append(this.flat, from, to);
+  }
+
+  /** The set; the builder must not be used afterwards. */
+  build(): RangeSet {
+    return RangeSet.fromNormalized(this.flat);
   }
 }

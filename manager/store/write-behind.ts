@@ -9,6 +9,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type pg from 'pg';
 import type { Logger } from '../../shared/logger.js';
 import { RETRY_POLICIES, retry } from '../../shared/retry.js';
+import type { ChunkLayouts } from './chunk-layout.js';
 import type { Fence } from './leader-lock.js';
 import { QueueWrites, type WriteBatch } from './pending-writes.js';
 import { commitBatch } from './queue-sql.js';
@@ -24,6 +25,8 @@ export interface WriteBehindOptions {
   /** The leader lock session commits must check; undefined while it is being taken again. */
   fence: () => Fence | undefined;
   log: Logger;
+  /** Which rows of queue_chunks each commit writes; told of every commit that went through. */
+  chunks: ChunkLayouts;
   /** Applies a committed batch to memory (successes become done). */
   onCommitted: (batch: WriteBatch) => void;
   metrics?: CommitMetrics;
@@ -171,7 +174,10 @@ export class WriteBehind {
     const ignore = () => {};
     client.on('error', ignore);
     try {
-      await commitBatch(client, batch, fence);
+      // Planned per attempt, from memory as it is now; the layout moves only once it committed.
+      const chunks = this.options.chunks.plan(batch);
+      await commitBatch(client, batch, chunks, fence);
+      this.options.chunks.applied(chunks);
     } catch (error) {
       client.release(error as Error); // a broken connection must not go back to the pool
       throw error;
