@@ -210,8 +210,13 @@ export class RangeSet {
   /** Adds every height of `other`, in place. */
   addSet(other: RangeSet): void {
     if (other === this || other.isEmpty) return;
+    const top = this.max();
+    if (top === undefined || (other.min() as number) > top + 1) {
+      this.appendAll(other);
+      return;
+    }
     if (this.perRange(other)) {
-      for (const [from, to] of other.ranges()) this.add(from, to);
+      other.forEachRange((from, to) => this.add(from, to));
       return;
     }
     this.adopt(RangeSet.merge(this, other));
@@ -225,7 +230,7 @@ export class RangeSet {
     }
     if (other.isEmpty || this.isEmpty) return;
     if (this.perRange(other)) {
-      for (const [from, to] of other.ranges()) this.remove(from, to);
+      other.forEachRange((from, to) => this.remove(from, to));
       return;
     }
     this.adopt(RangeSet.subtract(this, other));
@@ -242,6 +247,8 @@ export class RangeSet {
    * into a queue of a million gaps).
    */
   difference(other: RangeSet): RangeSet {
+    const top = other.max();
+    if (this.isEmpty || top === undefined || (this.min() as number) > top) return this.clone();
     if (other.rangeCount > 16 * this.rangeCount) {
       const out: number[] = [];
       for (const [from, to] of this.ranges()) {
@@ -532,19 +539,18 @@ export class RangeSet {
 
   /** The union of both sets as a normalized flat array, in one linear pass. */
   private static merge(x: RangeSet, y: RangeSet): number[] {
+    const a = x.flat();
+    const b = y.flat();
     const out: number[] = [];
-    const a = x.ranges();
-    const b = y.ranges();
-    let i = a.next();
-    let j = b.next();
-    while (!i.done || !j.done) {
-      if (j.done || (!i.done && i.value[0] <= j.value[0])) {
-        const [from, to] = i.value as [number, number];
-        append(out, from, to);
-        i = a.next();
+    let i = 0;
+    let j = 0;
+    while (i < a.length || j < b.length) {
+      if (j >= b.length || (i < a.length && (a[i] as number) <= (b[j] as number))) {
+        append(out, a[i] as number, a[i + 1] as number);
+        i += 2;
       } else {
-        append(out, j.value[0], j.value[1]);
-        j = b.next();
+        append(out, b[j] as number, b[j + 1] as number);
+        j += 2;
       }
     }
     return out;
@@ -552,23 +558,50 @@ export class RangeSet {
 
   /** x minus y as a normalized flat array, in one linear pass. */
   private static subtract(x: RangeSet, y: RangeSet): number[] {
+    const a = x.flat();
+    const b = y.flat();
     const out: number[] = [];
-    const b = y.ranges();
-    let cut = b.next();
-    for (const [start, to] of x.ranges()) {
-      let from = start;
-      while (!cut.done && cut.value[1] < from) cut = b.next();
-      // y's ranges from here on that start within [from, to] punch holes; the last one may
-      // reach past `to` into the next range of x, so it stays current.
-      while (!cut.done && cut.value[0] <= to) {
-        if (cut.value[0] > from) out.push(from, cut.value[0] - 1);
-        from = Math.max(from, cut.value[1] + 1);
+    let j = 0;
+    for (let i = 0; i < a.length; i += 2) {
+      let from = a[i] as number;
+      const to = a[i + 1] as number;
+      while (j < b.length && (b[j + 1] as number) < from) j += 2;
+      // b's ranges from j on that start within [from, to] punch holes; the last one may reach
+      // past `to` into the next range of x, so j stays on it.
+      let k = j;
+      while (k < b.length && (b[k] as number) <= to) {
+        if ((b[k] as number) > from) out.push(from, (b[k] as number) - 1);
+        from = Math.max(from, (b[k + 1] as number) + 1);
         if (from > to) break;
-        cut = b.next();
+        k += 2;
       }
       if (from <= to) out.push(from, to);
+      j = k;
     }
     return out;
+  }
+
+  /** The ranges as one flat array [from0, to0, ...] (a copy). */
+  private flat(): number[] {
+    const { blocks } = this;
+    if (blocks.length === 1) return (blocks[0] as number[]).slice();
+    const out = new Array<number>(this.ranges_ * 2);
+    let k = 0;
+    for (const block of blocks)
+      for (let i = 0; i < block.length; i++) out[k++] = block[i] as number;
+    return out;
+  }
+
+  /** Calls `visit` with each range in ascending order; faster than iterating `ranges()`. */
+  forEachRange(visit: (from: number, to: number) => void): void {
+    for (const block of this.blocks)
+      for (let i = 0; i < block.length; i += 2) visit(block[i] as number, block[i + 1] as number);
+  }
+
+  /** Appends every range of `other`, all above this set's highest height plus one. */
+  private appendAll(other: RangeSet): void {
+    other.forEachRange((from, to) => this.insertLast(from, to));
+    this.total += other.total;
   }
 }
 

@@ -35,6 +35,11 @@ export interface ChunkWrite {
   /** The row whose content this row starts from: itself, the row it was cut from, or null. */
   source: number | null;
   enqueued: RangeSet;
+  /**
+   * The heights that became done, widened over gaps that hold no enqueued height (coverOf):
+   * the SQL keeps only its part within the row's enqueued, which is exactly those heights. A
+   * sparse queue's successes then travel as a few ranges instead of one per height.
+   */
   done: RangeSet;
   undone: RangeSet;
   /** Whether the column changes (an unchanged one is left as it is, TOAST pointer and all). */
@@ -170,7 +175,7 @@ function planQueue(
         end,
         source,
         enqueued: clip(changes.enqueued, from, to),
-        done: clip(changes.done, from, to),
+        done: coverOf(clip(changes.done, from, to), memory.enqueued),
         undone: clip(changes.undone, from, to),
         setEnqueued: split,
         setDone: split,
@@ -202,6 +207,30 @@ function splitPoints(sets: RangeSet[], from: number, to: number): number[] {
     if (cut > (cuts.at(-1) ?? from)) cuts.push(cut);
   }
   return cuts;
+}
+
+/**
+ * `done` with the gaps between its ranges filled where `enqueued` holds no height. Memory's
+ * `enqueued` holds at least what the database will hold after the commit (memory first, the
+ * enqueues of this and later batches included), so a gap it finds empty is empty there too and
+ * the cover, cut to the row's enqueued, gives back `done` exactly.
+ */
+export function coverOf(done: RangeSet, enqueued: RangeSet): RangeSet {
+  if (done.rangeCount < 2) return done;
+  const out: number[] = [];
+  let from = -1;
+  let to = -1;
+  done.forEachRange((a, b) => {
+    if (from >= 0 && enqueued.rangesWithin(to + 1, a - 1).next().done) {
+      to = b;
+      return;
+    }
+    if (from >= 0) out.push(from, to);
+    from = a;
+    to = b;
+  });
+  out.push(from, to);
+  return RangeSet.fromNormalized(out);
 }
 
 function clip(set: RangeSet, from: number, to: number): RangeSet {

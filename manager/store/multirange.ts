@@ -6,7 +6,7 @@ import { RangeSet, type RangeSetBuilder } from '../../shared/range-set.js';
 
 export function toMultirange(set: RangeSet): string {
   const parts: string[] = [];
-  for (const [from, to] of set.ranges()) parts.push(`[${from},${to + 1})`);
+  set.forEachRange((from, to) => parts.push(`[${from},${to + 1})`));
   return `{${parts.join(',')}}`;
 }
 

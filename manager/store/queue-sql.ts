@@ -59,7 +59,8 @@ export async function loadHistory(db: pg.Pool | pg.ClientBase): Promise<HistoryR
  * that lost leadership can never write. Every queue of the batch goes in the same statement.
  * `chunks` are the rows of queue_chunks the batch changes (ChunkLayouts.plan): each is
  * rewritten from its own content (or, for a row cut from a bigger one, from that row's) and
- * the changes clipped to its span; no other row of the queue is read or written.
+ * the changes clipped to its span; no other row of the queue is read or written. A row's new
+ * `done` takes the cover of its successes cut to its new `enqueued` (chunk-layout.ts, coverOf).
  */
 export async function commitBatch(
   client: pg.ClientBase,
@@ -113,14 +114,17 @@ export async function commitBatch(
      chunk_updated AS (
        UPDATE queue_chunks k SET
          enqueued = CASE WHEN c.set_enqueued THEN (k.enqueued * c.span) + c.enqueued ELSE k.enqueued END,
-         done = CASE WHEN c.set_done THEN ((k.done * c.span) - c.undone) + c.done ELSE k.done END
+         done = CASE WHEN c.set_done
+           THEN ((k.done * c.span) - c.undone) + (c.done * ((k.enqueued * c.span) + c.enqueued))
+           ELSE k.done END
        FROM c WHERE k.queue = c.queue AND k.lo = c.lo AND c.source = c.lo
      ),
      chunk_created AS (
        INSERT INTO queue_chunks (queue, lo, enqueued, done)
-       SELECT c.queue, c.lo, (coalesce(k.enqueued, '{}') * c.span) + c.enqueued,
-              ((coalesce(k.done, '{}') * c.span) - c.undone) + c.done
-       FROM c LEFT JOIN queue_chunks k ON k.queue = c.queue AND k.lo = c.source
+       SELECT c.queue, c.lo, n.enqueued,
+              ((coalesce(k.done, '{}') * c.span) - c.undone) + (c.done * n.enqueued)
+       FROM c LEFT JOIN queue_chunks k ON k.queue = c.queue AND k.lo = c.source,
+         LATERAL (SELECT (coalesce(k.enqueued, '{}') * c.span) + c.enqueued) AS n(enqueued)
        WHERE c.source IS DISTINCT FROM c.lo
      ),
      deleted AS (
