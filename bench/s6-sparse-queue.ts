@@ -25,6 +25,8 @@ const DENSE = 's6-dense';
 const DRAIN_TIMEOUT_MS = 300_000;
 const RSS_SAMPLES = 7;
 const RSS_SAMPLE_GAP_MS = 30;
+/** After the last sparse request: lets the write-behind and what it allocated settle (as S2). */
+const SETTLE_MS = 500;
 
 export async function runS6(options: BenchOptions): Promise<S6Result> {
   const { heights, perRequest, workers } = options.s6;
@@ -47,6 +49,7 @@ export async function runS6(options: BenchOptions): Promise<S6Result> {
       }
       const wal1 = await walPosition(client);
       const db1 = await databaseSize(client);
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
       const rss1 = await sampleRss(cluster.manager.pid);
       await postQueue(cluster.url, SPARSE, 'pause');
 
@@ -101,7 +104,7 @@ export async function runS6(options: BenchOptions): Promise<S6Result> {
         databaseBytesPerHeight: round(databaseGrowthBytes / heights, 1),
         rssGrowthBytes,
         rssBytesPerGap: round(rssGrowthBytes / heights, 1),
-        measured: `${requests} requests of ${perRequest} isolated heights (every other height) then ${requests} of ${perRequest} contiguous ones on another queue, no worker connected, each request's round trip; both queues paused, ${workers} noop workers connected, each queue resumed in turn until its summary reads ${heights} done; WAL from pg_current_wal_lsn() (server-wide) and pg_database_size over the sparse queue's enqueues and drain; manager VmRSS median of ${RSS_SAMPLES} samples before and after the sparse enqueues`,
+        measured: `${requests} requests of ${perRequest} isolated heights (every other height) then ${requests} of ${perRequest} contiguous ones on another queue, no worker connected, each request's round trip; both queues paused, ${workers} noop workers connected, each queue resumed in turn until its summary reads ${heights} done; WAL from pg_current_wal_lsn() (server-wide) and pg_database_size over the sparse queue's enqueues and drain; manager VmRSS median of ${RSS_SAMPLES} samples before and ${SETTLE_MS} ms after the sparse enqueues`,
       };
     });
   } finally {

@@ -11,10 +11,10 @@
  * thousand do. Iterators read the blocks: do not change a set while iterating over it.
  */
 
-/** Most numbers (two per range) a block holds before it is cut in two. */
-const BLOCK_MAX = 512;
+/** Most numbers (two per range) a block holds before it is cut in two: 128 ranges. */
+const BLOCK_MAX = 256;
 /** A block with fewer numbers is joined to a neighbour when both fit in one. */
-const BLOCK_MIN = 64;
+const BLOCK_MIN = 32;
 
 function checkHeight(value: number, name: string): void {
   if (!Number.isSafeInteger(value) || value < 0) {
@@ -59,18 +59,25 @@ export class RangeSet {
 
   /** A set holding every height of the given inclusive ranges, which may overlap or be unsorted. */
   static from(ranges: Iterable<readonly [number, number]>): RangeSet {
-    const pairs: [number, number][] = [];
-    let sorted = true;
+    // One pass while the ranges come in order (the usual case: frames, rows, clipped sets);
+    // sorted afterwards only if one does not.
+    const flat: number[] = [];
+    let pairs: [number, number][] | undefined;
     for (const [from, to] of ranges) {
       checkRange(from, to);
-      const prev = pairs[pairs.length - 1];
-      if (prev && prev[0] > from) sorted = false;
-      pairs.push([from, to]);
+      if (pairs) pairs.push([from, to]);
+      else if (flat.length > 0 && from < (flat[flat.length - 2] as number)) {
+        pairs = [];
+        for (let i = 0; i < flat.length; i += 2)
+          pairs.push([flat[i] as number, flat[i + 1] as number]);
+        pairs.push([from, to]);
+      } else append(flat, from, to);
     }
-    if (!sorted) pairs.sort((a, b) => a[0] - b[0]);
-    const flat: number[] = [];
-    for (const [from, to] of pairs) append(flat, from, to);
-    return RangeSet.fromNormalized(flat);
+    if (!pairs) return RangeSet.fromNormalized(flat);
+    pairs.sort((a, b) => a[0] - b[0]);
+    const sorted: number[] = [];
+    for (const [from, to] of pairs) append(sorted, from, to);
+    return RangeSet.fromNormalized(sorted);
   }
 
   /** A set holding the given heights, in any order, duplicates allowed. */
