@@ -126,6 +126,11 @@ export async function commitBatch(
        FROM c LEFT JOIN queue_chunks k ON k.queue = c.queue AND k.lo = c.source,
          LATERAL (SELECT (coalesce(k.enqueued, '{}') * c.span) + c.enqueued) AS n(enqueued)
        WHERE c.source IS DISTINCT FROM c.lo
+       -- The row exists only when this very statement committed and its answer was lost: the
+       -- retry (same rows, WriteBehind) adds nothing the row does not hold already.
+       ON CONFLICT (queue, lo) DO UPDATE
+         SET enqueued = queue_chunks.enqueued + EXCLUDED.enqueued,
+             done = queue_chunks.done + EXCLUDED.done
      ),
      deleted AS (
        DELETE FROM height_attempts a

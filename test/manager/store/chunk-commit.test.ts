@@ -272,3 +272,43 @@ it('keeps a dense queue in one small row', async () => {
   expect(rows).toEqual([{ lo: '0', enqueued: '{[0,100000000)}', done: '{[0,10000)}' }]);
   expect(leader.lastPlan).toHaveLength(1);
 });
+
+it('repeats a commit whose answer was lost without changing what it wrote', async () => {
+  const leader = new MiniLeader();
+  const state = leader.queue('again');
+  // A first commit that makes rows and cuts them: 3,000 isolated heights and a force over some.
+  const writes = new QueueWrites();
+  writes.recordEnqueue(state.enqueue(isolated(0, 3_000), false));
+  const batch: WriteBatch = new Map([['again', writes]]);
+  const plan = leader.chunks.plan(batch);
+  expect(plan.length).toBeGreaterThan(1);
+  const client = await db.pool.connect();
+  try {
+    await commitBatch(client, batch, plan, fence);
+    const once = await storedSets('again');
+    const rows = await rowVersions('again');
+    // The same statement again, as WriteBehind's retry sends it when the answer was lost.
+    await commitBatch(client, batch, plan, fence);
+    expect(await storedSets('again')).toEqual(once);
+    expect([...(await rowVersions('again')).keys()].sort()).toEqual([...rows.keys()].sort());
+    expect(once.enqueued).toBe(multirange(state.enqueued));
+  } finally {
+    client.release();
+  }
+  leader.chunks.applied(plan);
+  // And a later commit of successes over those rows, twice, ends with exactly them done.
+  leader.run('again', 1_000, 1);
+  const done = new QueueWrites();
+  const taken = state.committing.clone();
+  done.done.addSet(taken);
+  const second: WriteBatch = new Map([['again', done]]);
+  const secondPlan = leader.chunks.plan(second);
+  const client2 = await db.pool.connect();
+  try {
+    await commitBatch(client2, second, secondPlan, fence);
+    await commitBatch(client2, second, secondPlan, fence);
+  } finally {
+    client2.release();
+  }
+  expect((await storedSets('again')).done).toBe(multirange(taken));
+});
