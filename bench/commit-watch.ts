@@ -1,6 +1,6 @@
 /**
  * Watches what the manager has committed, straight from PostgreSQL: a height counts only once its
- * result is in `queues.done` (migrations/001_init.sql), which is where the S1 clock of
+ * result is in the `done` of `queue_sets` (migrations/003_queue_chunks.sql), which is where the S1 clock of
  * docs/performance.md stops. One small indexed query per probe, so polling every few milliseconds
  * costs the server little and the measured time is off by at most one interval.
  */
@@ -24,7 +24,7 @@ export class CommitWatch {
     const { rows } = await this.client.query<{ complete: boolean }>({
       name: 'bench_all_done',
       text: `SELECT done @> int8range($2::bigint, $3::bigint, '[]') AS complete
-             FROM queues WHERE name = $1`,
+             FROM queue_sets WHERE name = $1`,
       values: [queue, from, to],
     });
     return rows[0]?.complete === true;
@@ -34,7 +34,7 @@ export class CommitWatch {
   async doneCount(queue: string): Promise<number> {
     const { rows } = await this.client.query<{ count: string }>(
       `SELECT coalesce(sum(upper(r) - lower(r)), 0)::text AS count
-       FROM queues, unnest(done) AS r WHERE name = $1`,
+       FROM queue_chunks, unnest(done) AS r WHERE queue = $1`,
       [queue],
     );
     return Number(rows[0]?.count ?? 0);

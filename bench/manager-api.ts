@@ -20,6 +20,15 @@ export async function queueSummary(baseUrl: string, queue: string): Promise<Queu
   return request<QueueSummary>(baseUrl, 'GET', `/v1/queues/${queue}`, undefined, 200);
 }
 
+/** Pauses or resumes `queue`'s dispatch (docs/api.md); answers its summary. */
+export async function postQueue(
+  baseUrl: string,
+  queue: string,
+  action: 'pause' | 'resume',
+): Promise<QueueSummary> {
+  return request<QueueSummary>(baseUrl, 'POST', `/v1/queues/${queue}/${action}`, {}, 200);
+}
+
 /** An evm source (PUT /v1/queues/:queue/source, docs/api.md); the other fields keep defaults. */
 export interface EvmSource {
   url: string;

@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 
-export const SCENARIOS = ['S1', 'S2', 'S3', 'S4', 'S5', 'S7'] as const;
+export const SCENARIOS = ['S1', 'S2', 'S3', 'S4', 'S5', 'S6', 'S7', 'S8'] as const;
 export type ScenarioId = (typeof SCENARIOS)[number];
 
 export const ANCHORS = ['pg-boss', 'graphile-worker', 'bullmq'] as const;
@@ -39,12 +39,14 @@ export interface BenchOptions {
   };
   s4: { samples: number; perSecond: number; backfillWorkers: number };
   s5: { blocks: number; transfers: number; processes: number; concurrency: number; runs: number };
+  s6: { heights: number; perRequest: number; workers: number };
   s7: { samples: number; reorgBlocks: number; reorgDepth: number; reorgPollMs: number };
+  s8: { gaps: number; deadLetters: number };
 }
 
 export const USAGE = `Usage: npm run bench -- [options]
 
-  --only S1,S2,S3,S4,S5,S7   scenarios to run (default: all)
+  --only S1,...,S8           scenarios to run: S1,S2,S3,S4,S5,S6,S7,S8 (default: all)
   --anchors LIST|none        anchors to run beside S1/S2: pg-boss,graphile-worker,bullmq (default: all)
   --quick                    smaller sizes, for a run of about three minutes
   --out PATH                 results file (default: bench/results/latest.json)
@@ -68,6 +70,9 @@ export const USAGE = `Usage: npm run bench -- [options]
   --s5-processes N           S5 worker processes, and bare-loop processes (default 2)
   --s5-concurrency N         S5 concurrency per process, both sides (default 16)
   --s5-runs N                S5 runs of both sides, best of each is the figure (default 2; quick 1)
+  --s6-heights N             S6 isolated heights, and contiguous ones (default 1,000,000; quick 200,000)
+  --s8-gaps N                S8 gaps of the restarted queue (default 1,000,000; quick 200,000)
+  --s8-dead-letters N        S8 dead letters of the restarted queue (default 100,000; quick 20,000)
   --s7-samples N             S7 blocks timed per head mode (default 60; quick 15)
   --s7-reorg-depth N         S7 depth of the reorg, at most 100 (default 10)
   --s7-reorg-poll-ms N       S7 pollMs of the source during the reorg (default 1,000)
@@ -132,6 +137,11 @@ export function parseBenchArgs(
       concurrency: count(v['s5-concurrency'], 16, '--s5-concurrency', 1_000),
       runs: count(v['s5-runs'], quick ? 1 : 2, '--s5-runs', 20),
     },
+    s6: {
+      heights: count(v['s6-heights'], quick ? 200_000 : 1_000_000, '--s6-heights', 10_000_000),
+      perRequest: 50_000,
+      workers: 2,
+    },
     s7: {
       samples: count(v['s7-samples'], quick ? 15 : 60, '--s7-samples', 3_600),
       reorgBlocks: 100,
@@ -139,7 +149,20 @@ export function parseBenchArgs(
       reorgDepth: count(v['s7-reorg-depth'], 10, '--s7-reorg-depth', 100),
       reorgPollMs: count(v['s7-reorg-poll-ms'], 1_000, '--s7-reorg-poll-ms', 60_000, 50),
     },
+    s8: {
+      gaps: count(v['s8-gaps'], quick ? 200_000 : 1_000_000, '--s8-gaps', 10_000_000),
+      deadLetters: count(
+        v['s8-dead-letters'],
+        quick ? 20_000 : 100_000,
+        '--s8-dead-letters',
+        10_000_000,
+        0,
+      ),
+    },
   };
+  if (options.s8.deadLetters > options.s8.gaps) {
+    throw new UsageError('--s8-dead-letters must be at most --s8-gaps');
+  }
   if (options.s1.concurrency + options.s1.prefetch > MAX_CAPACITY) {
     throw new UsageError(`--concurrency plus --prefetch must be at most ${MAX_CAPACITY}`);
   }
@@ -175,7 +198,10 @@ function parse(argv: string[]) {
       's5-processes': { type: 'string' },
       's5-concurrency': { type: 'string' },
       's5-runs': { type: 'string' },
+      's6-heights': { type: 'string' },
       's7-samples': { type: 'string' },
+      's8-gaps': { type: 'string' },
+      's8-dead-letters': { type: 'string' },
       's7-reorg-depth': { type: 'string' },
       's7-reorg-poll-ms': { type: 'string' },
       help: { type: 'boolean', short: 'h' },

@@ -10,7 +10,7 @@ type Row = [string, string, string, string];
 export function renderReport(results: BenchResults): string {
   const { machine, scenarios, anchors, comparison } = results;
   const rows: Row[] = [];
-  const { S1, S2, S3, S4, S5, S7 } = scenarios;
+  const { S1, S2, S3, S4, S5, S6, S7, S8 } = scenarios;
 
   rows.push([
     'S1 throughput',
@@ -89,7 +89,28 @@ export function renderReport(results: BenchResults): string {
     ),
   ]);
 
-  rows.push(...realChainRows(S5), ...headRows(S7));
+  rows.push(...realChainRows(S5));
+  rows.push([
+    'S6 sparse queue',
+    'blockrunner',
+    figure(
+      S6,
+      (r) =>
+        `${int(r.sparseHeightsPerSecond)} heights/s, ${(r.drainShareOfDense * 100).toFixed(1)}% of contiguous`,
+    ),
+    detail(
+      S6,
+      (r) =>
+        `${int(r.heights)} isolated heights in requests of ${int(r.perRequest)}: first ${duration(r.sparseRequestMs[0] ?? 0)}, slowest ${duration(Math.max(...r.sparseRequestMs))} (${r.slowestToFirst}x), all ${duration(r.sparseEnqueueMs)} (contiguous: ${duration(r.denseEnqueueMs)}); drain ${duration(r.sparseDrainMs)} (contiguous ${duration(r.denseDrainMs)}, ${int(r.denseHeightsPerSecond)} heights/s); WAL ${r.walBytesPerHeight} B, database ${r.databaseBytesPerHeight} B per height; manager RSS ${r.rssBytesPerGap} B per gap`,
+    ),
+  ]);
+  rows.push(...headRows(S7));
+  rows.push([
+    'S8 restart',
+    'blockrunner',
+    figure(S8, (r) => `ready in ${duration(r.readyMs)}`),
+    detail(S8, (r) => `${int(r.gaps)} gaps, ${int(r.deadLetters)} dead letters, after SIGKILL`),
+  ]);
 
   const targets = results.targets.map(
     (check): Row => [

@@ -213,6 +213,43 @@ export interface S7Result {
   measured: string;
 }
 
+export interface S6Result {
+  /** The fresh database the scenario ran on, dropped after. */
+  database: string;
+  heights: number;
+  perRequest: number;
+  workers: number;
+  sparseRequestMs: number[];
+  denseRequestMs: number[];
+  sparseEnqueueMs: number;
+  denseEnqueueMs: number;
+  /** The slowest sparse request divided by the first. */
+  slowestToFirst: number;
+  sparseDrainMs: number;
+  denseDrainMs: number;
+  sparseHeightsPerSecond: number;
+  denseHeightsPerSecond: number;
+  /** Sparse drain rate divided by the dense one. */
+  drainShareOfDense: number;
+  walBytes: number;
+  walBytesPerHeight: number;
+  databaseGrowthBytes: number;
+  databaseBytesPerHeight: number;
+  rssGrowthBytes: number;
+  rssBytesPerGap: number;
+  measured: string;
+}
+
+export interface S8Result {
+  /** The fresh database the scenario ran on, dropped after. */
+  database: string;
+  gaps: number;
+  deadLetters: number;
+  /** From spawning the restarted manager to its first /readyz 200. */
+  readyMs: number;
+  measured: string;
+}
+
 export interface AnchorThroughput {
   jobs: number;
   enqueueMs: number;
@@ -279,7 +316,9 @@ export interface BenchResults {
     S3: Outcome<S3Result>;
     S4: Outcome<S4Result>;
     S5: Outcome<S5Result>;
+    S6: Outcome<S6Result>;
     S7: Outcome<S7Result>;
+    S8: Outcome<S8Result>;
   };
   anchors: Record<AnchorName, AnchorResults>;
   comparison: {

@@ -21,7 +21,9 @@ import { runS2 } from './s2-big-enqueue.js';
 import { runS3 } from './s3-overhead.js';
 import { runS4 } from './s4-latency.js';
 import { runS5 } from './s5-real-chain.js';
+import { runS6 } from './s6-sparse-queue.js';
 import { runS7 } from './s7-head.js';
+import { runS8 } from './s8-restart.js';
 import { round } from './stats.js';
 import { checkTargets } from './targets.js';
 
@@ -90,7 +92,9 @@ export async function runBench(
   const S3 = await step('S3', 'blockrunner', () => outcome(() => runS3(options)));
   const S4 = await step('S4', 'blockrunner', () => outcome(() => runS4(options)));
   const S5 = await step('S5', 'real chain', () => outcome(() => runS5(options)));
+  const S6 = await step('S6', 'sparse queue', () => outcome(() => runS6(options)));
   const S7 = await step('S7', 'head', () => outcome(() => runS7(options)));
+  const S8 = await step('S8', 'restart', () => outcome(() => runS8(options)));
 
   const versions = packageVersions();
   const anchors = Object.fromEntries(
@@ -117,7 +121,7 @@ export async function runBench(
     s1ToBestAnchor:
       best && S1.status === 'ok' ? round(S1.heightsPerSecond / best.jobsPerSecond, 1) : null,
   };
-  const scenarios = { S1, S2, S3, S4, S5, S7 };
+  const scenarios = { S1, S2, S3, S4, S5, S6, S7, S8 };
   const machine = await describeMachine(options, loadAtStart);
   if (await redisStartedByBench()) machine.redis += ' (started by the bench)';
   return {

@@ -14,7 +14,7 @@ const HEAD_P99_MS = 250;
 type Figures = Pick<BenchResults, 'scenarios' | 'comparison'>;
 
 export function checkTargets({ scenarios, comparison }: Figures): TargetCheck[] {
-  const { S1, S2, S3, S4, S5, S7 } = scenarios;
+  const { S1, S2, S3, S4, S5, S6, S7, S8 } = scenarios;
   const checks: TargetCheck[] = [];
   const add = (scenario: TargetCheck['scenario'], target: string, value?: [string, boolean]) =>
     checks.push({
@@ -90,6 +90,35 @@ export function checkTargets({ scenarios, comparison }: Figures): TargetCheck[] 
     measured: S5.status === 'ok' ? `Ponder: not run (${S5.ponder.reason})` : 'not measured',
     met: null,
   });
+  const s6 = S6.status === 'ok' ? S6 : undefined;
+  add(
+    'S6',
+    'every sparse request within 2x the first',
+    s6 && [`slowest ${s6.slowestToFirst}x the first`, s6.slowestToFirst <= 2],
+  );
+  add(
+    'S6',
+    'sparse drain at least 50% of the contiguous one',
+    s6 && [
+      `${(s6.drainShareOfDense * 100).toFixed(1)}% (${s6.sparseHeightsPerSecond.toLocaleString('en-US')} of ${s6.denseHeightsPerSecond.toLocaleString('en-US')} heights/s)`,
+      s6.drainShareOfDense >= 0.5,
+    ],
+  );
+  add(
+    'S6',
+    'under 50 bytes of WAL per isolated height',
+    s6 && [`${s6.walBytesPerHeight} bytes`, s6.walBytesPerHeight < 50],
+  );
+  add(
+    'S6',
+    'under 50 bytes of database growth per isolated height',
+    s6 && [`${s6.databaseBytesPerHeight} bytes`, s6.databaseBytesPerHeight < 50],
+  );
+  add(
+    'S6',
+    'manager memory growth under 100 bytes per gap',
+    s6 && [`${s6.rssBytesPerGap} bytes`, s6.rssBytesPerGap < 100],
+  );
   for (const name of S7_MODE_NAMES) {
     const mode = S7.status === 'ok' ? S7.modes.find((m) => m.mode === name) : undefined;
     add(
@@ -105,6 +134,16 @@ export function checkTargets({ scenarios, comparison }: Figures): TargetCheck[] 
       ? [
           `${S7.reorg.elapsedMs} ms, bound ${S7.reorg.boundMs} ms (${S7.reorg.pollMs} + ${S7.reorg.depth} x ${S7.reorg.handlerMeanMs} ms)`,
           S7.reorg.elapsedMs <= S7.reorg.boundMs,
+        ]
+      : undefined,
+  );
+  add(
+    'S8',
+    'restart on 1,000,000 gaps and 100,000 dead letters ready in under 5 s',
+    S8.status === 'ok'
+      ? [
+          `${S8.readyMs} ms (${S8.gaps.toLocaleString('en-US')} gaps, ${S8.deadLetters.toLocaleString('en-US')} dead letters)`,
+          S8.readyMs < 5_000,
         ]
       : undefined,
   );

@@ -20,6 +20,7 @@ import { SettingsTable } from './queue/queue-settings.js';
 import { ManagerStatus } from './role.js';
 import { ManagerMetrics } from './status/metrics.js';
 import { loadChainRows } from './store/chain-sql.js';
+import { ChunkLayouts } from './store/chunk-layout.js';
 import {
   EMBEDDED_POOL_SIZE,
   type EmbeddedDatabase,
@@ -126,11 +127,12 @@ export class Manager {
     });
     // Stopped while waiting for the data: shutdown() releases what is here.
     this.releaseLock = () => lock.release();
-    const queues = await loadQueueStates(pool);
+    const { queues, chunkStarts } = await loadQueueStates(pool);
     const chainRows = await loadChainRows(pool);
     const settings = new SettingsTable(await loadSettings(pool));
     const writer = new WriteBehind({
       pool,
+      chunks: new ChunkLayouts((name) => queues.get(name), chunkStarts),
       fence: () => lock.fence(),
       log,
       metrics,

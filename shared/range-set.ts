@@ -1,17 +1,20 @@
 /**
  * A set of block heights (integers 0..2^53-1) kept as sorted, disjoint, non-adjacent inclusive
  * ranges (docs/architecture.md, "Queue state": memory grows with the gaps, not the heights;
- * 0..99,999,999 is one range). Every lookup is a binary search; appending at the end and taking from the front are
- * O(1) apart from the heights copied out.
+ * 0..99,999,999 is one range).
  *
- * Layout: one flat array `[from0, to0, from1, to1, ...]` whose live part starts at `start`.
- * Taking from the front advances `start` instead of shifting the array, and the dead prefix is
- * dropped once it outgrows the live part, so front removals cost O(1) amortized.
- * Iterators read the live array: do not change a set while iterating over it.
+ * Layout: the ranges in blocks, each a flat array `[from0, to0, from1, to1, ...]` of at most
+ * BLOCK_MAX numbers, in order, with `ends[i]` the last height of block i. A lookup is a binary
+ * search over `ends` then within one block; a change rewrites the ranges it touches inside at
+ * most a few blocks and moves no other range, so add, remove and the queries cost
+ * O(log n + B + k) for n ranges held, k touched and blocks of B: a million gaps cost what a
+ * thousand do. Iterators read the blocks: do not change a set while iterating over it.
  */
 
-/** Below this many dead slots at the front, compacting is not worth a copy. */
-const COMPACT_MIN_DEAD = 64;
+/** Most numbers (two per range) a block holds before it is cut in two: 128 ranges. */
+const BLOCK_MAX = 256;
+/** A block with fewer numbers is joined to a neighbour when both fit in one. */
+const BLOCK_MIN = 32;
 
 function checkHeight(value: number, name: string): void {
   if (!Number.isSafeInteger(value) || value < 0) {
@@ -41,25 +44,40 @@ function append(out: number[], from: number, to: number): void {
   }
 }
 
+/** A position among the ranges: block index and range index (even number index) in it. */
+interface Pos {
+  b: number;
+  i: number;
+}
+
 export class RangeSet {
-  private r: number[] = [];
-  private start = 0;
+  private blocks: number[][] = [];
+  /** ends[b]: the last height of blocks[b]. */
+  private ends: number[] = [];
   private total = 0;
+  private ranges_ = 0;
 
   /** A set holding every height of the given inclusive ranges, which may overlap or be unsorted. */
   static from(ranges: Iterable<readonly [number, number]>): RangeSet {
-    const pairs: [number, number][] = [];
-    let sorted = true;
+    // One pass while the ranges come in order (the usual case: frames, rows, clipped sets);
+    // sorted afterwards only if one does not.
+    const flat: number[] = [];
+    let pairs: [number, number][] | undefined;
     for (const [from, to] of ranges) {
       checkRange(from, to);
-      const prev = pairs[pairs.length - 1];
-      if (prev && prev[0] > from) sorted = false;
-      pairs.push([from, to]);
+      if (pairs) pairs.push([from, to]);
+      else if (flat.length > 0 && from < (flat[flat.length - 2] as number)) {
+        pairs = [];
+        for (let i = 0; i < flat.length; i += 2)
+          pairs.push([flat[i] as number, flat[i + 1] as number]);
+        pairs.push([from, to]);
+      } else append(flat, from, to);
     }
-    if (!sorted) pairs.sort((a, b) => a[0] - b[0]);
-    const flat: number[] = [];
-    for (const [from, to] of pairs) append(flat, from, to);
-    return RangeSet.fromNormalized(flat);
+    if (!pairs) return RangeSet.fromNormalized(flat);
+    pairs.sort((a, b) => a[0] - b[0]);
+    const sorted: number[] = [];
+    for (const [from, to] of pairs) append(sorted, from, to);
+    return RangeSet.fromNormalized(sorted);
   }
 
   /** A set holding the given heights, in any order, duplicates allowed. */
@@ -76,14 +94,21 @@ export class RangeSet {
     return RangeSet.fromNormalized(flat);
   }
 
-  /** Wraps a flat array already sorted, disjoint and non-adjacent; takes ownership of it. */
-  private static fromNormalized(flat: number[]): RangeSet {
+  /** Wraps a flat array already sorted, disjoint and non-adjacent, cut into blocks. */
+  static fromNormalized(flat: number[]): RangeSet {
     const set = new RangeSet();
-    set.r = flat;
     let total = 0;
     for (let i = 0; i < flat.length; i += 2)
       total += (flat[i + 1] as number) - (flat[i] as number) + 1;
+    const half = BLOCK_MAX / 2;
+    if (flat.length <= BLOCK_MAX) {
+      if (flat.length > 0) set.blocks.push(flat);
+    } else {
+      for (let i = 0; i < flat.length; i += half) set.blocks.push(flat.slice(i, i + half));
+    }
+    set.ends = set.blocks.map((block) => block[block.length - 1] as number);
     set.total = total;
+    set.ranges_ = flat.length / 2;
     return set;
   }
 
@@ -94,69 +119,62 @@ export class RangeSet {
 
   /** How many disjoint ranges the set is made of. */
   get rangeCount(): number {
-    return (this.r.length - this.start) / 2;
+    return this.ranges_;
   }
 
   /** True when the set holds no height. */
   get isEmpty(): boolean {
-    return this.r.length === this.start;
+    return this.ranges_ === 0;
   }
 
   /** The lowest height, or undefined when empty. */
   min(): number | undefined {
-    return this.isEmpty ? undefined : this.r[this.start];
+    return this.blocks[0]?.[0];
   }
 
   /** The highest height, or undefined when empty. */
   max(): number | undefined {
-    return this.isEmpty ? undefined : this.r[this.r.length - 1];
+    return this.ends[this.ends.length - 1];
   }
 
   /** Whether the set holds `height`; false for anything that is not a height. */
   has(height: number): boolean {
-    if (!Number.isSafeInteger(height)) return false;
-    const p = this.seekTo(height);
-    return p < this.r.length && (this.r[p] as number) <= height;
+    return this.rangeContaining(height) !== undefined;
   }
 
   /** The range of the set that holds `height`, or undefined when the set does not hold it. */
   rangeContaining(height: number): [number, number] | undefined {
     if (!Number.isSafeInteger(height)) return undefined;
     const p = this.seekTo(height);
-    const from = this.r[p];
-    if (from === undefined || from > height) return undefined;
-    return [from, this.r[p + 1] as number];
+    const block = this.blocks[p.b];
+    if (!block) return undefined;
+    const from = block[p.i] as number;
+    if (from > height) return undefined;
+    return [from, block[p.i + 1] as number];
   }
 
   /** Adds every height of [from, to]; returns how many were not in the set before. */
   add(from: number, to: number = from): number {
     checkRange(from, to);
-    const r = this.r;
-    const len = r.length;
+    const last = this.blocks[this.blocks.length - 1];
     // Fast path: heights arriving in ascending order land at or after the last range.
-    if (len === this.start || from > (r[len - 1] as number) + 1) {
-      r.push(from, to);
+    if (!last || from > (last[last.length - 1] as number) + 1) {
+      this.insertLast(from, to);
       this.total += to - from + 1;
       return to - from + 1;
-    }
-    if (from >= (r[len - 2] as number)) {
-      const last = r[len - 1] as number;
-      if (to <= last) return 0;
-      r[len - 1] = to;
-      this.total += to - last;
-      return to - last;
     }
     const p = this.seekTo(from - 1); // first range that ends at or after from - 1
     const q = this.seekFrom(to + 1); // first range that starts after to + 1
-    if (p === q) {
-      this.replace(p, p, [from, to]);
-      this.total += to - from + 1;
-      return to - from + 1;
-    }
     let covered = 0;
-    for (let i = p; i < q; i += 2) covered += (r[i + 1] as number) - (r[i] as number) + 1;
-    const newFrom = Math.min(from, r[p] as number);
-    const newTo = Math.max(to, r[q - 1] as number);
+    let newFrom = from;
+    let newTo = to;
+    let first = true;
+    for (const [a, b] of this.between(p, q)) {
+      if (first) newFrom = Math.min(from, a);
+      first = false;
+      newTo = Math.max(to, b);
+      covered += b - a + 1;
+    }
     const added = newTo - newFrom + 1 - covered;
     if (added === 0) return 0;
     this.replace(p, q, [newFrom, newTo]);
@@ -167,17 +185,21 @@ export class RangeSet {
   /** Removes every height of [from, to]; returns how many the set held. */
   remove(from: number, to: number = from): number {
     checkRange(from, to);
-    const r = this.r;
+    if (this.isEmpty) return 0;
     const p = this.seekTo(from); // first range that ends at or after from
     const q = this.seekFrom(to); // first range that starts after to
-    if (p >= q) return 0;
     let removed = 0;
-    for (let i = p; i < q; i += 2) {
-      removed += Math.min(to, r[i + 1] as number) - Math.max(from, r[i] as number) + 1;
+    let firstFrom: number | undefined;
+    let lastTo = 0;
+    for (const [a, b] of this.between(p, q)) {
+      firstFrom ??= a;
+      lastTo = b;
+      removed += Math.min(to, b) - Math.max(from, a) + 1;
     }
+    if (firstFrom === undefined) return 0;
     const items: number[] = [];
-    if ((r[p] as number) < from) items.push(r[p] as number, from - 1);
-    if ((r[q - 1] as number) > to) items.push(to + 1, r[q - 1] as number);
+    if (firstFrom < from) items.push(firstFrom, from - 1);
+    if (lastTo > to) items.push(to + 1, lastTo);
     this.replace(p, q, items);
     this.total -= removed;
     return removed;
@@ -187,21 +209,21 @@ export class RangeSet {
   countWithin(from: number, to: number): number {
     checkHeight(from, 'from');
     checkHeight(to, 'to');
-    const r = this.r;
     let n = 0;
-    for (let p = this.seekTo(from); p < r.length && (r[p] as number) <= to; p += 2) {
-      n += Math.min(to, r[p + 1] as number) - Math.max(from, r[p] as number) + 1;
-    }
+    for (const [a, b] of this.rangesWithin(from, to)) n += b - a + 1;
     return n;
   }
 
   /** Adds every height of `other`, in place. */
   addSet(other: RangeSet): void {
     if (other === this || other.isEmpty) return;
+    const top = this.max();
+    if (top === undefined || (other.min() as number) > top + 1) {
+      this.appendAll(other);
+      return;
+    }
     if (this.perRange(other)) {
-      for (let i = other.start; i < other.r.length; i += 2) {
-        this.add(other.r[i] as number, other.r[i + 1] as number);
-      }
+      other.forEachRange((from, to) => this.add(from, to));
       return;
     }
     this.adopt(RangeSet.merge(this, other));
@@ -210,14 +232,12 @@ export class RangeSet {
   /** Removes every height of `other`, in place. */
   removeSet(other: RangeSet): void {
     if (other === this) {
-      this.adopt([]);
+      this.clear();
       return;
     }
     if (other.isEmpty || this.isEmpty) return;
     if (this.perRange(other)) {
-      for (let i = other.start; i < other.r.length; i += 2) {
-        this.remove(other.r[i] as number, other.r[i + 1] as number);
-      }
+      other.forEachRange((from, to) => this.remove(from, to));
       return;
     }
     this.adopt(RangeSet.subtract(this, other));
@@ -228,26 +248,48 @@ export class RangeSet {
     return RangeSet.fromNormalized(RangeSet.merge(this, other));
   }
 
-  /** A new set with this set's heights that `other` does not hold. */
+  /**
+   * A new set with this set's heights that `other` does not hold: one linear pass, or, when
+   * `other` is much larger, a lookup in it per range of this set (an enqueue of a few ranges
+   * into a queue of a million gaps).
+   */
   difference(other: RangeSet): RangeSet {
+    const top = other.max();
+    if (this.isEmpty || top === undefined || (this.min() as number) > top) return this.clone();
+    if (other.rangeCount > 16 * this.rangeCount) {
+      const out: number[] = [];
+      for (const [from, to] of this.ranges()) {
+        let at = from;
+        for (const [a, b] of other.rangesWithin(from, to)) {
+          if (a > at) out.push(at, a - 1);
+          at = b + 1;
+        }
+        if (at <= to) out.push(at, to);
+      }
+      return RangeSet.fromNormalized(out);
+    }
     return RangeSet.fromNormalized(RangeSet.subtract(this, other));
   }
 
   /** A new set with the heights both sets hold. */
   intersection(other: RangeSet): RangeSet {
-    const a = this.r;
-    const b = other.r;
+    const [small, large] = this.rangeCount <= other.rangeCount ? [this, other] : [other, this];
     const out: number[] = [];
-    let i = this.start;
-    let j = other.start;
-    while (i < a.length && j < b.length) {
-      const aTo = a[i + 1] as number;
-      const bTo = b[j + 1] as number;
-      const lo = Math.max(a[i] as number, b[j] as number);
-      const hi = Math.min(aTo, bTo);
+    if (large.rangeCount > 16 * small.rangeCount) {
+      for (const [from, to] of small.ranges())
+        for (const [a, b] of large.rangesWithin(from, to)) append(out, a, b);
+      return RangeSet.fromNormalized(out);
+    }
+    const a = this.ranges();
+    const b = other.ranges();
+    let x = a.next();
+    let y = b.next();
+    while (!x.done && !y.done) {
+      const lo = Math.max(x.value[0], y.value[0]);
+      const hi = Math.min(x.value[1], y.value[1]);
       if (lo <= hi) out.push(lo, hi);
-      if (aTo < bTo) i += 2;
-      else j += 2;
+      if (x.value[1] < y.value[1]) x = a.next();
+      else y = b.next();
     }
     return RangeSet.fromNormalized(out);
   }
@@ -255,12 +297,11 @@ export class RangeSet {
   /** The n lowest heights in ascending order (fewer when the set is smaller), left in the set. */
   first(n: number): number[] {
     checkCount(n);
-    const r = this.r;
     const out = new Array<number>(Math.min(n, this.total));
     let k = 0;
-    for (let p = this.start; k < out.length; p += 2) {
-      const to = r[p + 1] as number;
-      for (let h = r[p] as number; h <= to && k < out.length; h++) out[k++] = h;
+    for (const [from, to] of this.ranges()) {
+      if (k >= out.length) break;
+      for (let h = from; h <= to && k < out.length; h++) out[k++] = h;
     }
     return out;
   }
@@ -271,74 +312,87 @@ export class RangeSet {
    */
   take(n: number): [number, number][] {
     checkCount(n);
-    const r = this.r;
     const out: [number, number][] = [];
     let left = Math.min(n, this.total);
     this.total -= left;
-    let p = this.start;
     while (left > 0) {
-      const from = r[p] as number;
-      const to = r[p + 1] as number;
-      if (to - from + 1 <= left) {
-        out.push([from, to]);
-        left -= to - from + 1;
-        p += 2;
-      } else {
-        out.push([from, from + left - 1]);
-        r[p] = from + left;
-        left = 0;
+      const block = this.blocks[0] as number[];
+      let i = 0;
+      while (left > 0 && i < block.length) {
+        const from = block[i] as number;
+        const to = block[i + 1] as number;
+        if (to - from + 1 <= left) {
+          out.push([from, to]);
+          left -= to - from + 1;
+          i += 2;
+        } else {
+          out.push([from, from + left - 1]);
+          block[i] = from + left;
+          left = 0;
+        }
+      }
+      this.ranges_ -= i / 2;
+      if (i === block.length) {
+        this.blocks.shift();
+        this.ends.shift();
+      } else if (i > 0) {
+        block.splice(0, i);
       }
     }
-    this.start = p;
-    this.compact();
     return out;
   }
 
   /** Removes every height. */
   clear(): void {
-    this.r = [];
-    this.start = 0;
+    this.blocks = [];
+    this.ends = [];
     this.total = 0;
+    this.ranges_ = 0;
   }
 
   /** The ranges in ascending order, as fresh [from, to] pairs. */
   *ranges(): IterableIterator<[number, number]> {
-    for (let p = this.start; p < this.r.length; p += 2) {
-      yield [this.r[p] as number, this.r[p + 1] as number];
-    }
+    for (const block of this.blocks)
+      for (let i = 0; i < block.length; i += 2) yield [block[i] as number, block[i + 1] as number];
   }
 
   /** The ranges that meet [from, to], clipped to it, in ascending order. */
   *rangesWithin(from: number, to: number): IterableIterator<[number, number]> {
     checkHeight(from, 'from');
     checkHeight(to, 'to');
-    for (let p = this.seekTo(from); p < this.r.length && (this.r[p] as number) <= to; p += 2) {
-      yield [Math.max(from, this.r[p] as number), Math.min(to, this.r[p + 1] as number)];
+    const p = this.seekTo(from);
+    for (let b = p.b, i = p.i; b < this.blocks.length; b++, i = 0) {
+      const block = this.blocks[b] as number[];
+      for (; i < block.length; i += 2) {
+        const a = block[i] as number;
+        if (a > to) return;
+        yield [Math.max(from, a), Math.min(to, block[i + 1] as number)];
+      }
     }
   }
 
   /** Every height in ascending order. */
   *heights(): IterableIterator<number> {
-    for (let p = this.start; p < this.r.length; p += 2) {
-      const to = this.r[p + 1] as number;
-      for (let h = this.r[p] as number; h <= to; h++) yield h;
-    }
+    for (const [from, to] of this.ranges()) for (let h = from; h <= to; h++) yield h;
   }
 
   /** An independent copy. */
   clone(): RangeSet {
     const copy = new RangeSet();
-    copy.r = this.r.slice(this.start);
+    copy.blocks = this.blocks.map((block) => block.slice());
+    copy.ends = this.ends.slice();
     copy.total = this.total;
+    copy.ranges_ = this.ranges_;
     return copy;
   }
 
   /** Whether both sets hold the same heights. */
   equals(other: RangeSet): boolean {
     if (this.total !== other.total || this.rangeCount !== other.rangeCount) return false;
-    const offset = other.start - this.start;
-    for (let i = this.start; i < this.r.length; i++) {
-      if (this.r[i] !== other.r[i + offset]) return false;
+    const theirs = other.ranges();
+    for (const [from, to] of this.ranges()) {
+      const next = theirs.next();
+      if (next.done || next.value[0] !== from || next.value[1] !== to) return false;
     }
     return true;
   }
@@ -355,60 +409,125 @@ export class RangeSet {
     return `{${parts.join(', ')}}`;
   }
 
-  /** Position (even index into r) of the first live range whose end is >= x; r.length if none. */
-  private seekTo(x: number): number {
-    let lo = this.start >> 1;
-    let hi = this.r.length >> 1;
+  /** The first range whose end is >= x; {b: blocks.length, i: 0} if none. */
+  private seekTo(x: number): Pos {
+    let lo = 0;
+    let hi = this.ends.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if ((this.r[2 * mid + 1] as number) < x) lo = mid + 1;
+      if ((this.ends[mid] as number) < x) lo = mid + 1;
       else hi = mid;
     }
-    return 2 * lo;
-  }
-
-  /** Position of the first live range whose start is > x; r.length if none. */
-  private seekFrom(x: number): number {
-    let lo = this.start >> 1;
-    let hi = this.r.length >> 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if ((this.r[2 * mid] as number) <= x) lo = mid + 1;
-      else hi = mid;
+    const block = this.blocks[lo];
+    if (!block) return { b: lo, i: 0 };
+    let a = 0;
+    let z = block.length >> 1;
+    while (a < z) {
+      const mid = (a + z) >>> 1;
+      if ((block[2 * mid + 1] as number) < x) a = mid + 1;
+      else z = mid;
     }
-    return 2 * lo;
+    return { b: lo, i: 2 * a };
   }
 
-  /** Replaces r[p..q) with `items`, without shifting the array when the change is at the front. */
-  private replace(p: number, q: number, items: number[]): void {
-    const r = this.r;
-    const k = items.length;
-    if (q - p === k) {
-      for (let i = 0; i < k; i++) r[p + i] = items[i] as number;
-    } else if (p === this.start && q >= k) {
-      // At the front: write the items just before q and move start, using the dead prefix.
-      const at = q - k;
-      for (let i = 0; i < k; i++) r[at + i] = items[i] as number;
-      this.start = at;
-      this.compact();
+  /** The first range whose start is > x; {b: blocks.length, i: 0} if none. */
+  private seekFrom(x: number): Pos {
+    const p = this.seekTo(x + 1);
+    const block = this.blocks[p.b];
+    if (block && (block[p.i] as number) <= x) return this.next(p);
+    return p;
+  }
+
+  private next(p: Pos): Pos {
+    const block = this.blocks[p.b] as number[];
+    return p.i + 2 < block.length ? { b: p.b, i: p.i + 2 } : { b: p.b + 1, i: 0 };
+  }
+
+  /** The ranges from position p up to, not including, q. */
+  private *between(p: Pos, q: Pos): IterableIterator<[number, number]> {
+    for (let b = p.b, i = p.i; b < q.b || (b === q.b && i < q.i); ) {
+      const block = this.blocks[b] as number[];
+      yield [block[i] as number, block[i + 1] as number];
+      i += 2;
+      if (i >= block.length) {
+        b++;
+        i = 0;
+      }
+    }
+  }
+
+  private insertLast(from: number, to: number): void {
+    const last = this.blocks[this.blocks.length - 1];
+    if (!last || last.length >= BLOCK_MAX) {
+      this.blocks.push([from, to]);
+      this.ends.push(to);
     } else {
-      r.splice(p, q - p, ...items);
+      last.push(from, to);
+      this.ends[this.ends.length - 1] = to;
     }
+    this.ranges_++;
   }
 
-  /** Drops the dead prefix once it is larger than the live part. */
-  private compact(): void {
-    const dead = this.start;
-    if (dead === 0) return;
-    const live = this.r.length - dead;
-    if (live === 0) {
-      this.r.length = 0;
-      this.start = 0;
-    } else if (dead >= COMPACT_MIN_DEAD && dead >= live) {
-      this.r.copyWithin(0, dead);
-      this.r.length = live;
-      this.start = 0;
+  /**
+   * Replaces the ranges from p up to q with `items` (at most two ranges): the blocks strictly
+   * between are dropped, the first and last are cut, and a block that grew too big is split or
+   * one that shrank too small is joined to a neighbour.
+   */
+  private replace(p: Pos, q: Pos, items: number[]): void {
+    const { blocks } = this;
+    let removed = 0;
+    for (const _ of this.between(p, q)) removed++;
+    this.ranges_ += items.length / 2 - removed;
+    if (p.b >= blocks.length) {
+      // Past the last range: only an insertion.
+      for (let k = 0; k < items.length; k += 2)
+        this.insertLast(items[k] as number, items[k + 1] as number);
+      this.ranges_ -= items.length / 2;
+      return;
     }
+    const head = blocks[p.b] as number[];
+    if (q.b === p.b) {
+      head.splice(p.i, q.i - p.i, ...items);
+    } else {
+      // Keep head[0, p.i) + items + tail of block q.b from q.i.
+      head.length = p.i;
+      head.push(...items);
+      const tail = blocks[q.b];
+      if (tail) {
+        head.push(...tail.slice(q.i));
+        blocks.splice(p.b + 1, q.b - p.b);
+        this.ends.splice(p.b + 1, q.b - p.b);
+      } else {
+        blocks.splice(p.b + 1);
+        this.ends.splice(p.b + 1);
+      }
+    }
+    this.settle(p.b);
+  }
+
+  /** Restores the block rules at block b after it changed, and its entry in `ends`. */
+  private settle(b: number): void {
+    const { blocks, ends } = this;
+    const block = blocks[b] as number[];
+    if (block.length === 0) {
+      blocks.splice(b, 1);
+      ends.splice(b, 1);
+      return;
+    }
+    if (block.length > BLOCK_MAX) {
+      const half = (block.length >> 2) << 1;
+      const upper = block.splice(half);
+      blocks.splice(b + 1, 0, upper);
+      ends.splice(b + 1, 0, upper[upper.length - 1] as number);
+    } else if (block.length < BLOCK_MIN) {
+      const nextBlock = blocks[b + 1];
+      if (nextBlock && block.length + nextBlock.length <= BLOCK_MAX) {
+        block.push(...nextBlock);
+        blocks.splice(b + 1, 1);
+        ends.splice(b + 1, 1);
+      }
+    }
+    ends[b] = block[block.length - 1] as number;
   }
 
   /** Whether applying `other` range by range beats a linear merge of both sets. */
@@ -419,18 +538,19 @@ export class RangeSet {
 
   private adopt(flat: number[]): void {
     const fresh = RangeSet.fromNormalized(flat);
-    this.r = fresh.r;
-    this.start = 0;
+    this.blocks = fresh.blocks;
+    this.ends = fresh.ends;
     this.total = fresh.total;
+    this.ranges_ = fresh.ranges_;
   }
 
   /** The union of both sets as a normalized flat array, in one linear pass. */
   private static merge(x: RangeSet, y: RangeSet): number[] {
-    const a = x.r;
-    const b = y.r;
+    const a = x.flat();
+    const b = y.flat();
     const out: number[] = [];
-    let i = x.start;
-    let j = y.start;
+    let i = 0;
+    let j = 0;
     while (i < a.length || j < b.length) {
       if (j >= b.length || (i < a.length && (a[i] as number) <= (b[j] as number))) {
         append(out, a[i] as number, a[i + 1] as number);
@@ -445,11 +565,11 @@ export class RangeSet {
 
   /** x minus y as a normalized flat array, in one linear pass. */
   private static subtract(x: RangeSet, y: RangeSet): number[] {
-    const a = x.r;
-    const b = y.r;
+    const a = x.flat();
+    const b = y.flat();
     const out: number[] = [];
-    let j = y.start;
-    for (let i = x.start; i < a.length; i += 2) {
+    let j = 0;
+    for (let i = 0; i < a.length; i += 2) {
       let from = a[i] as number;
       const to = a[i + 1] as number;
       while (j < b.length && (b[j + 1] as number) < from) j += 2;
@@ -466,5 +586,50 @@ export class RangeSet {
       j = k;
     }
     return out;
+  }
+
+  /** The ranges as one flat array [from0, to0, ...] (a copy). */
+  private flat(): number[] {
+    const { blocks } = this;
+    if (blocks.length === 1) return (blocks[0] as number[]).slice();
+    const out = new Array<number>(this.ranges_ * 2);
+    let k = 0;
+    for (const block of blocks)
+      for (let i = 0; i < block.length; i++) out[k++] = block[i] as number;
+    return out;
+  }
+
+  /** Calls `visit` with each range in ascending order; faster than iterating `ranges()`. */
+  forEachRange(visit: (from: number, to: number) => void): void {
+    for (const block of this.blocks)
+      for (let i = 0; i < block.length; i += 2) visit(block[i] as number, block[i + 1] as number);
+  }
+
+  /** Appends every range of `other`, all above this set's highest height plus one. */
+  private appendAll(other: RangeSet): void {
+    other.forEachRange((from, to) => this.insertLast(from, to));
+    this.total += other.total;
+  }
+}
+
+/**
+ * Builds a set from ranges given in ascending order of their start (touching or overlapping
+ * the previous one is fine): linear, one pass, as when loading a queue's rows in span order.
+ */
+export class RangeSetBuilder {
+  private readonly flat: number[] = [];
+
+  add(from: number, to: number): void {
+    checkRange(from, to);
+    const lastFrom = this.flat[this.flat.length - 2];
+    if (lastFrom !== undefined && from < lastFrom) {
+      throw new RangeError(`ranges must come in ascending order, got ${from} after ${lastFrom}`);
+    }
+    append(this.flat, from, to);
+  }
+
+  /** The set; the builder must not be used afterwards. */
+  build(): RangeSet {
+    return RangeSet.fromNormalized(this.flat);
   }
 }

@@ -2,11 +2,11 @@
  * Conversion between RangeSet (inclusive ranges) and PostgreSQL's int8multirange text form,
  * which is canonical as half-open ranges: {[0,100),[200,301)}.
  */
-import { RangeSet } from '../../shared/range-set.js';
+import { RangeSet, type RangeSetBuilder } from '../../shared/range-set.js';
 
 export function toMultirange(set: RangeSet): string {
   const parts: string[] = [];
-  for (const [from, to] of set.ranges()) parts.push(`[${from},${to + 1})`);
+  set.forEachRange((from, to) => parts.push(`[${from},${to + 1})`));
   return `{${parts.join(',')}}`;
 }
 
@@ -25,4 +25,49 @@ export function fromMultirange(text: string): RangeSet {
     if (from <= to) ranges.push([from, to]);
   }
   return RangeSet.from(ranges);
+}
+
+const OPEN_BRACE = 123; // {
+const CLOSE_BRACE = 125; // }
+const OPEN_BRACKET = 91; // [
+const CLOSE_PAREN = 41; // )
+const COMMA = 44;
+const ZERO = 48;
+const NINE = 57;
+
+/**
+ * Appends the ranges of an int8multirange in PostgreSQL's canonical text form of int8 ranges
+ * (`{[0,100),[200,301)}`) to `out`, in one pass over the characters: loading a queue of a
+ * million gaps reads its rows this way (queue-loader.ts). Anything else is refused.
+ */
+export function appendMultirange(out: RangeSetBuilder, text: string): void {
+  const fail = () => new Error(`not a canonical int8multirange: ${text.slice(0, 100)}`);
+  const n = text.length;
+  if (n < 2 || text.charCodeAt(0) !== OPEN_BRACE || text.charCodeAt(n - 1) !== CLOSE_BRACE)
+    throw fail();
+  let i = 1;
+  const number = (): number => {
+    const begin = i;
+    let value = 0;
+    for (let c = text.charCodeAt(i); c >= ZERO && c <= NINE; c = text.charCodeAt(++i))
+      value = value * 10 + (c - ZERO);
+    if (i === begin || i - begin > 16) throw fail();
+    return value;
+  };
+  while (i < n - 1) {
+    if (text.charCodeAt(i) !== OPEN_BRACKET) throw fail();
+    i++;
+    const from = number();
+    if (text.charCodeAt(i) !== COMMA) throw fail();
+    i++;
+    const end = number();
+    if (text.charCodeAt(i) !== CLOSE_PAREN || end <= from) throw fail();
+    i++;
+    out.add(from, end - 1);
+    if (i < n - 1) {
+      if (text.charCodeAt(i) !== COMMA) throw fail();
+      i++;
+      if (i >= n - 1) throw fail();
+    }
+  }
 }

@@ -1,20 +1,27 @@
 /**
  * SQL for the queue tables, one function per operation, the SQL beside it (docs/architecture.md,
  * "Store").
- * Ranges travel as int8multirange literals; per-height rows as unnest($n::type[]) batches.
+ * Ranges travel as int8multirange literals; rows as unnest($n::type[]) batches.
  */
 import type pg from 'pg';
 import { LeadershipLostError } from '../../shared/errors.js';
 import type { AttemptRecord } from '../queue/queue-state.js';
 import { chainWrites } from './chain-sql.js';
+import type { ChunkWrite } from './chunk-layout.js';
+import { fenceCte } from './leader-lock.js';
 import { toMultirange } from './multirange.js';
 import type { QueueWrites, WriteBatch } from './pending-writes.js';
 
 export interface QueueRow {
   name: string;
+  paused_reason: string | null;
+}
+
+export interface ChunkRow {
+  queue: string;
+  lo: string;
   enqueued: string;
   done: string;
-  paused_reason: string | null;
 }
 
 export interface HistoryRow {
@@ -27,8 +34,15 @@ export interface HistoryRow {
 }
 
 export async function loadQueues(db: pg.Pool | pg.ClientBase): Promise<QueueRow[]> {
-  const { rows } = await db.query<QueueRow>(
-    'SELECT name, enqueued::text AS enqueued, done::text AS done, paused_reason FROM queues ORDER BY name',
+  const { rows } = await db.query<QueueRow>('SELECT name, paused_reason FROM queues ORDER BY name');
+  return rows;
+}
+
+/** Every queue's rows of heights, in order of queue and span, so each set is read in order. */
+export async function loadChunks(db: pg.Pool | pg.ClientBase): Promise<ChunkRow[]> {
+  const { rows } = await db.query<ChunkRow>(
+    `SELECT c.queue, c.lo::text AS lo, c.enqueued::text AS enqueued, c.done::text AS done
+     FROM queue_chunks c ORDER BY c.queue, c.lo`,
   );
   return rows;
 }
@@ -44,10 +58,15 @@ export async function loadHistory(db: pg.Pool | pg.ClientBase): Promise<HistoryR
  * Commits one batch in one statement (so one round trip and one implicit transaction), fenced:
  * it writes nothing unless the session `leaderPid` still holds the leader lock, so a manager
  * that lost leadership can never write. Every queue of the batch goes in the same statement.
+ * `chunks` are the rows of queue_chunks the batch changes (ChunkLayouts.plan): each is
+ * rewritten from its own content (or, for a row cut from a bigger one, from that row's) and
+ * the changes clipped to its span; no other row of the queue is read or written. A row's new
+ * `done` takes the cover of its successes cut to its new `enqueued` (chunk-layout.ts, coverOf).
  */
 export async function commitBatch(
   client: pg.ClientBase,
   batch: WriteBatch,
+  chunks: ChunkWrite[],
   fence: { lockKey: number; leaderPid: number },
 ): Promise<void> {
   const queues = new QueueColumns();
@@ -60,42 +79,63 @@ export async function commitBatch(
       else deleted.push(queue, height);
     }
   }
-  const chain = chainWrites(batch, 20);
+  const chain = chainWrites(batch, 26);
   const { rows } = await client.query<{ held: boolean }>(
-    `WITH fence AS (
-       SELECT EXISTS (
-         SELECT 1 FROM pg_locks
-         WHERE locktype = 'advisory' AND classid = 0 AND objid = $1::bigint AND objsubid = 1
-           AND pid = $2::int AND granted
-       ) AS held
-     ),
+    `WITH ${fenceCte('$1', '$2')},
      w AS (
-       SELECT * FROM unnest($3::text[], $4::int8multirange[], $5::int8multirange[], $6::int8multirange[],
-                            $15::bool[], $16::text[], $17::bool[], $18::bigint[], $19::text[])
-         AS w(name, enqueued, done, undone, set_paused, paused_reason, set_head, head, head_hash)
+       SELECT * FROM unnest($3::text[], $4::bool[], $5::text[], $6::bool[], $7::bigint[], $8::text[])
+         AS w(name, set_paused, paused_reason, set_head, head, head_hash)
        WHERE (SELECT held FROM fence)
      ),
      updated AS (
-       UPDATE queues q SET enqueued = q.enqueued + w.enqueued, done = (q.done - w.undone) + w.done,
+       UPDATE queues q SET
          paused_reason = CASE WHEN w.set_paused THEN w.paused_reason ELSE q.paused_reason END,
          head = CASE WHEN w.set_head THEN w.head ELSE q.head END,
          head_hash = CASE WHEN w.set_head THEN w.head_hash ELSE q.head_hash END
-       FROM w WHERE q.name = w.name
+       FROM w WHERE q.name = w.name AND (w.set_paused OR w.set_head)
      ),
      created AS (
-       INSERT INTO queues (name, enqueued, done, paused_reason, head, head_hash)
-       SELECT w.name, w.enqueued, w.done, w.paused_reason, w.head, w.head_hash FROM w
+       INSERT INTO queues (name, paused_reason, head, head_hash)
+       SELECT w.name, w.paused_reason, w.head, w.head_hash FROM w
        WHERE NOT EXISTS (SELECT 1 FROM queues q WHERE q.name = w.name)
+     ),
+     c AS (
+       SELECT c.*, int8multirange(int8range(c.lo, c.span_end)) AS span
+       FROM unnest($17::text[], $18::bigint[], $19::bigint[], $20::bigint[], $21::int8multirange[],
+                   $22::int8multirange[], $23::int8multirange[], $24::bool[], $25::bool[])
+         AS c(queue, lo, span_end, source, enqueued, done, undone, set_enqueued, set_done)
+       WHERE (SELECT held FROM fence)
+     ),
+     chunk_updated AS (
+       UPDATE queue_chunks k SET
+         enqueued = CASE WHEN c.set_enqueued THEN (k.enqueued * c.span) + c.enqueued ELSE k.enqueued END,
+         done = CASE WHEN c.set_done
+           THEN ((k.done * c.span) - c.undone) + (c.done * ((k.enqueued * c.span) + c.enqueued))
+           ELSE k.done END
+       FROM c WHERE k.queue = c.queue AND k.lo = c.lo AND c.source = c.lo
+     ),
+     chunk_created AS (
+       INSERT INTO queue_chunks (queue, lo, enqueued, done)
+       SELECT c.queue, c.lo, n.enqueued,
+              ((coalesce(k.done, '{}') * c.span) - c.undone) + (c.done * n.enqueued)
+       FROM c LEFT JOIN queue_chunks k ON k.queue = c.queue AND k.lo = c.source,
+         LATERAL (SELECT (coalesce(k.enqueued, '{}') * c.span) + c.enqueued) AS n(enqueued)
+       WHERE c.source IS DISTINCT FROM c.lo
+       -- The row exists only when this very statement committed and its answer was lost: the
+       -- retry (same rows, WriteBehind) adds nothing the row does not hold already.
+       ON CONFLICT (queue, lo) DO UPDATE
+         SET enqueued = queue_chunks.enqueued + EXCLUDED.enqueued,
+             done = queue_chunks.done + EXCLUDED.done
      ),
      deleted AS (
        DELETE FROM height_attempts a
-       USING unnest($7::text[], $8::bigint[]) AS d(queue, height)
+       USING unnest($9::text[], $10::bigint[]) AS d(queue, height)
        WHERE (SELECT held FROM fence) AND a.queue = d.queue AND a.height = d.height
      ),
      upserted AS (
        INSERT INTO height_attempts (queue, height, attempts, last_error, next_attempt_at, failed)
        SELECT t.queue, t.height, t.attempts, t.last_error, to_timestamp(t.next_ms / 1000.0), t.failed
-       FROM unnest($9::text[], $10::bigint[], $11::int[], $12::text[], $13::float8[], $14::bool[])
+       FROM unnest($11::text[], $12::bigint[], $13::int[], $14::text[], $15::float8[], $16::bool[])
          AS t(queue, height, attempts, last_error, next_ms, failed)
        WHERE (SELECT held FROM fence)
        ON CONFLICT (queue, height) DO UPDATE
@@ -109,19 +149,31 @@ export async function commitBatch(
       ...queues.params(),
       ...deleted.params(),
       ...upserted.params(),
-      ...queues.chainParams(),
+      ...chunkParams(chunks),
       ...chain.params,
     ],
   );
   if (!rows[0]?.held) throw new LeadershipLostError('this manager no longer holds the leader lock');
 }
 
-/** The queues rows of a batch, column by column, for unnest. */
+/** $17..$25: the rows of queue_chunks to write, column by column. */
+export function chunkParams(chunks: ChunkWrite[]): unknown[] {
+  return [
+    chunks.map((c) => c.queue),
+    chunks.map((c) => c.lo),
+    chunks.map((c) => c.end),
+    chunks.map((c) => c.source),
+    chunks.map((c) => toMultirange(c.enqueued)),
+    chunks.map((c) => toMultirange(c.done)),
+    chunks.map((c) => toMultirange(c.undone)),
+    chunks.map((c) => c.setEnqueued),
+    chunks.map((c) => c.setDone),
+  ];
+}
+
+/** The queues rows of a batch, column by column, for unnest: $3..$8. */
 class QueueColumns {
   private readonly names: string[] = [];
-  private readonly enqueued: string[] = [];
-  private readonly done: string[] = [];
-  private readonly undone: string[] = [];
   private readonly setPaused: boolean[] = [];
   private readonly pausedReasons: (string | null)[] = [];
   private readonly setHead: boolean[] = [];
@@ -130,9 +182,6 @@ class QueueColumns {
 
   push(queue: string, writes: QueueWrites): void {
     this.names.push(queue);
-    this.enqueued.push(toMultirange(writes.enqueued));
-    this.done.push(toMultirange(writes.done));
-    this.undone.push(toMultirange(writes.undone));
     this.setPaused.push(writes.paused !== undefined);
     this.pausedReasons.push(writes.paused ?? null);
     this.setHead.push(writes.head !== undefined);
@@ -141,12 +190,14 @@ class QueueColumns {
   }
 
   params(): unknown[] {
-    return [this.names, this.enqueued, this.done, this.undone];
-  }
-
-  /** $15..$19: the queues row's own columns (pause reason, head). */
-  chainParams(): unknown[] {
-    return [this.setPaused, this.pausedReasons, this.setHead, this.heads, this.headHashes];
+    return [
+      this.names,
+      this.setPaused,
+      this.pausedReasons,
+      this.setHead,
+      this.heads,
+      this.headHashes,
+    ];
   }
 }
 

@@ -9,6 +9,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type pg from 'pg';
 import type { Logger } from '../../shared/logger.js';
 import { RETRY_POLICIES, retry } from '../../shared/retry.js';
+import type { ChunkLayouts, ChunkWrite } from './chunk-layout.js';
 import type { Fence } from './leader-lock.js';
 import { QueueWrites, type WriteBatch } from './pending-writes.js';
 import { commitBatch } from './queue-sql.js';
@@ -24,6 +25,8 @@ export interface WriteBehindOptions {
   /** The leader lock session commits must check; undefined while it is being taken again. */
   fence: () => Fence | undefined;
   log: Logger;
+  /** Which rows of queue_chunks each commit writes; told of every commit that went through. */
+  chunks: ChunkLayouts;
   /** Applies a committed batch to memory (successes become done). */
   onCommitted: (batch: WriteBatch) => void;
   metrics?: CommitMetrics;
@@ -164,7 +167,10 @@ export class WriteBehind {
    * stop that gives up (`abandon`) ends the loop, rejecting with `abandoned`.
    */
   private async commitWithRetry(batch: WriteBatch): Promise<void> {
-    const durationMs = await retry(() => this.commit(batch), {
+    // Planned once: a retry sends the same rows, so an attempt that committed but whose answer
+    // was lost is repeated exactly (queue-sql.ts), never planned again over rows it made.
+    const chunks = this.options.chunks.plan(batch);
+    const durationMs = await retry(() => this.commit(batch, chunks), {
       policy: RETRY_POLICIES.commit,
       signal: this.stopped.signal,
       onFailedAttempt: ({ error, delayMs }) => {
@@ -174,13 +180,14 @@ export class WriteBehind {
       },
     });
     // After the retries, not inside them: a batch already committed is never committed again.
+    this.options.chunks.applied(chunks);
     this.healthy = true;
     this.options.onCommitted(batch);
     this.metrics?.committed(batch, durationMs);
   }
 
   /** One attempt at committing `batch`; resolves with its duration in ms. */
-  private async commit(batch: WriteBatch): Promise<number> {
+  private async commit(batch: WriteBatch, chunks: ChunkWrite[]): Promise<number> {
     const fence = this.options.fence();
     if (!fence) throw new Error('waiting for the leader lock');
     const started = performance.now();
@@ -190,7 +197,7 @@ export class WriteBehind {
     const ignore = () => {};
     client.on('error', ignore);
     try {
-      await commitBatch(client, batch, fence);
+      await commitBatch(client, batch, chunks, fence);
     } catch (error) {
       client.release(error as Error); // a broken connection must not go back to the pool
       throw error;

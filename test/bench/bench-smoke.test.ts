@@ -120,10 +120,16 @@ describe('npm run bench, smoke run', () => {
       'S4',
       'S5',
       'S5',
+      'S6',
+      'S6',
+      'S6',
+      'S6',
+      'S6',
       'S7',
       'S7',
       'S7',
       'S7',
+      'S8',
     ]);
     expect(results.targets.find((check) => check.scenario === 'S3')?.met).toBeNull();
     expect(results.machine.cores).toBe(cpus().length);
@@ -137,6 +143,53 @@ describe('npm run bench, smoke run', () => {
       const { rows } = await client.query<{ datname: string }>(
         'SELECT datname FROM pg_database WHERE datname = ANY($1::text[])',
         [names],
+      );
+      return rows.map((row) => row.datname);
+    });
+    expect(left).toEqual([]);
+  });
+
+  it('runs S6 and S8 small: a sparse queue beside a contiguous one, a restart on it', async () => {
+    const adminUrl = inject('databaseUrl');
+    const out = join(dir, 's6.json');
+    const run = await runBench([
+      '--only',
+      'S6,S8',
+      '--anchors',
+      'none',
+      '--s6-heights',
+      '60000',
+      '--s8-gaps',
+      '20000',
+      '--s8-dead-letters',
+      '2000',
+      '--database-url',
+      adminUrl,
+      '--out',
+      out,
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    const results = JSON.parse(readFileSync(out, 'utf8')) as BenchResults;
+    const { S6, S8 } = results.scenarios;
+    if (S6.status !== 'ok') throw new Error(`S6: ${JSON.stringify(S6)}`);
+    if (S8.status !== 'ok') throw new Error(`S8: ${JSON.stringify(S8)}`);
+    // 60,000 heights in requests of 50,000: two requests on each side, both drained.
+    expect(S6.sparseRequestMs).toHaveLength(2);
+    expect(S6.denseRequestMs).toHaveLength(2);
+    expect(S6.sparseHeightsPerSecond).toBeGreaterThan(0);
+    expect(S6.denseHeightsPerSecond).toBeGreaterThan(0);
+    expect(S6.walBytes).toBeGreaterThan(0);
+    expect(S8).toMatchObject({ gaps: 20_000, deadLetters: 2_000 });
+    expect(S8.readyMs).toBeGreaterThan(0);
+    const checked = results.targets.filter((check) => ['S6', 'S8'].includes(check.scenario));
+    expect(checked).toHaveLength(6);
+    expect(checked.every((check) => check.met !== null)).toBe(true);
+    expect(run.stdout).toContain('| S6 sparse queue');
+    expect(run.stdout).toContain('| S8 restart');
+    const left = await withAdminClient(adminUrl, async (client) => {
+      const { rows } = await client.query<{ datname: string }>(
+        'SELECT datname FROM pg_database WHERE datname = ANY($1::text[])',
+        [[S6.database, S8.database]],
       );
       return rows.map((row) => row.datname);
     });

@@ -126,7 +126,7 @@ describe('against a real manager', () => {
     expect(worker.exitStatus()).toBeUndefined();
     expect(logEntries(worker, 'worker connected')).toHaveLength(2);
     const { rows } = await (db as TestDatabase).pool.query(
-      "SELECT done::text FROM queues WHERE name = 'default'",
+      "SELECT done::text FROM queue_sets WHERE name = 'default'",
     );
     expect(rows[0].done).toBe('{[0,10000)}');
     expect(await worker.stop('SIGTERM')).toEqual({ code: 0, signal: null });

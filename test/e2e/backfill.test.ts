@@ -73,7 +73,7 @@ describe('backfill with two workers', () => {
 
   it('keeps done heights in PostgreSQL as ranges, not rows', async () => {
     const { rows } = await db.pool.query(
-      "SELECT enqueued::text, done::text FROM queues WHERE name = 'default'",
+      "SELECT enqueued::text, done::text FROM queue_sets WHERE name = 'default'",
     );
     expect(rows).toEqual([{ enqueued: '{[0,10000)}', done: '{[0,10000)}' }]);
     const attempts = await db.pool.query('SELECT count(*)::int AS n FROM height_attempts');

@@ -55,6 +55,6 @@ it('commits a steady stream of results at most once per interval, losing none', 
   // Commit starts are at least an interval apart; the count is taken at each commit's end, so
   // one commit that started before the first reading may be counted too.
   expect(made).toBeLessThanOrEqual(Math.floor(elapsedMs / COMMIT_INTERVAL_MS) + 2);
-  const { rows } = await db.pool.query("SELECT done::text FROM queues WHERE name = 'default'");
+  const { rows } = await db.pool.query("SELECT done::text FROM queue_sets WHERE name = 'default'");
   expect(rows).toEqual([{ done: `{[0,${HEIGHTS})}` }]);
 });

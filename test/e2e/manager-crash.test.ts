@@ -33,7 +33,7 @@ it('loses nothing when the manager is killed and restarted', async () => {
     { timeoutMs: 20_000 },
   );
   await first.kill();
-  const { rows } = await db.pool.query("SELECT done::text FROM queues WHERE name = 'default'");
+  const { rows } = await db.pool.query("SELECT done::text FROM queue_sets WHERE name = 'default'");
   const committedAtCrash = rows[0].done as string;
 
   const second = await startManager({ databaseUrl: db.url, env });
@@ -46,6 +46,6 @@ it('loses nothing when the manager is killed and restarted', async () => {
   expect(doneBefore).toBeGreaterThan(2_000);
   expect(committedAtCrash).toMatch(/^\{\[0,\d+\)/);
   expect(summary).toMatchObject({ pending: 0, leased: 0, failed: 0, watermark: 19_999 });
-  const after = await db.pool.query("SELECT done::text FROM queues WHERE name = 'default'");
+  const after = await db.pool.query("SELECT done::text FROM queue_sets WHERE name = 'default'");
   expect(after.rows[0].done).toBe('{[0,20000)}');
 });

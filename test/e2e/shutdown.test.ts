@@ -47,7 +47,7 @@ it('stops workers and the manager with exit code 0 and loses nothing', async () 
     { timeoutMs: 10_000 },
   );
   expect(await manager.stop('SIGTERM')).toMatchObject({ code: 0 });
-  const { rows } = await db.pool.query("SELECT done::text FROM queues WHERE name = 'default'");
+  const { rows } = await db.pool.query("SELECT done::text FROM queue_sets WHERE name = 'default'");
   expect(rows[0].done).toMatch(/^\{\[0,\d+\)\}$/);
   expect(await second.stop('SIGTERM')).toMatchObject({ code: 0 });
 });

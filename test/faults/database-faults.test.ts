@@ -58,7 +58,7 @@ it('survives its database connections being killed again and again', async () =>
   });
   expect(summary).toMatchObject({ failed: 0, pending: 0, leased: 0 });
   expect(await workerIds(manager)).toEqual(workersBefore);
-  const { rows } = await db.pool.query("SELECT done::text FROM queues WHERE name = 'default'");
+  const { rows } = await db.pool.query("SELECT done::text FROM queue_sets WHERE name = 'default'");
   expect(rows[0].done).toBe('{[0,30000)}');
   expect(manager.logs().some((line) => line.includes('leader lock taken again'))).toBe(true);
   console.info(`terminated ${killed} manager connections in 8 rounds`);
@@ -81,7 +81,7 @@ it('survives a restart of the PostgreSQL cluster', async () => {
   expect(await workerIds(manager)).toEqual(workersBefore);
   const client = new pg.Client({ connectionString: cluster.url });
   await client.connect();
-  const { rows } = await client.query("SELECT done::text FROM queues WHERE name = 'default'");
+  const { rows } = await client.query("SELECT done::text FROM queue_sets WHERE name = 'default'");
   await client.end();
   expect(rows[0].done).toBe('{[0,30000)}');
 });

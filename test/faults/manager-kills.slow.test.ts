@@ -70,7 +70,7 @@ it('loses nothing and counts each height done once across five manager crashes',
     failed: 0,
     watermark: HEIGHTS - 1,
   });
-  const { rows } = await db.pool.query("SELECT done::text FROM queues WHERE name = 'default'");
+  const { rows } = await db.pool.query("SELECT done::text FROM queue_sets WHERE name = 'default'");
   expect(rows[0].done).toBe(`{[0,${HEIGHTS})}`);
 
   // Workers write their successes when they exit.

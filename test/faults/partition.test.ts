@@ -115,7 +115,9 @@ it.skipIf(unavailable !== undefined)(
       timeoutMs: 60_000,
     });
     expect(summary).toMatchObject({ pending: 0, leased: 0, failed: 0, watermark: 1_999 });
-    const { rows } = await db.pool.query("SELECT done::text FROM queues WHERE name = 'default'");
+    const { rows } = await db.pool.query(
+      "SELECT done::text FROM queue_sets WHERE name = 'default'",
+    );
     expect(rows[0].done).toBe('{[0,2000)}');
   },
   120_000,

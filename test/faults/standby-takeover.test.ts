@@ -71,7 +71,7 @@ it('fails over to the standby when the leader dies', async () => {
     { timeoutMs: 60_000 },
   );
   expect(summary).toMatchObject({ pending: 0, leased: 0, failed: 0, watermark: 19_999 });
-  const { rows } = await db.pool.query("SELECT done::text FROM queues WHERE name = 'default'");
+  const { rows } = await db.pool.query("SELECT done::text FROM queue_sets WHERE name = 'default'");
   expect(rows[0].done).toBe('{[0,20000)}');
   console.info(`standby took over ${takeoverMs} ms after the leader was killed`);
   expect(takeoverMs).toBeLessThan(15_000);

@@ -516,3 +516,82 @@ describe('RangeSet against a Set model', () => {
     );
   });
 });
+
+describe('RangeSet across many blocks', () => {
+  const DOMAIN = 30_000;
+  /** Ranges from a bitmap of the domain: the model the set must agree with. */
+  function modelRanges(bits: Uint8Array): [number, number][] {
+    const out: [number, number][] = [];
+    for (let h = 0; h < bits.length; h++) {
+      if (!bits[h]) continue;
+      const last = out.at(-1);
+      if (last && last[1] === h - 1) last[1] = h;
+      else out.push([h, h]);
+    }
+    return out;
+  }
+  const step = fc.oneof(
+    fc.record({
+      kind: fc.constantFrom('add', 'remove', 'addSet', 'removeSet'),
+      from: fc.integer({ min: 0, max: DOMAIN - 1 }),
+      length: fc.integer({ min: 0, max: 3_000 }),
+      stride: fc.integer({ min: 1, max: 3 }),
+    }),
+    fc.record({ kind: fc.constant('take'), n: fc.integer({ min: 0, max: 2_000 }) }),
+  );
+
+  it('agrees with a bitmap over thousands of ranges', () => {
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 1, maxLength: 40 }), (steps) => {
+        const set = new RangeSet();
+        const bits = new Uint8Array(DOMAIN);
+        // Start with every other height: thousands of ranges, many blocks.
+        for (let h = 0; h < DOMAIN; h += 2) {
+          set.add(h);
+          bits[h] = 1;
+        }
+        for (const s of steps) {
+          if (s.kind === 'take') {
+            const taken = set.take(s.n);
+            let left = s.n;
+            for (let h = 0; h < DOMAIN && left > 0; h++)
+              if (bits[h]) {
+                bits[h] = 0;
+                left--;
+              }
+            expect(taken.reduce((n, [a, b]) => n + b - a + 1, 0)).toBe(s.n - left);
+            continue;
+          }
+          const to = Math.min(DOMAIN - 1, s.from + s.length);
+          const value = s.kind === 'add' || s.kind === 'addSet' ? 1 : 0;
+          if (s.kind === 'add' || s.kind === 'remove') {
+            const before = set.countWithin(s.from, to);
+            const changed = s.kind === 'add' ? set.add(s.from, to) : set.remove(s.from, to);
+            expect(changed).toBe(s.kind === 'add' ? to - s.from + 1 - before : before);
+            for (let h = s.from; h <= to; h++) bits[h] = value;
+          } else {
+            const other = new RangeSet();
+            for (let h = s.from; h <= to; h += s.stride) {
+              other.add(h);
+              bits[h] = value;
+            }
+            if (s.kind === 'addSet') set.addSet(other);
+            else set.removeSet(other);
+          }
+        }
+        expectNormalized(set);
+        const model = modelRanges(bits);
+        expect(set.toJSON()).toEqual(model);
+        // One range against thousands: the lookup-per-range paths.
+        const [lo, hi] = [DOMAIN / 3, DOMAIN / 2];
+        const probe = RangeSet.from([[lo, hi]]);
+        const inProbe = (keep: (bit: number) => boolean) =>
+          modelRanges(bits.map((bit, h) => (h >= lo && h <= hi && keep(bit) ? 1 : 0)));
+        expect(probe.difference(set).toJSON()).toEqual(inProbe((bit) => bit === 0));
+        expect(probe.intersection(set).toJSON()).toEqual(inProbe((bit) => bit === 1));
+        expect(set.clone().equals(set)).toBe(true);
+      }),
+      { numRuns: 60 },
+    );
+  });
+});

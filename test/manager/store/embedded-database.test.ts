@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
+import { ChunkLayouts } from '../../../manager/store/chunk-layout.js';
 import {
   EMBEDDED_POOL_SIZE,
   type EmbeddedDatabase,
@@ -19,6 +20,7 @@ import { QueueWrites, type WriteBatch } from '../../../manager/store/pending-wri
 import { commitBatch } from '../../../manager/store/queue-sql.js';
 import { LeadershipLostError } from '../../../shared/errors.js';
 import { createLogger } from '../../../shared/logger.js';
+import { RangeSet } from '../../../shared/range-set.js';
 
 const log = createLogger({ level: 'silent', name: 'test' });
 let dataDir: string | undefined;
@@ -36,6 +38,13 @@ function enqueueBatch(from: number, to: number): WriteBatch {
   writes.enqueued.add(from, to);
   writes.done.add(from, to);
   return new Map([['default', writes]]);
+}
+
+/** The rows a batch writes, for a queue whose memory holds what the batch enqueues. */
+function chunksOf(batch: WriteBatch) {
+  const memory = { enqueued: new RangeSet(), done: new RangeSet() };
+  for (const writes of batch.values()) memory.enqueued.addSet(writes.enqueued);
+  return new ChunkLayouts(() => memory).plan(batch);
 }
 
 async function connect(url: string): Promise<pg.Client> {
@@ -68,12 +77,13 @@ it('migrates, fences commits on the leader lock, and keeps data across a restart
   // The fence reads pg_locks: it lets the lock holder's session commit and nobody else.
   const client = await pool.connect();
   try {
-    await commitBatch(client, enqueueBatch(0, 999), {
+    const first = enqueueBatch(0, 999);
+    await commitBatch(client, first, chunksOf(first), {
       lockKey: LEADER_LOCK_KEY,
       leaderPid: lock?.pid ?? -1,
     });
     await expect(
-      commitBatch(client, enqueueBatch(1000, 1999), {
+      commitBatch(client, enqueueBatch(1000, 1999), chunksOf(enqueueBatch(1000, 1999)), {
         lockKey: LEADER_LOCK_KEY,
         leaderPid: (lock?.pid ?? 0) + 1,
       }),
@@ -90,7 +100,7 @@ it('migrates, fences commits on the leader lock, and keeps data across a restart
   database = await startEmbeddedDatabase(dataDir, log);
   const again = await connect(database.url);
   const kept = await again.query<{ enqueued: string; done: string }>(
-    'SELECT enqueued::text AS enqueued, done::text AS done FROM queues',
+    'SELECT enqueued::text AS enqueued, done::text AS done FROM queue_sets',
   );
   expect(kept.rows).toEqual([{ enqueued: '{[0,1000)}', done: '{[0,1000)}' }]);
 });

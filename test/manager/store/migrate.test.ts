@@ -48,6 +48,8 @@ it('applies every migration once even when two managers start together', async (
     'block_hashes',
     'blockrunner_migrations',
     'height_attempts',
+    'queue_chunks',
+    'queue_settings',
     'queue_sources',
     'queues',
     'reorgs',

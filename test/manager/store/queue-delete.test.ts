@@ -8,6 +8,7 @@
 
 import pg from 'pg';
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import { type ChunkedSets, ChunkLayouts } from '../../../manager/store/chunk-layout.js';
 import { LeaderLock } from '../../../manager/store/leader-lock.js';
 import { deleteQueueRows } from '../../../manager/store/queue-delete.js';
 import { saveSettings } from '../../../manager/store/settings-sql.js';
@@ -26,6 +27,7 @@ let pool: pg.Pool;
 let writer: WriteBehind | undefined;
 
 beforeEach(async () => {
+  memories.clear();
   db = await createTestDatabase();
   pool = new pg.Pool({ connectionString: db.url, max: 4 });
   lock = await LeaderLock.acquire({
@@ -60,13 +62,22 @@ async function rowsOf(queue: string) {
 
 async function doneOf(queue: string): Promise<string | undefined> {
   const { rows } = await db.pool.query<{ done: string }>(
-    'SELECT done::text AS done FROM queues WHERE name = $1',
+    'SELECT done::text AS done FROM queue_sets WHERE name = $1',
     [queue],
   );
   return rows[0]?.done;
 }
 
+/** The queues' memory, as the leader's QueueStates would hold it: the rows are cut from it. */
+const memories = new Map<string, ChunkedSets>();
+
 function record(name: string, from: number, to: number) {
+  let memory = memories.get(name);
+  if (!memory) {
+    memory = { enqueued: new RangeSet(), done: new RangeSet() };
+    memories.set(name, memory);
+  }
+  memory.enqueued.add(from, to);
   const writes = (writer as WriteBehind).forQueue(name);
   writes.recordEnqueue({
     added: to - from + 1,
@@ -109,7 +120,13 @@ async function fullQueue(name: string): Promise<void> {
 }
 
 it('deletes every row of the queue, table by table, and nothing of another queue', async () => {
-  writer = new WriteBehind({ pool, fence: () => lock.fence(), log, onCommitted: () => {} });
+  writer = new WriteBehind({
+    pool,
+    fence: () => lock.fence(),
+    chunks: new ChunkLayouts((name) => memories.get(name)),
+    log,
+    onCommitted: () => {},
+  });
   await fullQueue('gone');
   await fullQueue('kept');
   const full = {
@@ -147,7 +164,13 @@ it('deletes every row of the queue, table by table, and nothing of another queue
 });
 
 it('deletes nothing without the leader lock', async () => {
-  writer = new WriteBehind({ pool, fence: () => lock.fence(), log, onCommitted: () => {} });
+  writer = new WriteBehind({
+    pool,
+    fence: () => lock.fence(),
+    chunks: new ChunkLayouts((name) => memories.get(name)),
+    log,
+    onCommitted: () => {},
+  });
   await fullQueue('gone');
   const fence = lock.fence();
   if (!fence) throw new Error('no fence');
@@ -175,6 +198,7 @@ it('lets a commit in flight with the queue go first, keeps the batch of other qu
   writer = new WriteBehind({
     pool: gated,
     fence: () => lock.fence(),
+    chunks: new ChunkLayouts((name) => memories.get(name)),
     log,
     onCommitted: (batch) => committed.push([...batch.keys()]),
   });
@@ -205,10 +229,12 @@ it('lets a commit in flight with the queue go first, keeps the batch of other qu
 
   // Made again under the same name: a fresh queue with only its new heights.
   writer.revive('gone');
+  // A queue made again is a new QueueState: its rows start from none.
+  memories.delete('gone');
   record('gone', 0, 1);
   await writer.committed();
   const { rows } = await db.pool.query<{ enqueued: string; done: string }>(
-    "SELECT enqueued::text AS enqueued, done::text AS done FROM queues WHERE name = 'gone'",
+    "SELECT enqueued::text AS enqueued, done::text AS done FROM queue_sets WHERE name = 'gone'",
   );
   expect(rows).toEqual([{ enqueued: '{[0,2)}', done: '{}' }]);
 });

@@ -5,6 +5,7 @@
  */
 import pg from 'pg';
 import { afterEach, expect, it } from 'vitest';
+import { ChunkLayouts } from '../../../manager/store/chunk-layout.js';
 import { WriteBehind } from '../../../manager/store/write-behind.js';
 import { createLogger } from '../../../shared/logger.js';
 import { freePort } from '../../helpers/ports.js';
@@ -28,6 +29,7 @@ it('gives up at the stop deadline when the database never answers, rejecting wai
   const writer = new WriteBehind({
     pool,
     fence: () => ({ lockKey: 1, leaderPid: 1 }),
+    chunks: new ChunkLayouts(() => undefined),
     log,
     onCommitted: (batch) => committed.push(batch),
   });
