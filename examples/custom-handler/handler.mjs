@@ -7,15 +7,20 @@
  *
  * Written by height: a height that runs again (Blockrunner delivers at least once) replaces
  * its row instead of adding one, so the table holds one row per height done.
+ *
+ * The life cycle (docs/workers.md): `setup` runs once per worker process before the first
+ * height and opens the pool; what it returns is `ctx.state` in every call; `close` ends it at
+ * the worker's stop.
  */
 import pg from 'pg';
 
 /**
- * What Blockrunner passes with each height (the README's "Your handler").
+ * What Blockrunner passes with each height (docs/workers.md).
  * @typedef {object} HandlerContext
  * @property {string} queue
  * @property {number} attempt 1 on the first attempt of this height.
  * @property {AbortSignal} signal Fires when the height is cancelled or the worker shuts down.
+ * @property {pg.Pool} state What setup returned: the pool.
  */
 
 const TABLE_SQL = `CREATE TABLE IF NOT EXISTS custom_heights (
@@ -25,38 +30,28 @@ const TABLE_SQL = `CREATE TABLE IF NOT EXISTS custom_heights (
   indexed_at timestamptz NOT NULL DEFAULT now()
 )`;
 
-/** @type {Promise<pg.Pool> | undefined} */
-let ready;
-
 /**
- * Opens the pool and creates the table, once per process; the first height calls it.
- * @param {NodeJS.ProcessEnv} [env]
+ * Opens the pool and creates the table, once per process, before the first height. A setup that
+ * throws stops the worker with one line (exit 1): a missing database is a deployment error.
  * @returns {Promise<pg.Pool>}
  */
-export function setup(env = process.env) {
-  ready ??= (async () => {
-    const url = env.HANDLER_DATABASE_URL;
-    if (url === undefined || url.trim() === '') {
-      throw new Error(
-        'HANDLER_DATABASE_URL is not set: the PostgreSQL database this handler writes to',
-      );
-    }
-    const pool = new pg.Pool({ connectionString: url, max: 4 });
-    // An idle client that errors (the server restarted) must not crash the worker.
-    pool.on('error', () => {});
-    try {
-      await pool.query(TABLE_SQL);
-    } catch (error) {
-      await pool.end();
-      throw new Error(`cannot create custom_heights: ${/** @type {Error} */ (error).message}`);
-    }
-    return pool;
-  })();
-  // A failed setup is tried again by the next height.
-  ready.catch(() => {
-    ready = undefined;
-  });
-  return ready;
+export async function setup() {
+  const url = process.env.HANDLER_DATABASE_URL;
+  if (url === undefined || url.trim() === '') {
+    throw new Error(
+      'HANDLER_DATABASE_URL is not set: the PostgreSQL database this handler writes to',
+    );
+  }
+  const pool = new pg.Pool({ connectionString: url, max: 4 });
+  // An idle client that errors (the server restarted) must not crash the worker.
+  pool.on('error', () => {});
+  try {
+    await pool.query(TABLE_SQL);
+  } catch (error) {
+    await pool.end();
+    throw new Error(`cannot create custom_heights: ${/** @type {Error} */ (error).message}`);
+  }
+  return pool;
 }
 
 /**
@@ -64,9 +59,8 @@ export function setup(env = process.env) {
  * @param {HandlerContext} ctx
  */
 export default async function handleHeight(height, ctx) {
-  const pool = await setup();
   ctx.signal.throwIfAborted();
-  await pool.query(
+  await ctx.state.query(
     `INSERT INTO custom_heights (height, queue, attempt) VALUES ($1::bigint, $2::text, $3::integer)
      ON CONFLICT (height) DO UPDATE
        SET queue = EXCLUDED.queue, attempt = EXCLUDED.attempt, indexed_at = now()`,
@@ -77,18 +71,19 @@ export default async function handleHeight(height, ctx) {
 /**
  * Heights a reorganisation orphaned: their rows go, and run again.
  * @param {{ from: number, to: number }} range
+ * @param {{ state: pg.Pool }} ctx
  */
-export async function revert({ from, to }) {
-  const pool = await setup();
-  await pool.query('DELETE FROM custom_heights WHERE height BETWEEN $1::bigint AND $2::bigint', [
-    from,
-    to,
-  ]);
+export async function revert({ from, to }, ctx) {
+  await ctx.state.query(
+    'DELETE FROM custom_heights WHERE height BETWEEN $1::bigint AND $2::bigint',
+    [from, to],
+  );
 }
 
-/** At the worker's stop: end the pool. */
-export async function close() {
-  const opened = ready;
-  ready = undefined;
-  if (opened) await (await opened.catch(() => undefined))?.end();
+/**
+ * At the worker's stop: end the pool.
+ * @param {pg.Pool} pool
+ */
+export async function close(pool) {
+  await pool.end();
 }
