@@ -171,6 +171,52 @@ describe('RangeLoop', () => {
     expect(results().find((frame) => frame.rangeSize !== undefined)?.rangeSize).toBe(100);
   });
 
+  it('sends the hashes a call returned beside its done heights', async () => {
+    const { loop, results } = loopWith(({ from, to }) => {
+      const reports = [];
+      for (let height = from; height <= to; height++)
+        reports.push({ height, hash: `0x${height}`, parentHash: `0x${height - 1}` });
+      return reports;
+    });
+    loop.dispatch(dispatch(4, [[10, 12]], 3));
+    await waitFor(() => results()[0], { timeoutMs: 5_000, message: 'a results frame' });
+    expect(results()[0]).toMatchObject({
+      lease: 4,
+      done: [[10, 12]],
+      failed: [],
+      hashes: [
+        { height: 10, hash: '0x10', parentHash: '0x9' },
+        { height: 11, hash: '0x11', parentHash: '0x10' },
+        { height: 12, hash: '0x12', parentHash: '0x11' },
+      ],
+    });
+  });
+
+  it('a handler that throws synchronously is split like one that rejects', async () => {
+    const calls: [number, number][] = [];
+    const frames: WorkerFrame[] = [];
+    const loop = new RangeLoop(
+      (range) => {
+        calls.push([range.from, range.to]);
+        if (range.from <= 2 && 2 <= range.to) throw new Error('sync');
+      },
+      1,
+      log,
+    );
+    loop.connected((frame) => frames.push(frame));
+    loop.dispatch(dispatch(1, [[0, 3]], 4));
+    const failed = () => frames.flatMap((f) => (f.type === 'results' ? f.failed : []));
+    await waitFor(() => failed()[0], { timeoutMs: 5_000, message: 'the failure' });
+    expect(failed()).toEqual([{ height: 2, error: 'sync' }]);
+    expect(calls).toEqual([
+      [0, 3],
+      [0, 1],
+      [2, 3],
+      [2, 2],
+      [3, 3],
+    ]);
+  });
+
   it('a rate-limited call reports every height rate-limited, unsplit', async () => {
     const { loop, calls, failed } = loopWith(() => {
       throw Object.assign(new Error('429'), { name: 'RateLimitedError', retryAfterMs: 50 });
