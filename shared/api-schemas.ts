@@ -73,6 +73,11 @@ export const queueSummarySchema = z
      * rate limited; null when nothing bounds it.
      */
     effectiveRate: z.number().min(0).nullable().optional(),
+    /**
+     * Heights per range handler call now: rangeSize, or less after a node refused ranges as
+     * too large, growing back while calls succeed.
+     */
+    effectiveRangeSize: z.number().int().min(1).optional(),
   })
   .describe("A queue's counts per state, its watermark, its rate and, with a chain, head and lag");
 

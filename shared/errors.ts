@@ -251,9 +251,10 @@ export class RateLimitedError extends Error {
 }
 
 /**
- * Thrown by a handler: the range it was given is more than its node serves in one call;
- * `maxRange` is the size that would work, when known. Reported as a failed attempt for now
- * (docs/workers.md, "Errors a handler may throw").
+ * Thrown by a range handler: the range it was given is more than its node serves in one call;
+ * `maxRange` is the size that would work, when known. The worker splits the range with no
+ * attempt counted, and the queue's calls shrink (docs/workers.md, "Range handlers"); thrown for
+ * a single height, it is an ordinary failed attempt.
  */
 export class RangeTooLargeError extends Error {
   override name = 'RangeTooLargeError';

@@ -61,6 +61,9 @@ export function heightsIn(ranges: readonly (readonly [number, number])[]): numbe
   return count;
 }
 
+/** Heights per range handler call, as the dispatch and results frames carry it. */
+const rangeSizeSchema = z.number().int().min(1).max(MAX_HEIGHTS_PER_FRAME);
+
 // Worker -> manager
 
 export const helloFrameSchema = z.strictObject({
@@ -102,6 +105,12 @@ export const resultsFrameSchema = z.strictObject({
    * manager checks their parent links to notice reorganisations (docs/chains.md).
    */
   hashes: z.array(blockReportSchema).max(MAX_ITEMS_PER_FRAME).optional(),
+  /**
+   * Optional, from range handlers: the node refused a range as too large, and the worker now
+   * cuts this lease's heights into calls of at most this many; the manager lowers the queue's
+   * effective range size to it (docs/protocol.md, "Range handlers").
+   */
+  rangeSize: rangeSizeSchema.optional(),
 });
 
 /** The answer to a `revert` frame: the handler's revert ran (no error) or failed. */
@@ -143,6 +152,11 @@ export const dispatchFrameSchema = z
     ranges: rangeListSchema.min(1),
     /** Attempt number of the heights of each range, in the same order; absent when all are first attempts. */
     attempts: z.array(z.number().int().min(1)).optional(),
+    /**
+     * Optional: the queue's effective range size, the most heights a range handler call may
+     * hold (docs/protocol.md, "Range handlers"); absent means 1. Per-height workers ignore it.
+     */
+    rangeSize: rangeSizeSchema.optional(),
   })
   .refine((f) => f.attempts === undefined || f.attempts.length === f.ranges.length, {
     message: 'attempts must have one entry per range',

@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigError } from '../shared/errors.js';
 import type { WorkerConfig } from './config.js';
-import type { Handler, HandlerModule } from './handler.js';
+import type { Handler, HandlerModule, RangeHandler } from './handler.js';
 import { createFlakyHandler } from './handlers/flaky.js';
 import noop from './handlers/noop.js';
 import { createSleepHandler } from './handlers/sleep.js';
@@ -29,7 +29,12 @@ const BUILT_IN: Record<string, (config: HandlerConfig) => Handler> = {
  * ConfigError naming BLOCKRUNNER_HANDLER, so the process stops at start with one line.
  */
 export async function loadHandler(config: HandlerConfig, cwd = process.cwd()): Promise<Handler> {
-  return (await loadHandlerModule(config, cwd)).handle;
+  const module = await loadHandlerModule(config, cwd);
+  if (!module.handle)
+    throw new ConfigError(
+      `BLOCKRUNNER_HANDLER: "${config.BLOCKRUNNER_HANDLER}" has no height handler`,
+    );
+  return module.handle;
 }
 
 /** Node's own type stripping: 'strip' or 'transform' on Node 22.18+ and 24, absent on Node 20. */
@@ -44,7 +49,8 @@ const HOOKS = ['setup', 'revert', 'close'] as const;
 /**
  * As loadHandler, with the module's optional `setup`, `revert` and `close` (docs/workers.md).
  * The module's default export is the handler, with the others as named exports, or an object
- * `{ handle, setup?, revert?, close? }`. `variable` names the setting in error messages
+ * `{ handle, setup?, revert?, close? }`; a range handler is a named export `handleRange`, or
+ * `{ handleRange, ... }` as the default export. `variable` names the setting in error messages
  * (`handlerPath` for the library's startWorker).
  */
 export async function loadHandlerModule(
@@ -71,19 +77,15 @@ export async function loadHandlerModule(
       { cause: error },
     );
   }
-  const fromDefault =
+  const isModuleObject =
     loaded.default !== null &&
     typeof loaded.default === 'object' &&
-    typeof (loaded.default as { handle?: unknown }).handle === 'function';
-  const exports = fromDefault
+    (typeof (loaded.default as { handle?: unknown }).handle === 'function' ||
+      typeof (loaded.default as { handleRange?: unknown }).handleRange === 'function');
+  const exports = isModuleObject
     ? (loaded.default as Record<string, unknown>)
     : { ...loaded, handle: loaded.default };
-  if (typeof exports.handle !== 'function') {
-    throw new ConfigError(
-      `${variable}: "${spec}" has no default export function (export default async (height, ctx) => {...})`,
-    );
-  }
-  const module: HandlerModule = { handle: exports.handle as Handler };
+  const module = handlerOf(exports, spec, variable);
   for (const name of HOOKS) {
     const hook = exports[name];
     if (hook === undefined) continue;
@@ -92,4 +94,31 @@ export async function loadHandlerModule(
     Object.assign(module, { [name]: hook });
   }
   return module;
+}
+
+/**
+ * The module's handler: a function `handle` (the default export), or a function `handleRange`
+ * (docs/workers.md, "Range handlers"); exactly one of the two.
+ */
+function handlerOf(
+  exports: Record<string, unknown>,
+  spec: string,
+  variable: string,
+): HandlerModule {
+  const { handle, handleRange } = exports;
+  if (handleRange !== undefined) {
+    if (typeof handleRange !== 'function')
+      throw new ConfigError(`${variable}: "${spec}" exports a handleRange that is not a function`);
+    if (handle !== undefined)
+      throw new ConfigError(
+        `${variable}: "${spec}" has both a height handler and handleRange: export one of the two`,
+      );
+    return { handleRange: handleRange as RangeHandler };
+  }
+  if (typeof handle !== 'function') {
+    throw new ConfigError(
+      `${variable}: "${spec}" has no default export function (export default async (height, ctx) => {...}) and no handleRange`,
+    );
+  }
+  return { handle: handle as Handler };
 }

@@ -1,6 +1,7 @@
 /**
  * The handler contract (docs/workers.md, "Writing a handler"): a module whose default export is
- * `async (height, ctx) => void`, with optional `setup`, `revert` and `close`. A thrown error or
+ * `async (height, ctx) => void`, or which exports `handleRange({from, to}, ctx)` instead
+ * (docs/workers.md, "Range handlers"), with optional `setup`, `revert` and `close`. A thrown error or
  * rejection is a failed attempt with its message as lastError. Handlers must be idempotent: a
  * height may run more than once (docs/operations.md, "Guarantees"). handler-loader.ts picks
  * which one a worker runs. These types are public: worker/index.ts exports them.
@@ -53,15 +54,33 @@ export interface SetupContext {
   readonly signal: AbortSignal;
 }
 
+/** The inclusive heights of one range handler call. */
+export interface HandlerRange {
+  readonly from: number;
+  readonly to: number;
+}
+
+/** A block report of a range handler: the hashes of one height of its range. */
+export interface RangeBlockHashes extends BlockHashes {
+  height: number;
+}
+
 /**
- * A handler module: the height handler and, optionally, `setup` (open pools and clients once,
- * before the first height; what it resolves to is every call's `ctx.state`), `revert`, which
- * the manager asks one worker to run for heights a reorganisation orphaned (delete what those
- * heights wrote), and `close` (end what `setup` opened, at stop).
+ * Runs every height of `range` in one call (one `eth_getLogs` over the range). `ctx.attempt` is
+ * the highest attempt among the range's heights. Returning one `{height, hash, parentHash}` per
+ * height lets the manager notice reorganisations; a thrown error splits the range in halves
+ * (docs/workers.md, "Range handlers").
  */
-export interface HandlerModule<State = unknown> {
+export type RangeHandler<State = unknown> = (
+  range: HandlerRange,
+  ctx: HandlerContext<State>,
+) => Promise<RangeHandlerResult> | RangeHandlerResult;
+// biome-ignore lint/suspicious/noConfusingVoidType: `async (range) => {}` returns Promise<void>.
+export type RangeHandlerResult = readonly RangeBlockHashes[] | undefined | void;
+
+/** What a module may export beside its handler. */
+export interface HandlerHooks<State = unknown> {
   setup?: (ctx: SetupContext) => Promise<State> | State;
-  handle: Handler<State>;
   revert?: (range: { from: number; to: number }, ctx: RevertContext<State>) => Promise<void> | void;
   /**
    * Called once at stop, after the last height and revert, within the shutdown time
@@ -70,3 +89,16 @@ export interface HandlerModule<State = unknown> {
    */
   close?: (state: State) => Promise<void> | void;
 }
+
+/**
+ * A handler module: the height handler (`handle`) or the range handler (`handleRange`), one of
+ * the two, and, optionally, `setup` (open pools and clients once,
+ * before the first height; what it resolves to is every call's `ctx.state`), `revert`, which
+ * the manager asks one worker to run for heights a reorganisation orphaned (delete what those
+ * heights wrote), and `close` (end what `setup` opened, at stop).
+ */
+export type HandlerModule<State = unknown> = HandlerHooks<State> &
+  (
+    | { handle: Handler<State>; handleRange?: undefined }
+    | { handleRange: RangeHandler<State>; handle?: undefined }
+  );

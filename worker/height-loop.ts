@@ -60,7 +60,7 @@ function blockReportOf(height: number, value: unknown): BlockReport | undefined 
 }
 
 /** Splits failures into lists of at most MAX_FAILURE_BYTES_PER_FRAME bytes of JSON each. */
-function failureChunks(failed: Failure[]): Failure[][] {
+export function failureChunks(failed: Failure[]): Failure[][] {
   const chunks: Failure[][] = [];
   let chunk: Failure[] = [];
   let bytes = 0;

@@ -20,8 +20,13 @@ export type {
   BlockHashes,
   Handler,
   HandlerContext,
+  HandlerHooks,
   HandlerModule,
+  HandlerRange,
   HandlerResult,
+  RangeBlockHashes,
+  RangeHandler,
+  RangeHandlerResult,
   RevertContext,
   SetupContext,
 } from './handler.js';

@@ -65,12 +65,14 @@ const handlerSchema = z.custom<NonNullable<WorkerOptions['handler']>>(
     isFunction(value) ||
     (typeof value === 'object' &&
       value !== null &&
-      isFunction((value as { handle?: unknown }).handle) &&
+      isFunction(
+        (value as { handle?: unknown }).handle ?? (value as { handleRange?: unknown }).handleRange,
+      ) &&
       (['setup', 'revert', 'close'] as const).every((hook) => {
         const fn = (value as Record<string, unknown>)[hook];
         return fn === undefined || isFunction(fn);
       })),
-  'expected a function, or an object whose handle (and setup, revert, close if given) are functions',
+  'expected a function, or an object whose handle or handleRange (and setup, revert, close if given) are functions',
 );
 const strings = z.union([z.string(), z.array(z.string()).min(1)]);
 const whole = z.number().finite().optional();

@@ -1,6 +1,6 @@
 /**
  * A worker: one link to the manager at a time (reconnect.ts), heights run by the height loop
- * (height-loop.ts), and a graceful stop that owns every timer and socket (docs/architecture.md,
+ * (height-loop.ts), or by the range loop (range-loop.ts) for a module with `handleRange`, and a graceful stop that owns every timer and socket (docs/architecture.md,
  * "Threads of control").
  */
 
@@ -13,10 +13,11 @@ import {
   type WorkerFrame,
 } from '../shared/protocol.js';
 import { capacityOf, type WorkerConfig } from './config.js';
-import type { Handler, HandlerModule } from './handler.js';
+import type { Handler, HandlerModule, RangeHandler } from './handler.js';
 import { errorMessage } from './handler-run.js';
 import { HeightLoop } from './height-loop.js';
 import { type Link, openLink, SILENT_HEARTBEATS } from './link.js';
+import { RangeLoop, rangeCapacityOf } from './range-loop.js';
 import { displayUrl, keepConnected } from './reconnect.js';
 
 export interface Worker {
@@ -63,7 +64,7 @@ export function runWorker<State>(
     capacity: capacityOf(config),
   };
   let module: HandlerModule<State> | undefined;
-  let heightLoop: HeightLoop | undefined;
+  let heightLoop: HeightLoop | RangeLoop | undefined;
   /** Set once setup resolved: close() is owed from then on. */
   let setUp: { state: State } | undefined;
   let loop: Promise<void> | undefined;
@@ -94,7 +95,21 @@ export function runWorker<State>(
     };
   }
 
-  const connect = (url: string, loop: HeightLoop): Promise<Link> =>
+  /** BLOCKRUNNER_MAX_JOBS for a range handler: calls counted as they start. */
+  function countedRangeHandler(handler: RangeHandler): RangeHandler {
+    const maxJobs = config.BLOCKRUNNER_MAX_JOBS;
+    if (maxJobs === 0) return handler;
+    let started = 0;
+    return (range, ctx) => {
+      if (++started === maxJobs) {
+        log.info({ jobs: started }, 'worker retiring: BLOCKRUNNER_MAX_JOBS reached');
+        void stop();
+      }
+      return handler(range, ctx);
+    };
+  }
+
+  const connect = (url: string, loop: HeightLoop | RangeLoop): Promise<Link> =>
     openLink({
       url,
       token: config.BLOCKRUNNER_WORKER_TOKEN,
@@ -148,13 +163,24 @@ export function runWorker<State>(
     }
     setUp = { state };
     if (shutdown.signal.aborted) return; // stopped during setup: close() is still owed
-    const heights = new HeightLoop(
+    let heights: HeightLoop | RangeLoop;
+    if (loaded.handleRange) {
+      // Calls of many heights: the worker holds enough heights for every slot's calls.
+      hello.capacity = rangeCapacityOf(config);
+      heights = new RangeLoop(
+        countedRangeHandler(loaded.handleRange as RangeHandler),
+        config.BLOCKRUNNER_CONCURRENCY,
+        log,
+      );
+    } else {
       // The loop hands every run `state`, so each call gets the State it was typed for.
-      countedHandler(loaded.handle as Handler),
-      config.BLOCKRUNNER_CONCURRENCY,
-      log,
-      config.BLOCKRUNNER_PREFETCH,
-    );
+      heights = new HeightLoop(
+        countedHandler(loaded.handle as Handler),
+        config.BLOCKRUNNER_CONCURRENCY,
+        log,
+        config.BLOCKRUNNER_PREFETCH,
+      );
+    }
     heights.state = state;
     heightLoop = heights;
     loop = keepConnected({

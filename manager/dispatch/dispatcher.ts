@@ -161,8 +161,13 @@ export class Dispatcher {
     }
     link.held -= done.count;
     link.done += done.count;
-    if (done.count > 0)
-      this.settings.throttleFor(queue.name).succeeded(this.callsIn(queue.name, done.ranges()));
+    // The refusal first: the calls that follow count at the size the worker fell back to.
+    if (frame.rangeSize !== undefined) this.settings.rangeRefused(queue.name, frame.rangeSize);
+    if (done.count > 0) {
+      const calls = this.callsIn(queue.name, done.ranges());
+      this.settings.throttleFor(queue.name).succeeded(calls);
+      this.settings.rangeCallsSucceeded(queue.name, calls);
+    }
     if (frame.hashes && frame.hashes.length > 0 && this.options.hashes) {
       const held = frame.hashes.filter((report) => done.has(report.height));
       if (held.length > 0) this.options.hashes.reported(queue.name, held);
@@ -343,6 +348,9 @@ export class Dispatcher {
       const lease = this.leases.grant(queue, link, RangeSet.from(ranges));
       link.held += count;
       const frame: DispatchFrame = { type: 'dispatch', lease: lease.id, queue: name, ranges };
+      // Range handlers cut the lease into calls of this many heights (docs/protocol.md).
+      const rangeSize = this.settings.effectiveRangeSize(name);
+      if (rangeSize > 1) frame.rangeSize = rangeSize;
       if (attempts) {
         frame.attempts = attempts;
         this.armRetryTimer();
@@ -356,7 +364,8 @@ export class Dispatcher {
    * and the calls its throttle allows. A throttle with no call left arms the throttle timer.
    */
   private withinLimits(queue: QueueState, free: number): number {
-    const { maxInFlight, rangeSize } = this.settings.get(queue.name);
+    const { maxInFlight } = this.settings.get(queue.name);
+    const rangeSize = this.settings.effectiveRangeSize(queue.name);
     let limit = free;
     if (maxInFlight !== null) limit = Math.min(limit, maxInFlight - queue.leased.count);
     const throttle = this.settings.throttle(queue.name);
@@ -368,9 +377,9 @@ export class Dispatcher {
     return limit;
   }
 
-  /** Handler calls for these ranges: one per height, or one per rangeSize heights. */
+  /** Handler calls for these ranges: one per height, or one per effective range size heights. */
   private callsIn(queue: string, ranges: Iterable<readonly [number, number]>): number {
-    const { rangeSize } = this.settings.get(queue);
+    const rangeSize = this.settings.effectiveRangeSize(queue);
     let calls = 0;
     for (const [from, to] of ranges) calls += Math.ceil((to - from + 1) / rangeSize);
     return calls;

@@ -206,6 +206,7 @@ export class QueueService {
       ...queue.summary(),
       settings: this.dispatcher.settings.get(queue.name),
       effectiveRate: throttle?.effectiveRate ?? null,
+      effectiveRangeSize: this.dispatcher.settings.effectiveRangeSize(queue.name),
     };
   }
 

@@ -11,10 +11,42 @@ interface Entry {
   throttle: Throttle;
 }
 
+/** Successful range calls after which a lowered effective range size grows again. */
+export const RANGE_GROW_AFTER_CALLS = 10;
+/** How much it grows each time: 10% (at least one height), never above `rangeSize`. */
+export const RANGE_GROWTH = 1.1;
+
+/**
+ * A queue's effective range size (docs/api.md, "Queue settings"): `rangeSize` until a worker
+ * reports that its node refused a range as too large; then the size the worker fell back to,
+ * growing back slowly while calls succeed, so that the fleet keeps near the largest size the
+ * node serves without asking it a too-large range on every call.
+ */
+class EffectiveRangeSize {
+  private successes = 0;
+
+  constructor(public size: number) {}
+
+  refused(size: number): void {
+    this.size = Math.max(1, Math.min(this.size, size));
+    this.successes = 0;
+  }
+
+  succeeded(calls: number, ceiling: number): void {
+    this.successes += calls;
+    while (this.successes >= RANGE_GROW_AFTER_CALLS && this.size < ceiling) {
+      this.successes -= RANGE_GROW_AFTER_CALLS;
+      this.size = Math.min(ceiling, Math.max(this.size + 1, Math.floor(this.size * RANGE_GROWTH)));
+    }
+  }
+}
+
 export class SettingsTable {
   private readonly entries = new Map<string, Entry>();
   /** Queues with a priority other than 0: while none has one, a worker's order is kept as is. */
   private prioritized = 0;
+  /** Queues whose effective range size is below their rangeSize (or was, since the last set). */
+  private readonly rangeSizes = new Map<string, EffectiveRangeSize>();
 
   constructor(
     loaded: Map<string, QueueSettings> = new Map(),
@@ -42,6 +74,26 @@ export class SettingsTable {
     return entry.throttle;
   }
 
+  /** Heights per range handler call now: `rangeSize`, or less after a refusal. */
+  effectiveRangeSize(queue: string): number {
+    return this.rangeSizes.get(queue)?.size ?? this.get(queue).rangeSize;
+  }
+
+  /** A worker's node refused ranges above `size` heights: the queue's calls shrink to it. */
+  rangeRefused(queue: string, size: number): void {
+    let effective = this.rangeSizes.get(queue);
+    if (!effective) {
+      effective = new EffectiveRangeSize(this.get(queue).rangeSize);
+      this.rangeSizes.set(queue, effective);
+    }
+    effective.refused(size);
+  }
+
+  /** `calls` range calls succeeded: a lowered effective size grows back toward `rangeSize`. */
+  rangeCallsSucceeded(queue: string, calls: number): void {
+    this.rangeSizes.get(queue)?.succeeded(calls, this.get(queue).rangeSize);
+  }
+
   /** A worker's queues, higher priority first, then in the order the worker listed them. */
   byPriority(queues: readonly string[]): readonly string[] {
     if (this.prioritized === 0 || queues.length < 2) return queues;
@@ -54,6 +106,8 @@ export class SettingsTable {
   set(queue: string, settings: QueueSettings): void {
     this.prioritized +=
       (settings.priority !== 0 ? 1 : 0) - (this.get(queue).priority !== 0 ? 1 : 0);
+    // A rangeSize set by an operator is tried again as it is.
+    if (settings.rangeSize !== this.get(queue).rangeSize) this.rangeSizes.delete(queue);
     const entry = this.entries.get(queue);
     if (entry) {
       entry.settings = settings;
@@ -66,5 +120,6 @@ export class SettingsTable {
   delete(queue: string): void {
     if (this.get(queue).priority !== 0) this.prioritized--;
     this.entries.delete(queue);
+    this.rangeSizes.delete(queue);
   }
 }

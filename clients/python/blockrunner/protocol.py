@@ -240,7 +240,9 @@ def _welcome(data: dict[str, Any]) -> Welcome:
 
 
 def _dispatch(data: dict[str, Any]) -> Dispatch:
-    _keys(data, {"type", "lease", "queue", "ranges", "attempts"}, {"attempts"})
+    # rangeSize is for range handlers, which this library does not run: accepted and ignored.
+    optional = {"attempts", "rangeSize"}
+    _keys(data, {"type", "lease", "queue", "ranges", *optional}, optional)
     ranges = _ranges(data, "ranges")
     if not ranges:
         raise BadFrame("ranges: expected at least one range")

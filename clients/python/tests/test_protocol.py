@@ -28,6 +28,12 @@ class ParseTest(unittest.TestCase):
         )
         self.assertEqual(parsed, Dispatch(1, "q", [(0, 99_999)], None))
 
+    def test_dispatch_range_size_is_accepted_and_ignored(self) -> None:
+        parsed = protocol.parse_manager_frame(
+            frame(type="dispatch", lease=2, queue="q", ranges=[[0, 9]], rangeSize=5)
+        )
+        self.assertEqual(parsed, Dispatch(2, "q", [(0, 9)], None))
+
     def test_cancel_and_revert(self) -> None:
         self.assertEqual(
             protocol.parse_manager_frame(frame(type="cancel", lease=4, ranges=[[7, 9]])),
