@@ -14,7 +14,7 @@
 const BURST_SHARE = 0.1;
 const WINDOW_SLOTS = 100;
 const WINDOW_SLOT_MS = 10;
-const WINDOW_SHARE = 0.95;
+const WINDOW_SHARE = 0.92;
 /** A rate-limited answer sets the effective rate to this share of what the node accepted. */
 export const RATE_DECREASE = 0.85;
 /**

@@ -32,13 +32,13 @@ function busiestWindow(starts: number[], windowMs = 1_000): number {
 }
 
 describe('Throttle', () => {
-  it('holds every 1-second window within ratePerSecond and uses at least 94% of it', () => {
+  it('holds every 1-second window within ratePerSecond and uses at least 90% of it', () => {
     for (const rate of [1, 7, 200, 5_000]) {
       const clock = { now: T0 };
       const throttle = new Throttle({ ratePerSecond: rate }, () => clock.now);
       const starts = drain(throttle, clock, 10_000);
       expect(busiestWindow(starts)).toBeLessThanOrEqual(Math.max(rate, 1));
-      expect(starts.length).toBeGreaterThanOrEqual(Math.floor(rate * 10 * 0.94));
+      expect(starts.length).toBeGreaterThanOrEqual(Math.floor(rate * 10 * 0.9));
     }
   });
 
