@@ -221,6 +221,7 @@ const WORKER_NOTES: Notes<typeof workerConfigSchema> = {
   BLOCKRUNNER_MAX_JOBS: 'heights after which a worker exits 0 to be replaced; 0: never',
   BLOCKRUNNER_RESTART_LIMIT: 'crashes within the window the supervisor tolerates, then exits 1',
   BLOCKRUNNER_RESTART_WINDOW_MS: 'the window of --restart-limit',
+  BLOCKRUNNER_HEALTH_PORT: 'serve GET /healthz and /readyz (linked to a manager) on this port',
   LOG_LEVEL: 'fatal, error, warn, info, debug, trace or silent',
 };
 
