@@ -91,8 +91,11 @@ function environment(objects: Manifest[], deployment: Manifest): Env {
     if (value !== undefined) env[name] = value;
     else if (valueFrom?.secretKeyRef) {
       const secret = find(objects, 'Secret', valueFrom.secretKeyRef.name);
-      env[name] = secret.stringData?.[valueFrom.secretKeyRef.key];
-      if (env[name] === undefined) throw new Error(`${name}: the Secret has no such key`);
+      const found = secret.stringData?.[valueFrom.secretKeyRef.key];
+      // An optional key the Secret lacks leaves the variable unset, as the kubelet does.
+      if (found !== undefined) env[name] = found;
+      else if (!valueFrom.secretKeyRef.optional)
+        throw new Error(`${name}: the Secret has no such key`);
     } else if (valueFrom?.fieldRef?.fieldPath === 'metadata.name') env[name] = 'worker-pod-0';
     else throw new Error(`${name}: a value source the test does not resolve`);
   }
