@@ -34,6 +34,7 @@ import {
   metricFamilies,
   metricNames,
   readManifests,
+  typeProblems,
 } from './kubernetes.js';
 
 /** The model that validates each apiVersion and kind the manifests use. */
@@ -128,6 +129,18 @@ describe('deploy/kubernetes, resolved as kustomize does', () => {
     // The check can fail: a wrong type or an unknown kind is refused.
     expect(() => validate(merge(manager, { spec: { replicas: 'two' } }) as Manifest)).toThrow();
     expect(() => validate({ ...manager, kind: 'Deploymnet' })).toThrow(/no schema/);
+  });
+
+  it('has no field that Kubernetes or KEDA does not know, at any depth', () => {
+    const all = Object.values(TREES).flatMap((dir) => build(dir));
+    expect(typeProblems(all)).toEqual([]);
+    // The check can fail: a misspelt field deep in a pod template is named, with its object.
+    const misspelt = merge(worker, {
+      spec: { template: { spec: { terminationGracePeriodSecond: 45 } } },
+    }) as Manifest;
+    const problems = typeProblems([misspelt]);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^Deployment\/blockrunner-worker: .*terminationGracePeriodSecond/);
   });
 
   it('runs two managers behind a Service that only a ready one (the leader) serves', () => {

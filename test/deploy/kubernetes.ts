@@ -3,10 +3,13 @@
  * `resources` (files and directories, recursively), then its strategic-merge `patches`,
  * `labels`, `namespace` and `images`, the subset of kustomize that deploy/kubernetes uses. A
  * field it does not know stops the resolution, so a kustomization growing past it fails the
- * test instead of being half applied. Also: the metric names a PromQL expression selects.
+ * test instead of being half applied. Also: unknown field names found by the models' TypeScript
+ * types (their schemas accept any extra field, the API server in strict mode does not), and the
+ * metric names a PromQL expression selects.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import ts from 'typescript';
 import { parseAllDocuments } from 'yaml';
 import { packageRoot } from '../../shared/package-root.js';
 
@@ -178,4 +181,79 @@ export function metricNames(expr: string): string[] {
 /** The metric families of a Prometheus text exposition, by name. */
 export function metricFamilies(text: string): Set<string> {
   return new Set([...text.matchAll(/^# TYPE (\S+) \S+$/gm)].map((match) => match[1] as string));
+}
+
+/** The TypeScript type of each apiVersion and kind, from the same packages as the schemas. */
+const TYPES: Record<string, [module: string, type: string]> = {
+  'apps/v1 Deployment': ['kubernetes-models/apps/v1/Deployment', 'IDeployment'],
+  'v1 Service': ['kubernetes-models/v1/Service', 'IService'],
+  'v1 Secret': ['kubernetes-models/v1/Secret', 'ISecret'],
+  'v1 Namespace': ['kubernetes-models/v1/Namespace', 'INamespace'],
+  'policy/v1 PodDisruptionBudget': [
+    'kubernetes-models/policy/v1/PodDisruptionBudget',
+    'IPodDisruptionBudget',
+  ],
+  'networking.k8s.io/v1 NetworkPolicy': [
+    'kubernetes-models/networking.k8s.io/v1/NetworkPolicy',
+    'INetworkPolicy',
+  ],
+  'autoscaling/v2 HorizontalPodAutoscaler': [
+    'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler',
+    'IHorizontalPodAutoscaler',
+  ],
+  'keda.sh/v1alpha1 ScaledObject': [
+    '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject',
+    'IScaledObject',
+  ],
+};
+
+/**
+ * Type-checks each object as an object literal of its kind's interface: TypeScript's excess
+ * property check names every field the API does not have, at any depth, and a wrong type too.
+ * Returns one line per problem, naming the object.
+ */
+export function typeProblems(objects: Manifest[]): string[] {
+  const file = join(packageRoot(), 'test', 'deploy', '__manifests__.ts');
+  const imports = new Set<string>();
+  const lines: string[] = [];
+  const problems: string[] = [];
+  objects.forEach((object, i) => {
+    const type = TYPES[`${object.apiVersion} ${object.kind}`];
+    if (!type) {
+      problems.push(`${key(object)}: no type for ${object.apiVersion} ${object.kind}`);
+      return;
+    }
+    imports.add(`import type { ${type[1]} } from '${type[0]}';`);
+    lines.push(`// ${key(object)}`, `export const o${i}: ${type[1]} = ${JSON.stringify(object)};`);
+  });
+  const text = [...imports, ...lines].join('\n');
+  const options: ts.CompilerOptions = {
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    types: [],
+  };
+  const host = ts.createCompilerHost(options);
+  const getSourceFile = host.getSourceFile.bind(host);
+  host.getSourceFile = (name, language, ...rest) =>
+    name === file
+      ? ts.createSourceFile(name, text, language)
+      : getSourceFile(name, language, ...rest);
+  const fileExists = host.fileExists.bind(host);
+  host.fileExists = (name) => name === file || fileExists(name);
+  const program = ts.createProgram([file], options, host);
+  const source = program.getSourceFile(file);
+  for (const diagnostic of ts.getPreEmitDiagnostics(program, source)) {
+    const message = ts.flattenDiagnosticMessageText(diagnostic.messageText, ' ');
+    const line =
+      diagnostic.start === undefined || !source
+        ? -1
+        : source.getLineAndCharacterOfPosition(diagnostic.start).line;
+    const label = line > 0 ? (text.split('\n')[line - 1] ?? '').replace(/^\/\/ /, '') : '';
+    problems.push(`${label}: ${message}`);
+  }
+  return problems;
 }
