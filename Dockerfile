@@ -37,7 +37,8 @@ ENV HOST=0.0.0.0 \
     BLOCKRUNNER_DATA_DIR=/data
 USER node
 EXPOSE 8080
-# /healthz answers 200 while the manager serves; workers serve no HTTP (compose disables it there).
+# /healthz answers 200 while the manager serves; workers answer on BLOCKRUNNER_HEALTH_PORT instead
+# (compose and deploy/kubernetes check that port there).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8080) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["node", "dist/cli/main.js"]

@@ -188,6 +188,8 @@ type Notes<S extends z.ZodObject> = Record<keyof S['shape'] & string, string>;
 const MANAGER_NOTES: Notes<typeof managerConfigSchema> = {
   DATABASE_URL:
     'PostgreSQL connection string: postgres://user:password@host:5432/db (or postgresql://, or a socket: ?host=/var/run/postgresql); unset: an embedded database under BLOCKRUNNER_DATA_DIR, for trying Blockrunner out',
+  BLOCKRUNNER_DIRECT_DATABASE_URL:
+    'a direct (session) connection for the leader and migration locks, when DATABASE_URL goes through a transaction pooler (PgBouncer pool_mode=transaction); unset: DATABASE_URL',
   BLOCKRUNNER_DATA_DIR: 'where local state lives',
   HOST: 'interface to listen on',
   PORT: 'HTTP and WebSocket port; 0 picks a free one',
@@ -221,6 +223,7 @@ const WORKER_NOTES: Notes<typeof workerConfigSchema> = {
   BLOCKRUNNER_MAX_JOBS: 'heights after which a worker exits 0 to be replaced; 0: never',
   BLOCKRUNNER_RESTART_LIMIT: 'crashes within the window the supervisor tolerates, then exits 1',
   BLOCKRUNNER_RESTART_WINDOW_MS: 'the window of --restart-limit',
+  BLOCKRUNNER_HEALTH_PORT: 'serve GET /healthz and /readyz (linked to a manager) on this port',
   LOG_LEVEL: 'fatal, error, warn, info, debug, trace or silent',
 };
 

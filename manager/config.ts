@@ -15,6 +15,7 @@ import {
   secret,
   text,
 } from '../shared/config.js';
+import { ConfigError } from '../shared/errors.js';
 
 export const managerConfigSchema = z.object({
   /**
@@ -24,6 +25,13 @@ export const managerConfigSchema = z.object({
    * connection string pg can use stops the manager with exit 2, its password never shown.
    */
   DATABASE_URL: postgresUrl(),
+  /**
+   * A direct (session) connection to the same database, for the two session advisory locks
+   * (the leader lock and the migrations' lock) when DATABASE_URL goes through a pooler in
+   * transaction mode, such as PgBouncer's pool_mode=transaction (docs/deployment.md, "Managed
+   * PostgreSQL and poolers"). Only with DATABASE_URL. Default unset: DATABASE_URL serves both.
+   */
+  BLOCKRUNNER_DIRECT_DATABASE_URL: postgresUrl(),
   /** Where the embedded database lives when DATABASE_URL is unset. Default ./.blockrunner */
   BLOCKRUNNER_DATA_DIR: text('./.blockrunner'),
   /** Interface to listen on. Default 127.0.0.1: expose on purpose, not by accident. */
@@ -56,5 +64,10 @@ export const managerConfigSchema = z.object({
 export type ManagerConfig = Readonly<z.output<typeof managerConfigSchema>>;
 
 export function loadManagerConfig(env: Env = process.env): ManagerConfig {
-  return parseConfig(managerConfigSchema, env);
+  const config = parseConfig(managerConfigSchema, env);
+  if (config.BLOCKRUNNER_DIRECT_DATABASE_URL !== undefined && config.DATABASE_URL === undefined)
+    throw new ConfigError(
+      'invalid configuration: BLOCKRUNNER_DIRECT_DATABASE_URL: needs DATABASE_URL (the embedded database takes no second URL)',
+    );
+  return config;
 }

@@ -75,7 +75,23 @@ export class Manager {
       application_name: 'blockrunner',
     });
     this.pool.on('error', (error) => log.warn({ err: error }, 'idle database connection failed'));
-    await migrate(this.pool, log);
+    // Session advisory locks need a real session: a transaction pooler in DATABASE_URL hands
+    // each transaction another one, so both locks then take the direct URL.
+    const sessionUrl = config.BLOCKRUNNER_DIRECT_DATABASE_URL ?? databaseUrl;
+    if (sessionUrl === databaseUrl) await migrate(this.pool, log);
+    else {
+      const direct = new pg.Pool({
+        connectionString: sessionUrl,
+        max: 1,
+        application_name: 'blockrunner-migrate',
+      });
+      direct.on('error', () => {});
+      try {
+        await migrate(direct, log);
+      } finally {
+        await direct.end();
+      }
+    }
     if (this.abort.signal.aborted) return;
 
     const tls = loadTls(config);
@@ -108,17 +124,17 @@ export class Manager {
     log.info({ url: this.url }, 'manager listening');
 
     this.status.role = 'standby';
-    void this.lead(databaseUrl).catch((error) => {
+    void this.lead(sessionUrl).catch((error) => {
       if (!this.abort.signal.aborted) this.onFatal(error as Error);
     });
   }
 
-  /** Waits for the leader lock, then loads the queues and starts dispatching. */
-  private async lead(databaseUrl: string): Promise<void> {
+  /** Waits for the leader lock (on `sessionUrl`), then loads the queues and starts dispatching. */
+  private async lead(sessionUrl: string): Promise<void> {
     const { config, log, metrics, status } = this;
     const pool = this.pool as pg.Pool;
     const lock = await LeaderLock.acquire({
-      connectionString: databaseUrl,
+      connectionString: sessionUrl,
       log,
       signal: this.abort.signal,
       onLost: (error) => {

@@ -15,6 +15,7 @@ import {
   secret,
   text,
 } from '../shared/config.js';
+import { ConfigError } from '../shared/errors.js';
 import { MAX_HEIGHTS_PER_FRAME, queueNameSchema } from '../shared/protocol.js';
 
 const MAX_CONCURRENCY = 10_000;
@@ -113,6 +114,11 @@ export const workerConfigSchema = z.object({
   BLOCKRUNNER_RESTART_LIMIT: integer(5, 0, 1_000_000),
   /** The window of BLOCKRUNNER_RESTART_LIMIT. Default 60000. */
   BLOCKRUNNER_RESTART_WINDOW_MS: integer(60_000, 1, 86_400_000),
+  /**
+   * Serve GET /healthz and /readyz on this port (worker/health-server.ts, docs/deployment.md,
+   * "Kubernetes"); 0 picks a free one. Only with BLOCKRUNNER_PROCESSES=1. Default unset: no port.
+   */
+  BLOCKRUNNER_HEALTH_PORT: optionalInteger(0, 65_535),
   /** Default info. */
   LOG_LEVEL: oneOf(LOG_LEVELS, 'info'),
 });
@@ -124,7 +130,14 @@ export type WorkerConfig = Readonly<
 >;
 
 export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
-  return withDefaults(parseConfig(workerConfigSchema, env));
+  const config = withDefaults(parseConfig(workerConfigSchema, env));
+  // A supervisor's probe could not say which of its children is linked: on a container
+  // platform, scale processes as replicas, one worker each (docs/deployment.md, "Kubernetes").
+  if (config.BLOCKRUNNER_HEALTH_PORT !== undefined && config.BLOCKRUNNER_PROCESSES > 1)
+    throw new ConfigError(
+      'invalid configuration: BLOCKRUNNER_HEALTH_PORT: serves one worker process; unset it or set BLOCKRUNNER_PROCESSES=1 (run more replicas instead)',
+    );
+  return config;
 }
 
 /** The defaults that depend on another variable; worker/options.ts uses it too. */

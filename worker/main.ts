@@ -10,6 +10,7 @@ import { createLogger, type Logger } from '../shared/logger.js';
 import { tellParent, watchParent } from '../shared/parent-watch.js';
 import { loadWorkerConfig, type WorkerConfig, workerConfigSchema } from './config.js';
 import { loadHandlerModule } from './handler-loader.js';
+import { startHealthServer } from './health-server.js';
 import { WorkerSupervisor } from './supervisor.js';
 import { runWorker } from './worker.js';
 
@@ -29,7 +30,15 @@ export async function main(args: string[], env: Env = process.env): Promise<void
 
 async function work(config: WorkerConfig, log: Logger): Promise<void> {
   const handler = await loadHandlerModule(config);
+  let linked = (): boolean => false;
+  // Before the worker starts, so that a port in use stops it before it takes any height.
+  const health =
+    config.BLOCKRUNNER_HEALTH_PORT === undefined
+      ? undefined
+      : await startHealthServer({ port: config.BLOCKRUNNER_HEALTH_PORT, ready: () => linked() });
+  if (health) log.info({ port: health.port }, 'health server listening');
   const worker = runWorker(config, handler, log);
+  linked = () => worker.linked;
   log.info(
     {
       queues: config.BLOCKRUNNER_QUEUES,
@@ -55,6 +64,7 @@ async function work(config: WorkerConfig, log: Logger): Promise<void> {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
     unwatch();
+    await health?.close();
   }
 }
 

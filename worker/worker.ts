@@ -37,6 +37,12 @@ export interface Worker {
   readonly done: Promise<void>;
   /** Resolves when a manager first welcomed this worker. */
   readonly connected: Promise<void>;
+  /**
+   * Whether a welcomed link to a manager is open now. A link silent for 2.5 heartbeats is
+   * dropped (link.ts), so true means a leading manager was heard from within that time; the
+   * health port's /readyz answers it (health-server.ts).
+   */
+  readonly linked: boolean;
 }
 
 /** A handler, a module, or a module still loading (loadHandlerModule's promise). */
@@ -291,7 +297,14 @@ export function runWorker<State>(
     return stopping.catch(() => {});
   }
 
-  return { stop, done, connected };
+  return {
+    stop,
+    done,
+    connected,
+    get linked() {
+      return current !== undefined;
+    },
+  };
 }
 
 /** Whether `promise` settled within `ms` (it keeps running either way); rejects as it does. */

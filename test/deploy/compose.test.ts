@@ -58,8 +58,10 @@ describe('docker-compose.yml', () => {
     // --scale worker=4 needs no fixed container name and no host port.
     expect(services.worker?.container_name).toBeUndefined();
     expect(services.worker?.ports).toBeUndefined();
-    // The image's HEALTHCHECK asks for /healthz, which only the manager serves.
-    expect(services.worker?.healthcheck?.test).toEqual(['NONE']);
+    // Workers are healthy while linked: /readyz on their health port, not the image's check.
+    const workerCheck = services.worker?.healthcheck?.test?.join(' ') ?? '';
+    const healthPort = services.worker?.environment?.BLOCKRUNNER_HEALTH_PORT;
+    expect(workerCheck).toContain(`http://127.0.0.1:${healthPort}/readyz`);
     expect(services.manager?.ports).toEqual(['127.0.0.1:8080:8080/tcp']);
   });
 
