@@ -8,6 +8,7 @@
  * its workers and memory and takes the lock again on a new connection, with capped backoff.
  * Only when another manager took it meanwhile is leadership lost for good (`onLost`).
  */
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from '../../shared/logger.js';
 import { RETRY_POLICIES, retry } from '../../shared/retry.js';
@@ -49,7 +50,28 @@ interface LockAttempt {
 /** The lock is held by another manager's session: the standby waits on. */
 class LockHeld extends Error {}
 
-async function tryLock(connectionString: string, previousPid?: number): Promise<LockAttempt> {
+/**
+ * A session setting the lock connection marks its session with, read back by every probe: a
+ * connection whose statements reach a session this manager did not mark is shared, as behind a
+ * pooler in transaction mode, and a session lock on it excludes nothing (docs/deployment.md,
+ * "Poolers").
+ */
+const SESSION_MARK = 'blockrunner.lock_session';
+
+export class SharedLockSessionError extends Error {
+  constructor() {
+    super(
+      'the leader lock connection does not keep one session (DATABASE_URL goes through a pooler in transaction mode?): set BLOCKRUNNER_DIRECT_DATABASE_URL to a direct connection (docs/deployment.md, "Poolers")',
+    );
+    this.name = 'SharedLockSessionError';
+  }
+}
+
+async function tryLock(
+  connectionString: string,
+  mark: string,
+  previousPid?: number,
+): Promise<LockAttempt> {
   const client = new pg.Client({
     connectionString,
     application_name: 'blockrunner-leader',
@@ -60,6 +82,14 @@ async function tryLock(connectionString: string, previousPid?: number): Promise<
   client.on('error', () => {});
   try {
     await client.connect();
+    // A fresh session carries no mark, or this manager's own (one shared PGlite session).
+    const seen = await client.query<{ mark: string | null }>(
+      'SELECT current_setting($1::text, true) AS mark',
+      [SESSION_MARK],
+    );
+    const found = seen.rows[0]?.mark;
+    if (found && found !== mark) throw new SharedLockSessionError();
+    await client.query('SELECT set_config($1::text, $2::text, false)', [SESSION_MARK, mark]);
     // Our own old session may still hold the lock if its link broke only on our side: end it.
     if (previousPid !== undefined) {
       await client.query(
@@ -84,6 +114,15 @@ async function tryLock(connectionString: string, previousPid?: number): Promise<
   }
 }
 
+/** Whether `client`'s statements still reach the session it marked. */
+async function keepsSession(client: pg.Client, mark: string): Promise<boolean> {
+  const { rows } = await client.query<{ mark: string | null }>(
+    'SELECT current_setting($1::text, true) AS mark',
+    [SESSION_MARK],
+  );
+  return rows[0]?.mark === mark;
+}
+
 export class LeaderLock {
   private client: pg.Client;
   private currentPid: number | undefined;
@@ -97,6 +136,8 @@ export class LeaderLock {
     /** Called once when another manager holds the lock: this one must stop. */
     private readonly onLost: (error: Error) => void,
     held: LockAttempt,
+    /** This manager's session mark (SESSION_MARK), kept when the lock is taken again. */
+    private readonly mark: string,
   ) {
     this.client = held.client;
     this.currentPid = held.pid;
@@ -114,9 +155,10 @@ export class LeaderLock {
   }): Promise<LeaderLock> {
     const { connectionString, log, signal, onLost } = options;
     let announced = false;
+    const mark = randomUUID();
     const held = await retry(
       async () => {
-        const attempt = await tryLock(connectionString);
+        const attempt = await tryLock(connectionString, mark);
         if (attempt.locked) return attempt;
         await attempt.client.end().catch(() => {});
         throw new LockHeld('another manager holds the leader lock');
@@ -124,6 +166,8 @@ export class LeaderLock {
       {
         policy: RETRY_POLICIES.standby,
         signal,
+        // A pooler that shares sessions never gets better by waiting: the manager must stop.
+        shouldRetry: ({ error }) => !(error instanceof SharedLockSessionError),
         onFailedAttempt: ({ error }) => {
           if (!(error instanceof LockHeld)) {
             log.warn({ err: error }, 'standby: cannot reach the database; retrying');
@@ -139,7 +183,7 @@ export class LeaderLock {
       await held.client.end().catch(() => {});
       signal.throwIfAborted();
     }
-    return new LeaderLock(connectionString, log, onLost, held);
+    return new LeaderLock(connectionString, log, onLost, held, mark);
   }
 
   /** True while the lock session is known to be ours. */
@@ -171,10 +215,19 @@ export class LeaderLock {
     client.on('end', () => broken(new Error('leader lock connection ended')));
     clearInterval(this.probe);
     this.probe = setInterval(() => {
-      client.query('SELECT 1').catch((error: Error) => {
-        broken(error);
-        void client.end().catch(() => {});
-      });
+      keepsSession(client, this.mark).then(
+        (kept) => {
+          if (kept || this.released || client !== this.client) return;
+          // Another session answered: the lock excludes nothing here. Stop, never lead on.
+          this.currentPid = undefined;
+          clearInterval(this.probe);
+          this.onLost(new SharedLockSessionError());
+        },
+        (error: Error) => {
+          broken(error);
+          void client.end().catch(() => {});
+        },
+      );
     }, PROBE_INTERVAL_MS);
     this.probe.unref();
   }
@@ -187,7 +240,7 @@ export class LeaderLock {
     // Every failure is retried until release() aborts; a lock held by another manager ends it.
     const taken = await retry(
       async (attempt) => {
-        const result = await tryLock(this.connectionString, previousPid);
+        const result = await tryLock(this.connectionString, this.mark, previousPid);
         if (result.locked) return { result, attempt };
         await result.client.end().catch(() => {});
         // A terminated session lets go of its lock a moment after it is told to: try again.
@@ -200,6 +253,7 @@ export class LeaderLock {
         policy: RETRY_POLICIES.leaderLock,
         signal: this.releasing.signal,
         unref: true,
+        shouldRetry: ({ error }) => !(error instanceof SharedLockSessionError),
         onFailedAttempt: ({ error, delayMs }) => {
           this.log.warn(
             { err: error, retryInMs: delayMs },

@@ -156,6 +156,29 @@ it('runs them through transaction mode with the locks on BLOCKRUNNER_DIRECT_DATA
   );
 });
 
+it('stops with one line naming BLOCKRUNNER_DIRECT_DATABASE_URL when the lock goes through transaction mode', async () => {
+  // Without the direct URL the lock connection's statements reach sessions of the pool that
+  // other clients use: a manager that sees another's mark, or loses its own, must stop.
+  const env = { DATABASE_URL: transactionUrl };
+  const first = await startManager({ databaseUrl: transactionUrl, env, waitForReady: false });
+  const second = await startManager({ databaseUrl: transactionUrl, env, waitForReady: false });
+  await startWorker({
+    managerUrl: `${first.wsUrl},${second.wsUrl}`,
+    env: { BLOCKRUNNER_HANDLER: 'sleep', BLOCKRUNNER_SLEEP_MS: '1' },
+    waitForConnected: false,
+  });
+  const stopped = await waitFor(
+    () =>
+      [first, second].find((manager) =>
+        manager.logs().some((line) => line.includes('BLOCKRUNNER_DIRECT_DATABASE_URL')),
+      ),
+    { timeoutMs: 30_000, message: 'a manager to see that the lock session is shared' },
+  );
+  const line = stopped.logs().find((l) => l.includes('BLOCKRUNNER_DIRECT_DATABASE_URL')) as string;
+  expect(line).toContain('does not keep one session');
+  expect((await stopped.exited).code).toBe(1);
+});
+
 it('refuses BLOCKRUNNER_DIRECT_DATABASE_URL without DATABASE_URL, or one that is not a URL', () => {
   expect(() =>
     loadManagerConfig({ BLOCKRUNNER_DIRECT_DATABASE_URL: 'postgres://u@db.example.com:5432/x' }),
