@@ -141,42 +141,7 @@ function isMap(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-const PROMQL_KEYWORDS = new Set([
-  'by',
-  'without',
-  'on',
-  'ignoring',
-  'group_left',
-  'group_right',
-  'bool',
-  'offset',
-  'and',
-  'or',
-  'unless',
-  'inf',
-  'nan',
-]);
-
-/**
- * The metric names a PromQL expression selects, as test/docs/grafana.test.ts finds them for
- * the dashboard: what is left once strings, label matchers, ranges, grouping lists, numbers,
- * function and aggregation names and keywords are taken out.
- */
-export function metricNames(expr: string): string[] {
-  const bare = expr
-    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
-    .replace(/\{[^}]*\}/g, ' ')
-    .replace(/\[[^\]]*\]/g, ' ')
-    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ')
-    .replace(/\b\d[\w.]*/g, ' ');
-  const names = new Set<string>();
-  for (const match of bare.matchAll(/([a-zA-Z_:][a-zA-Z0-9_:]*)(\s*\()?/g)) {
-    const [, name, call] = match as unknown as [string, string, string | undefined];
-    if (call || PROMQL_KEYWORDS.has(name.toLowerCase())) continue;
-    names.add(name);
-  }
-  return [...names];
-}
+export { metricNames } from '../helpers/promql.js';
 
 /** The metric families of a Prometheus text exposition, by name. */
 export function metricFamilies(text: string): Set<string> {

@@ -4,6 +4,7 @@
  * parses (promtool check rules, Prometheus's own parser) and queries only metrics that a real
  * manager's /metrics exposes.
  */
+
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +15,7 @@ import { packageRoot } from '../../shared/package-root.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { api } from '../helpers/http.js';
 import { type ManagerProcess, startManager, stopAll } from '../helpers/processes.js';
+import { metricNames as namesOf } from '../helpers/promql.js';
 
 const run = promisify(execFile);
 const DASHBOARD = join(packageRoot(), 'docs', 'grafana', 'blockrunner.json');
@@ -75,42 +77,9 @@ function withVariables(expr: string): string {
     .replaceAll('$queue', '.*');
 }
 
-const KEYWORDS = new Set([
-  'by',
-  'without',
-  'on',
-  'ignoring',
-  'group_left',
-  'group_right',
-  'bool',
-  'offset',
-  'and',
-  'or',
-  'unless',
-  'inf',
-  'nan',
-]);
-
-/**
- * The metric names an expression selects: what is left once strings, label matchers, ranges,
- * grouping lists, numbers and durations, function and aggregation names and keywords are taken
- * out.
- */
+/** The metric names an expression selects, its dashboard variables filled in. */
 function metricNames(expr: string): string[] {
-  const bare = withVariables(expr)
-    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
-    .replace(/\{[^}]*\}/g, ' ')
-    .replace(/\[[^\]]*\]/g, ' ')
-    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ')
-    // Numbers and durations (0.99, 5m, 1e3).
-    .replace(/\b\d[\w.]*/g, ' ');
-  const names = new Set<string>();
-  for (const match of bare.matchAll(/([a-zA-Z_:][a-zA-Z0-9_:]*)(\s*\()?/g)) {
-    const [, name, call] = match as unknown as [string, string, string | undefined];
-    if (call || KEYWORDS.has(name.toLowerCase())) continue;
-    names.add(name);
-  }
-  return [...names];
+  return namesOf(withVariables(expr));
 }
 
 /** The metric families of a text exposition, by name, with their type. */
