@@ -345,7 +345,9 @@ export class WorkerSupervisor {
       (exit) =>
         exit === undefined || (!exit.killed && (exit.code === 0 || exit.signal === 'SIGTERM')),
     );
-    if (!clean) this.exitCode = 1;
+    // A stop for a refused configuration keeps its code: another child refused at the same
+    // moment exits 2 too, which is no crash.
+    if (!clean && this.exitCode !== CONFIG_ERROR_EXIT) this.exitCode = 1;
     this.log.info({ code: this.exitCode }, 'supervisor stopped');
     this.resolveDone(this.exitCode);
   }

@@ -197,6 +197,8 @@ export class Anvil {
   readonly pid: number;
   private accounts: string[] = [];
   private nextId = 1;
+  /** Reorganisations made so far: each one's transfers carry values of their own. */
+  private reorgs = 0;
   private exit: AnvilExit | undefined;
   private sentKill = false;
   private readonly exited: Promise<AnvilExit>;
@@ -306,13 +308,20 @@ export class Anvil {
    * `[depth, [[tx, offset], ...]]`, where `offset` 0 is the lowest replacement block and at most
    * `depth - 1`; anvil signs each tx with nonces counted from the common ancestor. `txCount`
    * transfers are spread over the replacement blocks from the lowest up, so the lowest one always
-   * differs from the block it replaces and every hash above it changes through its parent.
+   * differs from the block it replaces and every hash above it changes through its parent. Each
+   * call sends other values: two reorganisations in a row from the same ancestor would otherwise
+   * sign the very same transfers (same nonces) and rebuild identical blocks, with the same hashes.
    */
   async reorg(depth: number, txCount = 1): Promise<void> {
     assertCount('depth', depth);
     assertCount('txCount', txCount);
+    this.reorgs++;
     const pairs = Array.from({ length: txCount }, (_, index) => [
-      { from: this.account(REORG_FROM), to: this.account(REORG_TO), value: hex(index + 1) },
+      {
+        from: this.account(REORG_FROM),
+        to: this.account(REORG_TO),
+        value: hex(this.reorgs * 1_000 + index + 1),
+      },
       index % depth,
     ]);
     await this.rpc('anvil_reorg', [depth, pairs]);
