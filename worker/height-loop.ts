@@ -30,6 +30,7 @@ import { type Failure, failureOf } from './failure.js';
 import { FailureLog } from './failure-log.js';
 import type { Handler } from './handler.js';
 import { HandlerRun } from './handler-run.js';
+import { resultsFrames } from './results-frames.js';
 
 export type Send = (frame: WorkerFrame) => void;
 
@@ -40,10 +41,9 @@ export const RESULTS_LINGER_MS = 20;
  * Block reports per results frame: at the longest hashes a report is about 300 bytes of JSON, so
  * 20,000 stay near 6 MiB, well below the manager's 16 MiB frame limit.
  */
-export const MAX_HASHES_PER_FRAME = 20_000;
+export { MAX_FAILURE_BYTES_PER_FRAME } from './results-frames.js';
 
-/** Failures per results frame stay under this many bytes of JSON, far below the 16 MiB limit. */
-export const MAX_FAILURE_BYTES_PER_FRAME = 4 * 1024 * 1024;
+export const MAX_HASHES_PER_FRAME = 20_000;
 
 /**
  * What a handler returned, as a block report when it is `{hash, parentHash}` (two strings
@@ -57,25 +57,6 @@ function blockReportOf(height: number, value: unknown): BlockReport | undefined 
   if (hash.length === 0 || hash.length > MAX_HASH_LENGTH) return undefined;
   if (parentHash.length === 0 || parentHash.length > MAX_HASH_LENGTH) return undefined;
   return { height, hash, parentHash };
-}
-
-/** Splits failures into lists of at most MAX_FAILURE_BYTES_PER_FRAME bytes of JSON each. */
-export function failureChunks(failed: Failure[]): Failure[][] {
-  const chunks: Failure[][] = [];
-  let chunk: Failure[] = [];
-  let bytes = 0;
-  for (const failure of failed) {
-    const size = Buffer.byteLength(JSON.stringify(failure)) + 1;
-    if (chunk.length > 0 && bytes + size > MAX_FAILURE_BYTES_PER_FRAME) {
-      chunks.push(chunk);
-      chunk = [];
-      bytes = 0;
-    }
-    chunk.push(failure);
-    bytes += size;
-  }
-  if (chunk.length > 0) chunks.push(chunk);
-  return chunks;
 }
 
 interface LeaseResults {
@@ -214,20 +195,10 @@ export class HeightLoop {
     this.pending = new Map();
     const send = this.send;
     if (!send) return;
-    for (const [lease, { done, failed, runMs: sum, hashes }] of pending) {
-      const runMs = Math.round(sum * 1000) / 1000;
-      // A lease holds at most 100,000 heights, so its done ranges fit one frame; long error
-      // messages may not, and a frame over the manager's limit would close the link.
-      const [first = [], ...more] = failureChunks(failed);
-      send({
-        type: 'results',
-        lease,
-        done: RangeSet.ofHeights(done).toJSON(),
-        failed: first,
-        runMs,
-        ...(hashes.length > 0 ? { hashes } : {}),
-      });
-      for (const chunk of more) send({ type: 'results', lease, done: [], failed: chunk, runMs: 0 });
+    for (const [lease, results] of pending) {
+      // A lease holds at most 100,000 heights, so its done ranges fit one frame.
+      const done = RangeSet.ofHeights(results.done).toJSON();
+      for (const frame of resultsFrames(lease, { ...results, done })) send(frame);
     }
   }
 

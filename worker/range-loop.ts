@@ -23,7 +23,8 @@ import { type Failure, failureOf } from './failure.js';
 import { FailureLog } from './failure-log.js';
 import type { HandlerContext, RangeHandler } from './handler.js';
 import { errorMessage } from './handler-run.js';
-import { failureChunks, MAX_HASHES_PER_FRAME, type Send } from './height-loop.js';
+import { MAX_HASHES_PER_FRAME, type Send } from './height-loop.js';
+import { resultsFrames } from './results-frames.js';
 
 /**
  * Heights a range worker may hold per slot (running and prefetched): hello capacity is
@@ -262,22 +263,9 @@ export class RangeLoop {
     this.pending = new Map();
     const send = this.send;
     if (!send) return;
-    for (const [lease, { done, failed, runMs: sum, hashes, rangeSize }] of pending) {
-      const runMs = Math.round(sum * 1000) / 1000;
-      const [first = [], ...more] = failureChunks(failed);
-      const ranges = done.toJSON();
-      for (let i = 0; i === 0 || i < ranges.length; i += MAX_ITEMS_PER_FRAME) {
-        send({
-          type: 'results',
-          lease,
-          done: ranges.slice(i, i + MAX_ITEMS_PER_FRAME),
-          failed: i === 0 ? first : [],
-          runMs: i === 0 ? runMs : 0,
-          ...(i === 0 && hashes.length > 0 ? { hashes } : {}),
-          ...(i === 0 && rangeSize !== undefined ? { rangeSize } : {}),
-        });
-      }
-      for (const chunk of more) send({ type: 'results', lease, done: [], failed: chunk, runMs: 0 });
+    for (const [lease, results] of pending) {
+      for (const frame of resultsFrames(lease, { ...results, done: results.done.toJSON() }))
+        send(frame);
     }
   }
 
