@@ -2,6 +2,7 @@
  * The process tree of `blockrunner up`, with small stand-in processes for the manager and the
  * workers (real processes, real signals, a real /readyz on 127.0.0.1) and tiny timeouts.
  */
+
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ChildSpec, type SupervisorOptions, UpSupervisor } from '../../cli/up-supervisor.js';
 import { ConfigError } from '../../shared/errors.js';
+import { processExists } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -65,15 +67,6 @@ async function freePort(): Promise<number> {
 
 function spec(name: string, script: string, env: Record<string, string>): ChildSpec {
   return { name, command: process.execPath, args: ['-e', script], env: { ...process.env, ...env } };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 const supervisors: UpSupervisor[] = [];
@@ -153,7 +146,7 @@ async function setup(
 
 afterEach(async () => {
   await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
-  const left = supervisors.flatMap((s) => s.pids).filter(alive);
+  const left = supervisors.flatMap((s) => s.pids).filter(processExists);
   for (const supervisor of supervisors) supervisor.killAll();
   supervisors.length = 0;
   expect(left, 'processes left running').toEqual([]);
@@ -176,7 +169,7 @@ describe('UpSupervisor', () => {
   it('stops everything and fails when a worker dies', async () => {
     const { supervisor, running } = await setup({ workers: [{}, { DIE_AFTER_MS: '100' }] });
     await expect(running).rejects.toThrow('worker 2 exited with code 3');
-    expect(supervisor.pids.filter(alive)).toEqual([]);
+    expect(supervisor.pids.filter(processExists)).toEqual([]);
   });
 
   it('fails when the manager exits before it is ready, starting no worker', async () => {
@@ -196,7 +189,7 @@ describe('UpSupervisor', () => {
     await expect(running).rejects.toThrow(
       /manager not ready at http:\/\/127\.0\.0\.1:\d+\/readyz within 200 ms/,
     );
-    expect(supervisor.pids.filter(alive)).toEqual([]);
+    expect(supervisor.pids.filter(processExists)).toEqual([]);
   });
 
   it('a stop while waiting for the manager stops it and starts no worker', async () => {
@@ -261,7 +254,7 @@ describe('UpSupervisor', () => {
     });
     await expect(running).rejects.toThrow('workers not connected to the manager within 3000 ms');
     expect(readyCount()).toBe(0);
-    expect(supervisor.pids.filter(alive)).toEqual([]);
+    expect(supervisor.pids.filter(processExists)).toEqual([]);
   });
 
   it('fails without a banner when a worker exits before it connected', async () => {
@@ -297,8 +290,8 @@ describe('UpSupervisor', () => {
     });
     const after = workerPids();
     expect(after.map((pids) => pids.length)).toEqual([2, 2]);
-    expect(before.filter(alive)).toEqual([]);
-    expect(after.map((pids) => alive(pids[1] as number))).toEqual([true, true]);
+    expect(before.filter(processExists)).toEqual([]);
+    expect(after.map((pids) => processExists(pids[1] as number))).toEqual([true, true]);
     // One at a time: worker 2's successor started only after worker 1's predecessor ended.
     expect(notices).toEqual([
       'reloading: replacing 2 workers one at a time',
@@ -309,7 +302,7 @@ describe('UpSupervisor', () => {
     supervisor.stop('SIGTERM');
     const exits = await running;
     expect(exits.filter((e) => e.killed)).toEqual([]);
-    expect(supervisor.pids.filter(alive)).toEqual([]);
+    expect(supervisor.pids.filter(processExists)).toEqual([]);
   });
 
   it('a reload whose new worker never connects stops it and keeps the old one', async () => {
@@ -324,8 +317,8 @@ describe('UpSupervisor', () => {
       'reload stopped: the new worker 1 did not connect within 3000 ms; the old one keeps running',
     );
     const [original, successor] = workerPids()[0] ?? [];
-    expect(alive(original as number)).toBe(true);
-    expect(alive(successor as number)).toBe(false);
+    expect(processExists(original as number)).toBe(true);
+    expect(processExists(successor as number)).toBe(false);
     supervisor.stop('SIGTERM');
     const exits = await running;
     expect(exits.filter((e) => e.killed)).toEqual([]);
@@ -342,7 +335,7 @@ describe('UpSupervisor', () => {
       'reload stopped: the new worker 1 exited with code 2 before it connected; the old one keeps running',
     );
     const [original] = workerPids()[0] ?? [];
-    expect(alive(original as number)).toBe(true);
+    expect(processExists(original as number)).toBe(true);
     supervisor.stop('SIGTERM');
     const exits = await running;
     expect(exits.filter((e) => e.killed)).toEqual([]);

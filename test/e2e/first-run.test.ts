@@ -13,12 +13,7 @@ import { afterAll, expect, it } from 'vitest';
 import { LOCK_FILE } from '../../manager/store/data-dir-lock.js';
 import { packageRoot } from '../../shared/package-root.js';
 import { api } from '../helpers/http.js';
-import {
-  type ExitStatus,
-  spawnTracked,
-  stopAll,
-  type TrackedProcess,
-} from '../helpers/processes.js';
+import { exitWithin, spawnTracked, stopAll, type TrackedProcess } from '../helpers/processes.js';
 import { queueSummary, waitForQueue } from '../helpers/queues.js';
 
 const CLI = join(packageRoot(), 'dist', 'cli', 'main.js');
@@ -60,21 +55,6 @@ async function startUp(dir: string, port: number): Promise<{ up: TrackedProcess;
     READY_TIMEOUT_MS,
   );
   return { up, text: String(line.text) };
-}
-
-async function exitWithin(tracked: TrackedProcess, ms: number): Promise<ExitStatus> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`still running after ${ms} ms: ${tracked.describe()}`)),
-      ms,
-    );
-  });
-  try {
-    return await Promise.race([tracked.exited, late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 // Two starts and two stops, each bounded above; a new embedded database is the slow part.

@@ -12,12 +12,12 @@ import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { api } from '../helpers/http.js';
 import {
   cliPath,
-  type LogEntry,
+  logEntries,
   type ManagerProcess,
+  processExists,
   spawnTracked,
   startManager,
   stopAll,
-  type TrackedProcess,
 } from '../helpers/processes.js';
 import { waitForQueue } from '../helpers/queues.js';
 import { waitFor } from '../helpers/wait.js';
@@ -52,25 +52,6 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-function entries(tracked: TrackedProcess): LogEntry[] {
-  return tracked.logs().flatMap((line) => {
-    try {
-      return [JSON.parse(line) as LogEntry];
-    } catch {
-      return [];
-    }
-  });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 async function failedAttempts(): Promise<number> {
   const response = await fetch(`${manager.url}/metrics`);
   const text = await response.text();
@@ -102,7 +83,7 @@ it('SIGHUP replaces every child during a run: nothing lost, no attempt counted, 
     },
     { timeoutMs: 20_000, message: 'both children connected' },
   );
-  const originals = entries(supervisor)
+  const originals = logEntries(supervisor)
     .filter((e) => e.msg === 'child started')
     .map((e) => e.childPid as number);
   expect(originals).toHaveLength(2);
@@ -113,12 +94,12 @@ it('SIGHUP replaces every child during a run: nothing lost, no attempt counted, 
   process.kill(supervisor.pid, 'SIGHUP');
 
   await supervisor.waitForLog((e) => e.msg === 'reload done: every child replaced', 60_000);
-  const replaced = entries(supervisor).filter((e) => e.msg === 'child replaced');
+  const replaced = logEntries(supervisor).filter((e) => e.msg === 'child replaced');
   expect(replaced.map((e) => e.childPid).sort()).toEqual([...originals].sort());
   expect(replaced.map((e) => e.code)).toEqual([0, 0]);
-  expect(originals.filter(alive)).toEqual([]);
+  expect(originals.filter(processExists)).toEqual([]);
   const successors = replaced.map((e) => e.successorPid as number);
-  expect(successors.every(alive)).toBe(true);
+  expect(successors.every(processExists)).toBe(true);
   // One at a time: the second successor started only after the first old child ended.
   const log = supervisor.logs().join('\n');
   const firstReplaced = log.indexOf('"msg":"child replaced"');

@@ -13,7 +13,7 @@ import { api } from '../helpers/http.js';
 import { freePort } from '../helpers/ports.js';
 import {
   cliPath,
-  type ExitStatus,
+  exitWithin,
   type ManagerProcess,
   spawnTracked,
   startManager,
@@ -87,21 +87,6 @@ function portFree(port: number): Promise<boolean> {
     server.once('error', () => resolve(false));
     server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
-}
-
-async function exitWithin(tracked: TrackedProcess, ms: number): Promise<ExitStatus> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`still running after ${ms} ms: ${tracked.describe()}`)),
-      ms,
-    );
-  });
-  try {
-    return await Promise.race([tracked.exited, late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** SIGKILL to `parent`, then every pid of `children` must be gone within the deadline. */

@@ -11,7 +11,9 @@ import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { api } from '../helpers/http.js';
 import {
   type LogEntry,
+  logEntries,
   type ManagerProcess,
+  processExists,
   spawnTracked,
   startManager,
   stopAll,
@@ -37,7 +39,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await stopAll();
   // A supervisor that had to be killed leaves its children: none may outlive the test.
-  for (const pid of supervisors.flatMap(childPids)) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  for (const pid of supervisors.flatMap(childPids))
+    if (processExists(pid)) process.kill(pid, 'SIGKILL');
   await db?.drop();
 });
 
@@ -53,29 +56,11 @@ function startSupervisor(args: string[], env: Record<string, string>): TrackedPr
 }
 
 /** The JSON lines of the supervisor and its children, which share its stdout. */
-function entries(supervisor: TrackedProcess): LogEntry[] {
-  return supervisor.logs().flatMap((text) => {
-    try {
-      return [JSON.parse(text) as LogEntry];
-    } catch {
-      return [];
-    }
-  });
-}
 
 function childPids(supervisor: TrackedProcess): number[] {
-  return entries(supervisor)
+  return logEntries(supervisor)
     .filter(started)
     .map((entry) => entry.childPid as number);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 type Workers = { workers: { id: string; name: string; capacity: number; done: number }[] };
@@ -99,7 +84,7 @@ function waitForWorkers(names: string[], message: string) {
 async function stopCleanly(supervisor: TrackedProcess): Promise<void> {
   const pids = childPids(supervisor);
   expect(await supervisor.stop('SIGTERM', 20_000)).toEqual({ code: 0, signal: null });
-  expect(pids.filter(alive)).toEqual([]);
+  expect(pids.filter(processExists)).toEqual([]);
   const stopped = await supervisor.waitForLog((e) => e.msg === 'supervisor stopped');
   expect(stopped.code).toBe(0);
 }
@@ -130,7 +115,7 @@ it('replaces a child killed with SIGKILL, finishes the run, and stops cleanly', 
   const replacement = await supervisor.waitForLog(
     (e) => started(e) && e.child === 'sup-1' && e.childPid !== victim,
   );
-  expect(alive(replacement.childPid as number)).toBe(true);
+  expect(processExists(replacement.childPid as number)).toBe(true);
   const oldId = before.find((w) => w.name === 'sup-1')?.id;
   await waitFor(
     async () => {
@@ -161,17 +146,17 @@ it('retires children at BLOCKRUNNER_MAX_JOBS, replaces them, and stops cleanly',
 
   // Each retired child ran exactly 500 heights, and the two running ones fewer than 500 each,
   // so 2,000 heights took at least three retirements.
-  const retiring = entries(supervisor).filter(
+  const retiring = logEntries(supervisor).filter(
     (e) => e.msg === 'worker retiring: BLOCKRUNNER_MAX_JOBS reached',
   );
   expect(retiring.length).toBeGreaterThanOrEqual(3);
   expect(retiring.every((e) => e.jobs === 500)).toBe(true);
   await waitFor(
     () =>
-      entries(supervisor).filter((e) => e.msg === 'child retired, restarting').length >=
+      logEntries(supervisor).filter((e) => e.msg === 'child retired, restarting').length >=
       retiring.length,
     { timeoutMs: 10_000, message: 'a replacement for every retired child' },
   );
-  expect(entries(supervisor).some((e) => e.msg === 'child crashed, restarting')).toBe(false);
+  expect(logEntries(supervisor).some((e) => e.msg === 'child crashed, restarting')).toBe(false);
   await stopCleanly(supervisor);
 }, 90_000);

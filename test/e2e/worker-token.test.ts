@@ -11,9 +11,10 @@ import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { freePort } from '../helpers/ports.js';
 import {
   cliPath,
-  type ExitStatus,
-  type LogEntry,
+  exitWithin,
+  logEntries,
   type ManagerProcess,
+  processExists,
   spawnTracked,
   startManager,
   startWorker,
@@ -38,42 +39,8 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function exitWithin(tracked: TrackedProcess, ms: number): Promise<ExitStatus> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`still running after ${ms} ms: ${tracked.describe()}`)),
-      ms,
-    );
-  });
-  try {
-    return await Promise.race([tracked.exited, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 function stderrLines(tracked: TrackedProcess): string[] {
   return tracked.logs().filter((line) => !line.startsWith('{'));
-}
-
-function jsonEntries(tracked: TrackedProcess): LogEntry[] {
-  return tracked.logs().flatMap((line) => {
-    try {
-      return [JSON.parse(line) as LogEntry];
-    } catch {
-      return [];
-    }
-  });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 it('a worker whose token is refused exits 2 after three tries, naming BLOCKRUNNER_WORKER_TOKEN', async () => {
@@ -87,7 +54,7 @@ it('a worker whose token is refused exits 2 after three tries, naming BLOCKRUNNE
   expect(lines).toHaveLength(1);
   expect(lines[0]).toMatch(/^blockrunner: BLOCKRUNNER_WORKER_TOKEN was refused by the manager/);
   // The first refusals were retried with backoff, the last one was not.
-  const retried = jsonEntries(worker).filter(
+  const retried = logEntries(worker).filter(
     (e) => e.msg === 'cannot connect to the manager, retrying',
   );
   expect(retried.map((e) => e.status)).toEqual(Array(TOKEN_REFUSALS - 1).fill(401));
@@ -106,12 +73,12 @@ it('a supervisor whose children are refused exits 2 and restarts none', async ()
     'supervisor',
   );
   expect(await exitWithin(supervisor, 30_000)).toEqual({ code: 2, signal: null });
-  const entries = jsonEntries(supervisor);
+  const entries = logEntries(supervisor);
   const started = entries.filter((e) => e.msg === 'child started');
   expect(started.map((e) => e.child).sort()).toEqual(['refused-1', 'refused-2']);
   expect(entries.some((e) => e.msg === 'child crashed, restarting')).toBe(false);
   expect(entries.find((e) => e.msg === 'supervisor stopped')?.code).toBe(2);
-  expect(started.map((e) => e.childPid as number).filter(alive)).toEqual([]);
+  expect(started.map((e) => e.childPid as number).filter(processExists)).toEqual([]);
   expect(stderrLines(supervisor).some((line) => line.includes('BLOCKRUNNER_WORKER_TOKEN'))).toBe(
     true,
   );

@@ -428,3 +428,40 @@ function formatStatus(status: ExitStatus): string {
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** The process's exit status, or a rejection naming it when it is still running after `ms`. */
+export async function exitWithin(tracked: TrackedProcess, ms: number): Promise<ExitStatus> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`still running after ${ms} ms: ${tracked.describe()}`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([tracked.exited, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The JSON log lines of a process's output, parsed; other lines are left out. */
+export function logEntries(tracked: TrackedProcess): LogEntry[] {
+  return tracked.logs().flatMap((line) => {
+    try {
+      return [JSON.parse(line) as LogEntry];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** Whether a process with this pid exists (one of another user's counts too). */
+export function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

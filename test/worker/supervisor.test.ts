@@ -5,12 +5,14 @@
  * A stand-in leaves `<pid>.ready` once its SIGTERM handler is installed and `<pid>.term` when
  * SIGTERM arrives, so the test knows what each process saw.
  */
+
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ChildCommand } from '../../shared/child-process.js';
 import { type SupervisorOptions, WorkerSupervisor } from '../../worker/supervisor.js';
+import { processExists } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
 import { memoryLogger } from './fake-manager.js';
 
@@ -45,7 +47,7 @@ afterEach(async () => {
   await supervisor.done;
   rmSync(marks, { recursive: true, force: true });
   // Every process the test started is gone, whatever the test did.
-  expect(startedPids(lines).filter(alive)).toEqual([]);
+  expect(startedPids(lines).filter(processExists)).toEqual([]);
 });
 
 function stub(kind: keyof typeof SCRIPTS, marks: string): ChildCommand {
@@ -85,15 +87,6 @@ function startedPids(lines: Line[]): number[] {
   return lines.flatMap((l) =>
     l.msg === 'child started' && typeof l.childPid === 'number' ? [l.childPid] : [],
   );
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Waits until `count` children run and each has installed its SIGTERM handler. */
@@ -219,7 +212,7 @@ describe('worker supervisor', () => {
       child: 'w-2',
       signal: 'SIGKILL',
     });
-    expect(pids.filter(alive)).toEqual([]);
+    expect(pids.filter(processExists)).toEqual([]);
   });
 
   it('kills at once on a second stop', async () => {
@@ -234,7 +227,7 @@ describe('worker supervisor', () => {
     supervisor.stop('SIGINT');
     expect(await supervisor.done).toBe(1);
     expect(Date.now() - started).toBeLessThan(10_000);
-    expect(alive(pid as number)).toBe(false);
+    expect(processExists(pid as number)).toBe(false);
   });
 
   it('stops every child and ends with code 2 when one refuses its configuration, restarting none', async () => {
@@ -261,7 +254,7 @@ describe('worker supervisor', () => {
       message: 'the reload to finish',
     });
     for (const pid of originals) expect(got(marks, pid, 'term')).toBe(true);
-    expect(originals.filter(alive)).toEqual([]);
+    expect(originals.filter(processExists)).toEqual([]);
     const replaced = lines.filter((l) => l.msg === 'child replaced');
     expect(replaced.map((l) => [l.child, l.childPid, l.code])).toEqual([
       ['w-1', originals[0], 0],
@@ -296,8 +289,8 @@ describe('worker supervisor', () => {
       message: 'the reload to give up',
     });
     const successor = lines.find((l) => l.replaces === original)?.childPid as number;
-    expect(alive(original as number)).toBe(true);
-    expect(alive(successor)).toBe(false);
+    expect(processExists(original as number)).toBe(true);
+    expect(processExists(successor)).toBe(false);
     expect(supervisor.pids).toEqual([original]);
     supervisor.stop('SIGTERM');
     expect(await supervisor.done).toBe(0);
