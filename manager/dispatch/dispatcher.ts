@@ -164,7 +164,7 @@ export class Dispatcher {
     // The refusal first: the calls that follow count at the size the worker fell back to.
     if (frame.rangeSize !== undefined) this.settings.rangeRefused(queue.name, frame.rangeSize);
     if (done.count > 0) {
-      const calls = this.callsIn(queue.name, done.ranges());
+      const calls = this.callsIn(queue.name, done.ranges(), done.count);
       this.settings.throttleFor(queue.name).succeeded(calls);
       this.settings.rangeCallsSucceeded(queue.name, calls);
     }
@@ -338,7 +338,7 @@ export class Dispatcher {
       if (count === 0) continue;
       // Every queue counts its calls: a rate-limited answer backs off from what went out.
       const throttle = this.settings.throttleFor(name);
-      throttle.spend(this.callsIn(name, ranges));
+      throttle.spend(this.callsIn(name, ranges, count));
       if (throttle.effectiveRate !== null || this.settings.get(name).maxInFlight !== null) {
         // The next wake starts at the next link, so a bounded queue's calls spread over links.
         this.rotation++;
@@ -377,9 +377,17 @@ export class Dispatcher {
     return limit;
   }
 
-  /** Handler calls for these ranges: one per height, or one per effective range size heights. */
-  private callsIn(queue: string, ranges: Iterable<readonly [number, number]>): number {
+  /**
+   * Handler calls for these ranges (`count` heights): one per height, or one per effective range
+   * size heights. Per-height queues, nearly all of them, never walk the ranges.
+   */
+  private callsIn(
+    queue: string,
+    ranges: Iterable<readonly [number, number]>,
+    count: number,
+  ): number {
     const rangeSize = this.settings.effectiveRangeSize(queue);
+    if (rangeSize === 1) return count;
     let calls = 0;
     for (const [from, to] of ranges) calls += Math.ceil((to - from + 1) / rangeSize);
     return calls;
