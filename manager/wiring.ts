@@ -29,7 +29,8 @@ import {
 import { LeaderLock } from './store/leader-lock.js';
 import { migrate } from './store/migrate.js';
 import { loadedChains, loadQueueStates } from './store/queue-loader.js';
-import { loadSettings, saveSettings } from './store/settings-sql.js';
+import { RangeSizeWriter } from './store/range-size-writer.js';
+import { loadSettings, saveEffectiveRangeSize, saveSettings } from './store/settings-sql.js';
 import { WriteBehind } from './store/write-behind.js';
 import { WorkerEndpoint } from './workers/worker-endpoint.js';
 
@@ -46,6 +47,8 @@ export class Manager {
   private releaseLock: (() => Promise<void>) | undefined;
   /** Set when DATABASE_URL is unset; shutdown() closes it last. */
   private embedded: Promise<EmbeddedDatabase> | undefined;
+  /** The leader's writes of effective range sizes; shutdown() waits for them before the pool ends. */
+  private rangeSizes: RangeSizeWriter | undefined;
   url = '';
 
   constructor(
@@ -145,7 +148,16 @@ export class Manager {
     this.releaseLock = () => lock.release();
     const { queues, chunkStarts } = await loadQueueStates(pool);
     const chainRows = await loadChainRows(pool);
-    const settings = new SettingsTable(await loadSettings(pool));
+    const loadedSettings = await loadSettings(pool);
+    const rangeSizes = new RangeSizeWriter((queue, size) => {
+      const fence = lock.fence();
+      return fence ? saveEffectiveRangeSize(pool, fence, queue, size) : Promise.resolve(false);
+    }, log);
+    this.rangeSizes = rangeSizes;
+    const settings = new SettingsTable(loadedSettings.settings, {
+      rangeSizes: loadedSettings.rangeSizes,
+      onRangeSizeChanged: (queue, size) => rangeSizes.record(queue, size),
+    });
     const writer = new WriteBehind({
       pool,
       chunks: new ChunkLayouts((name) => queues.get(name), chunkStarts),
@@ -235,6 +247,7 @@ export class Manager {
     await leader?.writer.close(this.config.BLOCKRUNNER_SHUTDOWN_MS).catch((error) => {
       log.error({ err: error }, 'results received but not committed; those heights will run again');
     });
+    await this.rangeSizes?.flushed();
     await this.app?.close();
     await this.releaseLock?.();
     await this.pool?.end();

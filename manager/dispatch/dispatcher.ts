@@ -106,7 +106,7 @@ export class Dispatcher {
   constructor(private readonly options: DispatcherOptions) {
     this.now = options.now ?? Date.now;
     this.metrics = options.metrics;
-    this.settings = options.settings ?? new SettingsTable(new Map(), this.now);
+    this.settings = options.settings ?? new SettingsTable(new Map(), { now: this.now });
     this.leases = new LeaseTable(options.leaseMs, (lease) => this.expire(lease), this.now);
   }
 

@@ -1,7 +1,7 @@
 /**
  * Each queue's settings and the throttle they configure (docs/api.md, "Queue settings"): read by
  * the dispatcher on every fill, changed through PUT /v1/queues/:queue/settings, persisted by
- * manager/store/settings-sql.ts.
+ * manager/store/settings-sql.ts (the effective range size through manager/store/range-size-writer.ts).
  */
 import { DEFAULT_SETTINGS, type QueueSettings } from '../../shared/api-schemas.js';
 import { Throttle } from '../dispatch/throttle.js';
@@ -27,18 +27,32 @@ class EffectiveRangeSize {
 
   constructor(public size: number) {}
 
-  refused(size: number): void {
+  /** A call of more than `size` heights was refused; true when the size changed. */
+  refused(size: number): boolean {
+    const before = this.size;
     this.size = Math.max(1, Math.min(this.size, size));
     this.successes = 0;
+    return this.size !== before;
   }
 
-  succeeded(calls: number, ceiling: number): void {
+  /** `calls` calls succeeded; true when the size grew. */
+  succeeded(calls: number, ceiling: number): boolean {
+    const before = this.size;
     this.successes += calls;
     while (this.successes >= RANGE_GROW_AFTER_CALLS && this.size < ceiling) {
       this.successes -= RANGE_GROW_AFTER_CALLS;
       this.size = Math.min(ceiling, Math.max(this.size + 1, Math.floor(this.size * RANGE_GROWTH)));
     }
+    return this.size !== before;
   }
+}
+
+export interface SettingsTableOptions {
+  now?: () => number;
+  /** Effective range sizes kept by an earlier manager, per queue (below its rangeSize). */
+  rangeSizes?: ReadonlyMap<string, number>;
+  /** A queue's effective range size changed (null: back to its rangeSize), to be persisted. */
+  onRangeSizeChanged?: (queue: string, size: number | null) => void;
 }
 
 export class SettingsTable {
@@ -48,11 +62,17 @@ export class SettingsTable {
   /** Queues whose effective range size is below their rangeSize (or was, since the last set). */
   private readonly rangeSizes = new Map<string, EffectiveRangeSize>();
 
-  constructor(
-    loaded: Map<string, QueueSettings> = new Map(),
-    private readonly now: () => number = Date.now,
-  ) {
+  private readonly now: () => number;
+  private readonly onRangeSizeChanged: SettingsTableOptions['onRangeSizeChanged'];
+
+  constructor(loaded: Map<string, QueueSettings> = new Map(), options: SettingsTableOptions = {}) {
+    this.now = options.now ?? Date.now;
+    this.onRangeSizeChanged = options.onRangeSizeChanged;
     for (const [queue, settings] of loaded) this.set(queue, settings);
+    for (const [queue, size] of options.rangeSizes ?? []) {
+      if (size < this.get(queue).rangeSize)
+        this.rangeSizes.set(queue, new EffectiveRangeSize(Math.max(1, size)));
+    }
   }
 
   get(queue: string): QueueSettings {
@@ -86,12 +106,18 @@ export class SettingsTable {
       effective = new EffectiveRangeSize(this.get(queue).rangeSize);
       this.rangeSizes.set(queue, effective);
     }
-    effective.refused(size);
+    if (effective.refused(size)) this.rangeSizeChanged(queue, effective.size);
   }
 
   /** `calls` range calls succeeded: a lowered effective size grows back toward `rangeSize`. */
   rangeCallsSucceeded(queue: string, calls: number): void {
-    this.rangeSizes.get(queue)?.succeeded(calls, this.get(queue).rangeSize);
+    const effective = this.rangeSizes.get(queue);
+    if (effective?.succeeded(calls, this.get(queue).rangeSize))
+      this.rangeSizeChanged(queue, effective.size);
+  }
+
+  private rangeSizeChanged(queue: string, size: number): void {
+    this.onRangeSizeChanged?.(queue, size < this.get(queue).rangeSize ? size : null);
   }
 
   /** A worker's queues, higher priority first, then in the order the worker listed them. */

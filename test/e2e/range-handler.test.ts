@@ -143,5 +143,15 @@ describe('range handlers', () => {
     // Still well below the 5,000 asked: it grows back 10% per 10 calls that succeed, and each
     // step past 1,000 meets a refusal again (how far it got depends on the machine's pace).
     expect(effectiveRangeSize).toBeLessThan(2_500);
+
+    // A restarted manager starts the queue at the size the node served, not at 5,000 again.
+    await manager.stop();
+    const restarted = await startManager({ databaseUrl: db.url });
+    const after = (await api(restarted.url).get('/v1/queues/logs')).body as {
+      effectiveRangeSize: number;
+      settings: { rangeSize: number };
+    };
+    expect(after.settings.rangeSize).toBe(5_000);
+    expect(after.effectiveRangeSize).toBe(effectiveRangeSize);
   });
 });

@@ -29,7 +29,7 @@ function start(queues: QueueState[], settings: Record<string, Partial<QueueSetti
   now = T0;
   const table = new SettingsTable(
     new Map(Object.entries(settings).map(([name, s]) => [name, { ...DEFAULT_SETTINGS, ...s }])),
-    () => now,
+    { now: () => now },
   );
   dispatcher = new Dispatcher({
     queues: new Map(queues.map((queue) => [queue.name, queue])),

@@ -54,6 +54,39 @@ describe('effective range size', () => {
     expect(table.effectiveRangeSize('q')).toBe(1);
   });
 
+  it('reports each change to be persisted, null once back at rangeSize, and restores kept sizes', () => {
+    const changes: [string, number | null][] = [];
+    const table = new SettingsTable(new Map([['q', { ...DEFAULT_SETTINGS, rangeSize: 1_000 }]]), {
+      onRangeSizeChanged: (queue, size) => changes.push([queue, size]),
+    });
+    table.rangeRefused('q', 500);
+    table.rangeRefused('q', 800); // no change, nothing to write
+    table.rangeCallsSucceeded('q', RANGE_GROW_AFTER_CALLS - 1); // no growth yet
+    table.rangeCallsSucceeded('q', 1);
+    table.rangeCallsSucceeded('q', 1_000 * RANGE_GROW_AFTER_CALLS);
+    expect(changes).toEqual([
+      ['q', 500],
+      ['q', 550],
+      ['q', null],
+    ]);
+
+    const restored = new SettingsTable(
+      new Map([
+        ['q', { ...DEFAULT_SETTINGS, rangeSize: 1_000 }],
+        ['r', { ...DEFAULT_SETTINGS, rangeSize: 100 }],
+      ]),
+      // A kept size at or above rangeSize (rangeSize lowered since) is not a lowered size.
+      {
+        rangeSizes: new Map([
+          ['q', 600],
+          ['r', 100],
+        ]),
+      },
+    );
+    expect(restored.effectiveRangeSize('q')).toBe(600);
+    expect(restored.effectiveRangeSize('r')).toBe(100);
+  });
+
   it('the dispatcher sends it in dispatches, lowers it on a results rangeSize', () => {
     const queue = new QueueState('q');
     queue.enqueue(RangeSet.from([[0, 99_999]]), false);
