@@ -24,6 +24,7 @@ import { FailureLog } from './failure-log.js';
 import type { HandlerContext, RangeHandler } from './handler.js';
 import { errorMessage } from './handler-run.js';
 import { MAX_HASHES_PER_FRAME, type Send } from './height-loop.js';
+import { LeaseWatch, type WatchedRun } from './lease-watch.js';
 import { resultsFrames } from './results-frames.js';
 
 /**
@@ -45,6 +46,8 @@ export interface RangeCall {
   from: number;
   to: number;
   attempt: number;
+  /** When its lease expires at the manager (performance.now(), from the dispatch's arrival). */
+  leaseDeadline: number;
 }
 
 /** `[from, to]` cut into consecutive pieces of at most `size` heights. */
@@ -100,12 +103,13 @@ export function rangeReportsOf(from: number, to: number, value: unknown): BlockR
 }
 
 /** One running call, which is also the handler's context. */
-class RangeRun implements HandlerContext {
+class RangeRun implements HandlerContext, WatchedRun {
   private readonly controller = new AbortController();
   private logger: Logger | undefined;
   readonly startedAt = performance.now();
   /** Heights of this call the manager cancelled while it ran: not reported, not retried. */
   cancelled: RangeSet | undefined;
+  overdue = false;
 
   constructor(
     readonly call: RangeCall,
@@ -117,6 +121,10 @@ class RangeRun implements HandlerContext {
 
   get queue(): string {
     return this.call.queue;
+  }
+
+  get leaseDeadline(): number {
+    return this.call.leaseDeadline;
   }
 
   get attempt(): number {
@@ -170,6 +178,9 @@ export class RangeLoop {
   private readonly caps = new Map<string, Cap>();
   private newestLease = 0;
   private readonly failures: FailureLog;
+  /** The welcome's leaseMs on the current link; 0 before any welcome. */
+  private leaseMs = 0;
+  private readonly leaseWatch: LeaseWatch<RangeRun>;
   /** What the module's setup resolved to: every call's ctx.state. */
   state: unknown;
 
@@ -179,19 +190,35 @@ export class RangeLoop {
     private readonly log: Logger,
   ) {
     this.failures = new FailureLog(log);
+    this.leaseWatch = new LeaseWatch({
+      running: () => this.running,
+      waitingDeadlines: () => this.queued.map((call) => call.leaseDeadline),
+      link: () => this.link,
+      overdue: (run, now) =>
+        run.log.warn(
+          {
+            lease: run.call.lease,
+            leaseMs: this.leaseMs,
+            runningMs: Math.round(now - run.startedAt),
+          },
+          'handler still running past its lease deadline: the manager counts the attempt as failed and runs the range again',
+        ),
+    });
   }
 
   get runningCount(): number {
     return this.running.size;
   }
 
-  /** A link is up: results go through `send`. (Lease deadlines are not watched per call.) */
-  connected(send: Send, _leaseMs = 0): void {
+  /** A link is up: results go through `send`, and the leases it grants last `leaseMs`. */
+  connected(send: Send, leaseMs = 0): void {
     this.send = send;
+    this.leaseMs = leaseMs;
   }
 
   close(): void {
     this.failures.close();
+    this.leaseWatch.stop();
   }
 
   /** The link dropped: the manager took every leased height back. */
@@ -203,6 +230,7 @@ export class RangeLoop {
     this.caps.clear();
     this.newestLease = 0;
     this.clearFlushTimer();
+    this.leaseWatch.stop();
     this.abortRunning(new Error('worker disconnected'));
   }
 
@@ -213,10 +241,14 @@ export class RangeLoop {
     }
     this.newestLease = Math.max(this.newestLease, frame.lease);
     const size = frame.rangeSize ?? 1;
+    const leaseDeadline =
+      this.leaseMs > 0 ? performance.now() + this.leaseMs : Number.POSITIVE_INFINITY;
+    if (this.leaseMs > 0) this.leaseWatch.watch(leaseDeadline);
     frame.ranges.forEach(([from, to], index) => {
       const attempt = frame.attempts?.[index] ?? 1;
       for (const [a, b] of cutRange(from, to, size)) {
-        this.queued.push({ lease: frame.lease, queue: frame.queue, from: a, to: b, attempt });
+        const call = { lease: frame.lease, queue: frame.queue, from: a, to: b, attempt };
+        this.queued.push({ ...call, leaseDeadline });
       }
     });
     this.pump();

@@ -1,15 +1,14 @@
 /**
  * What a worker logs about its handlers (docs/observability.md, "Logs"): a failed
  * call at warn with queue, height, attempt and message, at most FAILURES_LOGGED_PER_SECOND a
- * second with one line counting the rest; a handler still running past its lease's deadline,
- * once. In-process against a fake manager, lines read from an injected logger.
+ * second with one line counting the rest; a handler (per height or per range) still running
+ * past its lease's deadline, once. In-process against a fake manager, lines read from an injected logger.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION } from '../../shared/protocol.js';
 import { loadWorkerConfig } from '../../worker/config.js';
 import { FAILURES_LOGGED_PER_SECOND, FailureLog } from '../../worker/failure-log.js';
-import type { Handler } from '../../worker/handler.js';
-import { runWorker, type Worker } from '../../worker/worker.js';
+import { type HandlerSource, runWorker, type Worker } from '../../worker/worker.js';
 import {
   deferred,
   type FakeConnection,
@@ -30,7 +29,7 @@ afterEach(async () => {
   manager = undefined;
 });
 
-async function start(handler: Handler, leaseMs = 30_000) {
+async function start(handler: HandlerSource, leaseMs = 30_000) {
   manager = await FakeManager.start({
     onHello: (connection: FakeConnection) =>
       connection.send({
@@ -131,6 +130,34 @@ describe('a handler past its lease deadline', () => {
     expect(overdue().map((l) => l.height)).toEqual([42, 43]);
     release.resolve();
     await waitFor(() => framesOf(connection, 'results').length > 0);
+  });
+
+  it('is logged once for a range call, with its queue, range and attempt', async () => {
+    const release = deferred();
+    const { connection, lines } = await start({ handleRange: async () => release.promise }, 50);
+    connection.send({
+      type: 'dispatch',
+      lease: 3,
+      queue: 'logs',
+      ranges: [[100, 199]],
+      attempts: [2],
+      rangeSize: 100,
+    });
+    const overdue = () =>
+      lines.filter((l) => String(l.msg).startsWith('handler still running past its lease'));
+    await waitFor(() => overdue().length === 1, 3_000, 'the overdue line');
+    expect(overdue()[0]).toMatchObject({
+      level: 40,
+      queue: 'logs',
+      range: [100, 199],
+      attempt: 2,
+      lease: 3,
+      leaseMs: 50,
+    });
+    expect(Number(overdue()[0]?.runningMs)).toBeGreaterThanOrEqual(45);
+    release.resolve();
+    await waitFor(() => framesOf(connection, 'results').length > 0);
+    expect(overdue()).toHaveLength(1);
   });
 
   it('is not logged for handlers that finish within the lease', async () => {
