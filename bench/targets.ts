@@ -33,9 +33,9 @@ export function checkTargets({ scenarios, comparison }: Figures): TargetCheck[] 
   );
   add(
     'S1',
-    'at least 20x the best anchor',
+    'at least 50x the best anchor',
     comparison.s1ToBestAnchor !== null
-      ? [`${comparison.s1ToBestAnchor}x ${comparison.bestAnchor}`, comparison.s1ToBestAnchor >= 20]
+      ? [`${comparison.s1ToBestAnchor}x ${comparison.bestAnchor}`, comparison.s1ToBestAnchor >= 50]
       : undefined,
   );
   if (S2.status === 'ok') {
