@@ -41,7 +41,7 @@ export interface BenchOptions {
   s5: { blocks: number; transfers: number; processes: number; concurrency: number; runs: number };
   s6: { heights: number; perRequest: number; workers: number };
   s7: { samples: number; reorgBlocks: number; reorgDepth: number; reorgPollMs: number };
-  s8: { gaps: number; deadLetters: number };
+  s8: { gaps: number; deadLetters: number; links: number; heightsPerLink: number };
 }
 
 export const USAGE = `Usage: npm run bench -- [options]
@@ -73,6 +73,7 @@ export const USAGE = `Usage: npm run bench -- [options]
   --s6-heights N             S6 isolated heights, and contiguous ones (default 1,000,000; quick 200,000)
   --s8-gaps N                S8 gaps of the restarted queue (default 1,000,000; quick 200,000)
   --s8-dead-letters N        S8 dead letters of the restarted queue (default 100,000; quick 20,000)
+  --s8-links N               S8 worker links on one manager (default 8,000; quick 1,000)
   --s7-samples N             S7 blocks timed per head mode (default 60; quick 15)
   --s7-reorg-depth N         S7 depth of the reorg, at most 100 (default 10)
   --s7-reorg-poll-ms N       S7 pollMs of the source during the reorg (default 1,000)
@@ -158,6 +159,8 @@ export function parseBenchArgs(
         10_000_000,
         0,
       ),
+      links: count(v['s8-links'], quick ? 1_000 : 8_000, '--s8-links', 16_000),
+      heightsPerLink: 25,
     },
   };
   if (options.s8.deadLetters > options.s8.gaps) {
@@ -202,6 +205,7 @@ function parse(argv: string[]) {
       's7-samples': { type: 'string' },
       's8-gaps': { type: 'string' },
       's8-dead-letters': { type: 'string' },
+      's8-links': { type: 'string' },
       's7-reorg-depth': { type: 'string' },
       's7-reorg-poll-ms': { type: 'string' },
       help: { type: 'boolean', short: 'h' },

@@ -111,6 +111,16 @@ export function renderReport(results: BenchResults): string {
     figure(S8, (r) => `ready in ${duration(r.readyMs)}`),
     detail(S8, (r) => `${int(r.gaps)} gaps, ${int(r.deadLetters)} dead letters, after SIGKILL`),
   ]);
+  rows.push([
+    'S8 fleet',
+    'blockrunner',
+    figure(S8, (r) => `busiest link ${r.fleet.busiestToMedian}x the median`),
+    detail(
+      S8,
+      ({ fleet: f }) =>
+        `${int(f.links)} links of capacity 1, ${int(f.heights)} heights in ${duration(f.elapsedMs)} (${int(f.heightsPerSecond)} heights/s); heights per link: median ${int(f.medianHeights)}, busiest ${int(f.busiestHeights)}, idlest ${int(f.idlestHeights)}`,
+    ),
+  ]);
 
   const targets = results.targets.map(
     (check): Row => [

@@ -248,6 +248,21 @@ export interface S8Result {
   /** From spawning the restarted manager to its first /readyz 200. */
   readyMs: number;
   measured: string;
+  /** The fleet half: many links on one manager, and how evenly it spreads a backfill. */
+  fleet: S8Fleet;
+}
+
+export interface S8Fleet {
+  links: number;
+  heights: number;
+  elapsedMs: number;
+  heightsPerSecond: number;
+  /** Heights run by the median link, the busiest and the idlest. */
+  medianHeights: number;
+  busiestHeights: number;
+  idlestHeights: number;
+  busiestToMedian: number;
+  measured: string;
 }
 
 export interface AnchorThroughput {

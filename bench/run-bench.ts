@@ -94,7 +94,7 @@ export async function runBench(
   const S5 = await step('S5', 'real chain', () => outcome(() => runS5(options)));
   const S6 = await step('S6', 'sparse queue', () => outcome(() => runS6(options)));
   const S7 = await step('S7', 'head', () => outcome(() => runS7(options)));
-  const S8 = await step('S8', 'restart', () => outcome(() => runS8(options)));
+  const S8 = await step('S8', 'restart and fleet', () => outcome(() => runS8(options)));
 
   const versions = packageVersions();
   const anchors = Object.fromEntries(

@@ -4,6 +4,7 @@
  * requests of 50,000) and 100,000 dead letters (written straight into height_attempts, as 100,000
  * final failures would have left them). The figure is the time from spawning the new manager
  * process to its first `/readyz` 200: migrations checked, leader lock taken, every queue loaded.
+ * Then the fleet half (bench/s8-fleet.ts), on a manager of its own.
  */
 import { join } from 'node:path';
 import { packageRoot } from '../shared/package-root.js';
@@ -13,6 +14,7 @@ import { enqueue, isReady, queueSummary } from './manager-api.js';
 import type { BenchOptions } from './options.js';
 import { BenchProcess } from './processes.js';
 import type { S8Result } from './results.js';
+import { runS8Fleet } from './s8-fleet.js';
 import { round } from './stats.js';
 import { waitUntil } from './wait.js';
 
@@ -21,6 +23,11 @@ const PER_REQUEST = 50_000;
 const READY_TIMEOUT_MS = 120_000;
 
 export async function runS8(options: BenchOptions): Promise<S8Result> {
+  const restart = await runS8Restart(options);
+  return { ...restart, fleet: await runS8Fleet(options) };
+}
+
+async function runS8Restart(options: BenchOptions): Promise<Omit<S8Result, 'fleet'>> {
   const { gaps, deadLetters } = options.s8;
   const database = await createDatabase(options.adminUrl, 's8');
   const port = await freePort();

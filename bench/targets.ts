@@ -147,5 +147,15 @@ export function checkTargets({ scenarios, comparison }: Figures): TargetCheck[] 
         ]
       : undefined,
   );
+  add(
+    'S8',
+    '8,000 worker links: busiest link at most 2 times the median',
+    S8.status === 'ok'
+      ? [
+          `${S8.fleet.busiestToMedian}x (${S8.fleet.links.toLocaleString('en-US')} links)`,
+          S8.fleet.busiestToMedian <= 2,
+        ]
+      : undefined,
+  );
   return checks;
 }

@@ -149,7 +149,7 @@ describe('npm run bench, smoke run', () => {
     expect(left).toEqual([]);
   });
 
-  it('runs S6 and S8 small: a sparse queue beside a contiguous one, a restart on it', async () => {
+  it('runs S6 and S8 small: a sparse queue beside a contiguous one, a restart on it, a fleet', async () => {
     const adminUrl = inject('databaseUrl');
     const out = join(dir, 's6.json');
     const run = await runBench([
@@ -163,6 +163,8 @@ describe('npm run bench, smoke run', () => {
       '20000',
       '--s8-dead-letters',
       '2000',
+      '--s8-links',
+      '40',
       '--database-url',
       adminUrl,
       '--out',
@@ -181,11 +183,16 @@ describe('npm run bench, smoke run', () => {
     expect(S6.walBytes).toBeGreaterThan(0);
     expect(S8).toMatchObject({ gaps: 20_000, deadLetters: 2_000 });
     expect(S8.readyMs).toBeGreaterThan(0);
+    // 40 links of 25 heights each: every height ran on some link, and the spread is reported.
+    expect(S8.fleet).toMatchObject({ links: 40, heights: 1_000 });
+    expect(S8.fleet.medianHeights).toBeGreaterThan(0);
+    expect(S8.fleet.busiestHeights).toBeGreaterThanOrEqual(S8.fleet.medianHeights);
     const checked = results.targets.filter((check) => ['S6', 'S8'].includes(check.scenario));
-    expect(checked).toHaveLength(6);
+    expect(checked).toHaveLength(7);
     expect(checked.every((check) => check.met !== null)).toBe(true);
     expect(run.stdout).toContain('| S6 sparse queue');
     expect(run.stdout).toContain('| S8 restart');
+    expect(run.stdout).toContain('| S8 fleet');
     const left = await withAdminClient(adminUrl, async (client) => {
       const { rows } = await client.query<{ datname: string }>(
         'SELECT datname FROM pg_database WHERE datname = ANY($1::text[])',
