@@ -3,10 +3,13 @@
  * and restore the link of a process running inside it. Addresses come from 198.18.0.0/30
  * (RFC 2544, reserved for benchmark tests): they exist on these two interfaces and nowhere else.
  * Needs root and `ip` (iproute2); `netnsUnavailable()` says why not when they are missing.
+ * A namespace's name carries the pid of the process that made it: one left behind by a run that
+ * was killed (its address would clash with the next one's) is removed before a new one is made.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
+import { processExists } from './processes.js';
 
 const run = promisify(execFile);
 const ip = (...args: string[]) => run('ip', args, { timeout: 10_000 });
@@ -36,9 +39,21 @@ export async function netnsUnavailable(): Promise<string | undefined> {
   }
 }
 
+/** Namespaces of this helper whose maker has exited, and their host-side links. */
+async function removeStale(): Promise<void> {
+  const { stdout } = await ip('netns', 'list');
+  for (const line of stdout.split('\n')) {
+    const match = /^brns-(\d+)-([0-9a-f]{6})\b/.exec(line);
+    if (!match || processExists(Number(match[1]))) continue;
+    await ip('netns', 'del', `brns-${match[1]}-${match[2]}`).catch(() => {});
+    await ip('link', 'del', `brh${match[2]}`).catch(() => {});
+  }
+}
+
 export async function createNetworkNamespace(): Promise<NetworkNamespace> {
+  await removeStale();
   const id = randomBytes(3).toString('hex');
-  const name = `brns${id}`;
+  const name = `brns-${process.pid}-${id}`;
   const hostSide = `brh${id}`;
   const nsSide = `brw${id}`;
   await ip('netns', 'add', name);
