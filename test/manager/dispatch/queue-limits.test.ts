@@ -1,7 +1,8 @@
 /**
  * The dispatcher under a queue's settings (docs/api.md, "Queue settings"), with fake links and an
  * injected clock: maxInFlight bounds heights leased across links, ratePerSecond bounds calls
- * across links, priority orders a worker's queues, and a rate-limited result is no attempt.
+ * across links (each throttled queue its own), priority orders a worker's queues, and a
+ * rate-limited result is no attempt.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Dispatcher, type WriteRecorder } from '../../../manager/dispatch/dispatcher.js';
@@ -88,6 +89,28 @@ describe('queue settings in the dispatcher', () => {
     expect(handedOut).toBeLessThanOrEqual(1_000 + 10);
     // Both links got a share: wake() starts at a different link each time.
     for (const link of links) expect(leasedBy(link)).toBeGreaterThan(300);
+  });
+
+  it('several throttled queues on the same links each get their own rate, due at the same times', () => {
+    const fast = queueOf('fast', 0, 99_999);
+    const slow = queueOf('slow', 0, 99_999);
+    const d = start([fast, slow], { fast: { ratePerSecond: 100 }, slow: { ratePerSecond: 40 } });
+    const links = ['a', 'b'].map((id) => new FakeLink(id, ['fast', 'slow'], 1_000));
+    for (const link of links) d.connect(link);
+    for (let step = 0; step < 2_000; step++) {
+      now += 5;
+      d.wake();
+    }
+    const handedOut = (queue: string) =>
+      links
+        .flatMap((link) => link.dispatches())
+        .filter((frame) => frame.queue === queue)
+        .reduce((sum, frame) => sum + frame.ranges.reduce((n, [a, b]) => n + b - a + 1, 0), 0);
+    // Ten simulated seconds: each within its own budget and near it, neither starved.
+    expect(handedOut('fast')).toBeGreaterThanOrEqual(910);
+    expect(handedOut('fast')).toBeLessThanOrEqual(1_010);
+    expect(handedOut('slow')).toBeGreaterThanOrEqual(364);
+    expect(handedOut('slow')).toBeLessThanOrEqual(404);
   });
 
   it('a worker serving several queues fills the higher priority first, then its own order', () => {
