@@ -4,7 +4,7 @@
  * turn.
  * This is the hot path of the S1 benchmark: no timer, log line or frame per height. Failed
  * heights are logged at warn through FailureLog (rate-limited), and one timer per worker, armed
- * per dispatch, notices handlers still running past their lease's deadline.
+ * per dispatch (worker/lease-watch.ts), notices handlers still running past their lease's deadline.
  */
 import type { Logger } from '../shared/logger.js';
 import {
@@ -30,6 +30,7 @@ import { type Failure, failureOf } from './failure.js';
 import { FailureLog } from './failure-log.js';
 import type { Handler } from './handler.js';
 import { HandlerRun } from './handler-run.js';
+import { LeaseWatch } from './lease-watch.js';
 import { resultsFrames } from './results-frames.js';
 
 export type Send = (frame: WorkerFrame) => void;
@@ -86,7 +87,7 @@ export class HeightLoop {
   private leaseMs = 0;
   /** When each batch's lease expires at the manager (performance.now(), from its arrival). */
   private readonly deadlines = new WeakMap<Batch, number>();
-  private leaseTimer: NodeJS.Timeout | undefined;
+  private readonly leaseWatch: LeaseWatch<HandlerRun>;
   private readonly failures: FailureLog;
   /** What the module's setup resolved to: every run's ctx.state. */
   state: unknown;
@@ -99,6 +100,23 @@ export class HeightLoop {
     private readonly prefetch = 0,
   ) {
     this.failures = new FailureLog(log);
+    this.leaseWatch = new LeaseWatch({
+      running: () => this.running,
+      waitingDeadlines: () => this.batchDeadlines(),
+      link: () => this.link,
+      overdue: (run, now) =>
+        this.log.warn(
+          {
+            queue: run.queue,
+            height: run.height,
+            attempt: run.attempt,
+            lease: run.lease,
+            leaseMs: this.leaseMs,
+            runningMs: Math.round(now - run.startedAt),
+          },
+          'handler still running past its lease deadline: the manager counts the attempt as failed and runs the height again',
+        ),
+    });
   }
 
   get runningCount(): number {
@@ -117,7 +135,7 @@ export class HeightLoop {
   /** Stop: the count of failures not logged is logged, and the lease timer cleared. */
   close(): void {
     this.failures.close();
-    this.clearLeaseTimer();
+    this.leaseWatch.stop();
   }
 
   /**
@@ -131,7 +149,7 @@ export class HeightLoop {
     this.buffered = 0;
     this.pending.clear();
     this.clearFlushTimers();
-    this.clearLeaseTimer();
+    this.leaseWatch.stop();
     this.abortRunning(new Error('worker disconnected'));
   }
 
@@ -149,7 +167,7 @@ export class HeightLoop {
     if (this.leaseMs > 0) {
       const deadline = performance.now() + this.leaseMs;
       this.deadlines.set(batch, deadline);
-      this.leaseTimer ??= this.armLeaseTimer(deadline);
+      this.leaseWatch.watch(deadline);
     }
     this.buffered += heightsIn(batch.ranges);
     this.pump();
@@ -306,52 +324,11 @@ export class HeightLoop {
     }
   }
 
-  /**
-   * Handlers running past their lease's deadline are logged once each, at warn: the manager has
-   * counted the attempt as failed and will run the height again, so a handler that outlasts
-   * BLOCKRUNNER_LEASE_MS wastes its work. The deadline is counted from the dispatch's arrival,
-   * a little after the manager's grant. One timer for the earliest deadline, re-armed on fire.
-   */
-  private armLeaseTimer(deadline: number): NodeJS.Timeout {
-    const timer = setTimeout(this.checkLeases, Math.max(0, deadline - performance.now()));
-    timer.unref();
-    return timer;
-  }
-
-  private readonly checkLeases = (): void => {
-    this.leaseTimer = undefined;
-    const now = performance.now();
-    let next = Number.POSITIVE_INFINITY;
-    for (const run of this.running) {
-      if (run.overdue || run.link !== this.link) continue;
-      if (run.leaseDeadline <= now) {
-        run.overdue = true;
-        this.log.warn(
-          {
-            queue: run.queue,
-            height: run.height,
-            attempt: run.attempt,
-            lease: run.lease,
-            leaseMs: this.leaseMs,
-            runningMs: Math.round(now - run.startedAt),
-          },
-          'handler still running past its lease deadline: the manager counts the attempt as failed and runs the height again',
-        );
-      } else {
-        next = Math.min(next, run.leaseDeadline);
-      }
-    }
-    // A buffered batch whose deadline has passed is the manager's to cancel: no re-arm for it.
+  private *batchDeadlines(): Iterable<number> {
     for (const batch of this.batches) {
       const deadline = this.deadlines.get(batch);
-      if (deadline !== undefined && deadline > now) next = Math.min(next, deadline);
+      if (deadline !== undefined) yield deadline;
     }
-    if (next !== Number.POSITIVE_INFINITY) this.leaseTimer = this.armLeaseTimer(next);
-  };
-
-  private clearLeaseTimer(): void {
-    if (this.leaseTimer) clearTimeout(this.leaseTimer);
-    this.leaseTimer = undefined;
   }
 
   private clearFlushTimers(): void {
