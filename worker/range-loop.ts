@@ -45,6 +45,8 @@ export interface RangeCall {
   from: number;
   to: number;
   attempt: number;
+  /** `tip` for a call of a tip-lane lease, queued before the backfill (docs/protocol.md). */
+  lane?: 'tip';
 }
 
 /** `[from, to]` cut into consecutive pieces of at most `size` heights. */
@@ -158,8 +160,12 @@ interface Cap {
 }
 
 export class RangeLoop {
-  /** Calls not started yet, in order; split halves go to the front. */
+  /**
+   * Calls not started yet, in order; split halves go to the front of their lane. Calls of
+   * tip-lane leases wait in `tipQueued` and start before the backfill (docs/protocol.md, "Lanes").
+   */
   private queued: RangeCall[] = [];
+  private tipQueued: RangeCall[] = [];
   private readonly running = new Set<RangeRun>();
   private pending = new Map<number, LeaseResults>();
   private flushTimer: NodeJS.Immediate | undefined;
@@ -199,6 +205,7 @@ export class RangeLoop {
     this.send = undefined;
     this.link++;
     this.queued = [];
+    this.tipQueued = [];
     this.pending.clear();
     this.caps.clear();
     this.newestLease = 0;
@@ -213,10 +220,12 @@ export class RangeLoop {
     }
     this.newestLease = Math.max(this.newestLease, frame.lease);
     const size = frame.rangeSize ?? 1;
+    const lane = frame.lane === 'tip' ? this.tipQueued : this.queued;
+    const tip = frame.lane === 'tip' ? { lane: 'tip' as const } : {};
     frame.ranges.forEach(([from, to], index) => {
       const attempt = frame.attempts?.[index] ?? 1;
       for (const [a, b] of cutRange(from, to, size)) {
-        this.queued.push({ lease: frame.lease, queue: frame.queue, from: a, to: b, attempt });
+        lane.push({ lease: frame.lease, queue: frame.queue, from: a, to: b, attempt, ...tip });
       }
     });
     this.pump();
@@ -231,19 +240,25 @@ export class RangeLoop {
       run.cancelled = cancelled;
       run.abort(new Error('cancelled by the manager'));
     }
+    this.queued = this.withoutCancelled(this.queued, frame.lease, cancelled);
+    this.tipQueued = this.withoutCancelled(this.tipQueued, frame.lease, cancelled);
+  }
+
+  private withoutCancelled(calls: RangeCall[], lease: number, cancelled: RangeSet): RangeCall[] {
     const kept: RangeCall[] = [];
-    for (const call of this.queued) {
-      if (call.lease !== frame.lease) kept.push(call);
+    for (const call of calls) {
+      if (call.lease !== lease) kept.push(call);
       else kept.push(...this.without(call, cancelled));
     }
-    this.queued = kept;
+    return kept;
   }
 
   /** Shutdown: hands queued heights back and from now on releases every dispatch at once. */
   releaseBuffered(): void {
     this.releasing = true;
-    this.sendRelease(this.queued);
+    this.sendRelease([...this.tipQueued, ...this.queued]);
     this.queued = [];
+    this.tipQueued = [];
   }
 
   abortRunning(reason: Error): void {
@@ -273,11 +288,11 @@ export class RangeLoop {
 
   private pump(): void {
     while (this.running.size < this.concurrency) {
-      const call = this.queued.shift();
+      const call = this.tipQueued.shift() ?? this.queued.shift();
       if (!call) break;
       const cap = this.caps.get(call.queue);
       if (cap && call.lease <= cap.upToLease && call.to - call.from + 1 > cap.size) {
-        this.queued.unshift(...this.pieces(call, cutRange(call.from, call.to, cap.size)));
+        this.requeue(call, this.pieces(call, cutRange(call.from, call.to, cap.size)));
         continue;
       }
       this.start(call);
@@ -323,7 +338,7 @@ export class RangeLoop {
           results.hashes.push(report);
       } else if (run.cancelled) {
         // What the manager did not cancel runs again; the cancelled heights are its own.
-        this.queued.unshift(...this.without(call, run.cancelled));
+        this.requeue(call, this.without(call, run.cancelled));
       } else {
         this.failed(run, outcome, results);
       }
@@ -349,10 +364,10 @@ export class RangeLoop {
           size: Math.min(fallback, cap?.size ?? fallback),
           upToLease: this.newestLease,
         });
-        this.queued.unshift(...this.pieces(call, cutRange(call.from, call.to, fallback)));
+        this.requeue(call, this.pieces(call, cutRange(call.from, call.to, fallback)));
         run.log.debug({ fallback }, 'range too large, split');
       } else {
-        this.queued.unshift(...this.pieces(call, halves(call.from, call.to)));
+        this.requeue(call, this.pieces(call, halves(call.from, call.to)));
         run.log.debug({ err: errorMessage(thrown) }, 'range failed, split in halves');
       }
       return;
@@ -370,6 +385,11 @@ export class RangeLoop {
         ...(failure.kind ? { kind: failure.kind } : {}),
       });
     }
+  }
+
+  /** Puts the pieces of `call` at the front of its lane, to run next. */
+  private requeue(call: RangeCall, pieces: RangeCall[]): void {
+    (call.lane === 'tip' ? this.tipQueued : this.queued).unshift(...pieces);
   }
 
   private pieces(call: RangeCall, ranges: [number, number][]): RangeCall[] {
