@@ -83,6 +83,17 @@ export interface DispatcherOptions {
 export const LEASE_EXPIRED = 'lease expired';
 
 /**
+ * A link keeps one slot in this many free of backfill heights (none below this capacity), so
+ * that a tip height enqueued while a backfill saturates every worker is dispatched at once
+ * rather than at the next results frame (docs/architecture.md, "Dispatcher").
+ */
+export const TIP_RESERVE_PER_SLOTS = 256;
+
+function tipReserveOf(capacity: number): number {
+  return Math.floor(capacity / TIP_RESERVE_PER_SLOTS);
+}
+
+/**
  * Where the tip lane's part of a take ends: after its due retries (attempt 2 and up, always
  * first) and the ranges holding the `tipHeights` heights taken from the tip lane, which follow
  * them. 0 when it took none.
@@ -353,9 +364,11 @@ export class Dispatcher {
       if (free <= 0) return;
       const queue = this.options.queues.get(name);
       if (!queue) continue;
-      const limit = this.withinLimits(queue, free);
-      if (limit <= 0) continue;
+      // The reserve is the tip lane's: tip heights may fill it, backfill heights leave it free.
       const tipWaiting = queue.tipPending.count;
+      const backfillRoom = free - tipReserveOf(link.capacity);
+      const limit = this.withinLimits(queue, Math.max(backfillRoom, Math.min(free, tipWaiting)));
+      if (limit <= 0) continue;
       const { ranges, attempts, count } = queue.take(limit, now);
       if (count === 0) continue;
       // Every queue counts its calls: a rate-limited answer backs off from what went out.

@@ -10,12 +10,13 @@ import {
   type DispatchMetrics,
   type HashReports,
   LEASE_EXPIRED,
+  TIP_RESERVE_PER_SLOTS,
   type WriteRecorder,
 } from '../../../manager/dispatch/dispatcher.js';
 import { QueueState } from '../../../manager/queue/queue-state.js';
 import { QueueWrites } from '../../../manager/store/pending-writes.js';
 import { createLogger } from '../../../shared/logger.js';
-import type { BlockReport, ResultsFrame } from '../../../shared/protocol.js';
+import { type BlockReport, heightsIn, type ResultsFrame } from '../../../shared/protocol.js';
 import { RangeSet } from '../../../shared/range-set.js';
 import { FakeLink } from '../../helpers/fake-link.js';
 
@@ -624,6 +625,54 @@ describe('Dispatcher', () => {
       [3, 3],
       [5, 7],
     ]);
+  });
+
+  it('keeps a reserve of a large link free of backfill, for tip heights dispatched at once', async () => {
+    expect(TIP_RESERVE_PER_SLOTS).toBe(256);
+    const queue = queueOf('q', [[0, 9_999]]);
+    const d = start([queue]);
+    const a = new FakeLink('a', ['q'], 512);
+    d.connect(a);
+    expect(a.lastDispatch()).toEqual({
+      type: 'dispatch',
+      lease: 1,
+      queue: 'q',
+      ranges: [[0, 509]],
+    });
+    expect(a.held).toBe(510);
+    // No results needed: the enqueue's wake finds the reserve free.
+    queue.enqueue(RangeSet.from([[20_000, 20_001]]), false, 'tip');
+    d.wake();
+    expect(a.lastDispatch()).toEqual({
+      type: 'dispatch',
+      lease: 2,
+      queue: 'q',
+      ranges: [[20_000, 20_001]],
+      lane: 'tip',
+    });
+    expect(a.held).toBe(512);
+    // Freed slots go to the backfill up to the reserve again, and tip heights may fill it.
+    d.onResults(a, results(1, [[0, 99]]));
+    await nextTurn();
+    expect(a.lastDispatch()).toEqual({
+      type: 'dispatch',
+      lease: 3,
+      queue: 'q',
+      ranges: [[510, 607]],
+    });
+    queue.enqueue(RangeSet.from([[20_002, 20_005]]), false, 'tip');
+    d.wake();
+    expect(a.lastDispatch()).toEqual({
+      type: 'dispatch',
+      lease: 4,
+      queue: 'q',
+      ranges: [[20_002, 20_003]],
+      lane: 'tip',
+    });
+    // A small link has no reserve.
+    const b = new FakeLink('b', ['q'], 255);
+    d.connect(b);
+    expect(b.dispatches().map((frame) => heightsIn(frame.ranges))).toEqual([2, 253]);
   });
 
   it('puts due retries with the tip-lane lease, and a tip lease alone when it fills the slots', async () => {
