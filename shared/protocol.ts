@@ -157,6 +157,12 @@ export const dispatchFrameSchema = z
      * hold (docs/protocol.md, "Range handlers"); absent means 1. Per-height workers ignore it.
      */
     rangeSize: rangeSizeSchema.optional(),
+    /**
+     * Optional: `tip` when the lease holds heights of the queue's tip lane; the worker starts
+     * such a dispatch before the heights it already buffered (docs/protocol.md, "dispatch").
+     * Absent means the backfill lane.
+     */
+    lane: z.literal('tip').optional(),
   })
   .refine((f) => f.attempts === undefined || f.attempts.length === f.ranges.length, {
     message: 'attempts must have one entry per range',

@@ -11,6 +11,8 @@ export interface Batch {
   ranges: HeightRange[];
   /** Attempt number of each range's heights; undefined when all are first attempts. */
   attempts: number[] | undefined;
+  /** `tip` for a lease of the tip lane, which starts before buffered backfill batches. */
+  lane: 'tip' | undefined;
   /** The range being started, and its next height. */
   index: number;
   next: number;
@@ -22,8 +24,20 @@ export interface Segment {
   attempt: number;
 }
 
-export function batchOf({ lease, queue, ranges, attempts }: DispatchFrame): Batch {
-  return { lease, queue, ranges, attempts, index: 0, next: ranges[0]?.[0] ?? 0 };
+export function batchOf({ lease, queue, ranges, attempts, lane }: DispatchFrame): Batch {
+  return { lease, queue, ranges, attempts, lane, index: 0, next: ranges[0]?.[0] ?? 0 };
+}
+
+/**
+ * Where a new batch goes in a buffer of batches (docs/protocol.md, "Lanes"): a tip batch behind
+ * the tip batches already there and before every backfill batch, a backfill batch at the end.
+ * Tip batches are always the first ones, so the scan stops at the first backfill batch.
+ */
+export function insertionIndex(buffer: readonly Batch[], batch: Batch): number {
+  if (batch.lane !== 'tip') return buffer.length;
+  let index = 0;
+  while (index < buffer.length && buffer[index]?.lane === 'tip') index++;
+  return index;
 }
 
 export function isExhausted(batch: Batch): boolean {

@@ -1,7 +1,7 @@
 /**
- * The height loop (docs/protocol.md, "Capacity and flow control"): a FIFO of dispatched
- * heights, at most `concurrency` handlers at once, results batched per lease and per event-loop
- * turn.
+ * The height loop (docs/protocol.md, "Capacity and flow control"): a buffer of dispatched
+ * heights, tip-lane leases first and otherwise in arrival order ("Lanes"), at most
+ * `concurrency` handlers at once, results batched per lease and per event-loop turn.
  * This is the hot path of the S1 benchmark: no timer, log line or frame per height. Failed
  * heights are logged at warn through FailureLog (rate-limited), and one timer per worker, armed
  * per dispatch (worker/lease-watch.ts), notices handlers still running past their lease's deadline.
@@ -21,6 +21,7 @@ import {
   type Batch,
   batchOf,
   dropHeights,
+  insertionIndex,
   isExhausted,
   takeNext,
   unstarted,
@@ -163,7 +164,8 @@ export class HeightLoop {
       { lease: batch.lease, queue: batch.queue, ranges: batch.ranges.length },
       'dispatch',
     );
-    this.batches.push(batch);
+    // A tip-lane lease starts before the backfill already buffered (docs/protocol.md, "Lanes").
+    this.batches.splice(insertionIndex(this.batches, batch), 0, batch);
     if (this.leaseMs > 0) {
       const deadline = performance.now() + this.leaseMs;
       this.deadlines.set(batch, deadline);

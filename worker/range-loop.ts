@@ -48,6 +48,8 @@ export interface RangeCall {
   attempt: number;
   /** When its lease expires at the manager (performance.now(), from the dispatch's arrival). */
   leaseDeadline: number;
+  /** `tip` for a call of a tip-lane lease, queued before the backfill (docs/protocol.md). */
+  lane?: 'tip';
 }
 
 /** `[from, to]` cut into consecutive pieces of at most `size` heights. */
@@ -166,8 +168,12 @@ interface Cap {
 }
 
 export class RangeLoop {
-  /** Calls not started yet, in order; split halves go to the front. */
+  /**
+   * Calls not started yet, in order; split halves go to the front of their lane. Calls of
+   * tip-lane leases wait in `tipQueued` and start before the backfill (docs/protocol.md, "Lanes").
+   */
   private queued: RangeCall[] = [];
+  private tipQueued: RangeCall[] = [];
   private readonly running = new Set<RangeRun>();
   private pending = new Map<number, LeaseResults>();
   private flushTimer: NodeJS.Immediate | undefined;
@@ -192,7 +198,7 @@ export class RangeLoop {
     this.failures = new FailureLog(log);
     this.leaseWatch = new LeaseWatch({
       running: () => this.running,
-      waitingDeadlines: () => this.queued.map((call) => call.leaseDeadline),
+      waitingDeadlines: () => [...this.tipQueued, ...this.queued].map((call) => call.leaseDeadline),
       link: () => this.link,
       overdue: (run, now) =>
         run.log.warn(
@@ -226,6 +232,7 @@ export class RangeLoop {
     this.send = undefined;
     this.link++;
     this.queued = [];
+    this.tipQueued = [];
     this.pending.clear();
     this.caps.clear();
     this.newestLease = 0;
@@ -244,11 +251,13 @@ export class RangeLoop {
     const leaseDeadline =
       this.leaseMs > 0 ? performance.now() + this.leaseMs : Number.POSITIVE_INFINITY;
     if (this.leaseMs > 0) this.leaseWatch.watch(leaseDeadline);
+    const lane = frame.lane === 'tip' ? this.tipQueued : this.queued;
+    const tip = frame.lane === 'tip' ? { lane: 'tip' as const } : {};
     frame.ranges.forEach(([from, to], index) => {
       const attempt = frame.attempts?.[index] ?? 1;
       for (const [a, b] of cutRange(from, to, size)) {
         const call = { lease: frame.lease, queue: frame.queue, from: a, to: b, attempt };
-        this.queued.push({ ...call, leaseDeadline });
+        lane.push({ ...call, leaseDeadline, ...tip });
       }
     });
     this.pump();
@@ -263,19 +272,25 @@ export class RangeLoop {
       run.cancelled = cancelled;
       run.abort(new Error('cancelled by the manager'));
     }
+    this.queued = this.withoutCancelled(this.queued, frame.lease, cancelled);
+    this.tipQueued = this.withoutCancelled(this.tipQueued, frame.lease, cancelled);
+  }
+
+  private withoutCancelled(calls: RangeCall[], lease: number, cancelled: RangeSet): RangeCall[] {
     const kept: RangeCall[] = [];
-    for (const call of this.queued) {
-      if (call.lease !== frame.lease) kept.push(call);
+    for (const call of calls) {
+      if (call.lease !== lease) kept.push(call);
       else kept.push(...this.without(call, cancelled));
     }
-    this.queued = kept;
+    return kept;
   }
 
   /** Shutdown: hands queued heights back and from now on releases every dispatch at once. */
   releaseBuffered(): void {
     this.releasing = true;
-    this.sendRelease(this.queued);
+    this.sendRelease([...this.tipQueued, ...this.queued]);
     this.queued = [];
+    this.tipQueued = [];
   }
 
   abortRunning(reason: Error): void {
@@ -305,11 +320,11 @@ export class RangeLoop {
 
   private pump(): void {
     while (this.running.size < this.concurrency) {
-      const call = this.queued.shift();
+      const call = this.tipQueued.shift() ?? this.queued.shift();
       if (!call) break;
       const cap = this.caps.get(call.queue);
       if (cap && call.lease <= cap.upToLease && call.to - call.from + 1 > cap.size) {
-        this.queued.unshift(...this.pieces(call, cutRange(call.from, call.to, cap.size)));
+        this.requeue(call, this.pieces(call, cutRange(call.from, call.to, cap.size)));
         continue;
       }
       this.start(call);
@@ -355,7 +370,7 @@ export class RangeLoop {
           results.hashes.push(report);
       } else if (run.cancelled) {
         // What the manager did not cancel runs again; the cancelled heights are its own.
-        this.queued.unshift(...this.without(call, run.cancelled));
+        this.requeue(call, this.without(call, run.cancelled));
       } else {
         this.failed(run, outcome, results);
       }
@@ -381,10 +396,10 @@ export class RangeLoop {
           size: Math.min(fallback, cap?.size ?? fallback),
           upToLease: this.newestLease,
         });
-        this.queued.unshift(...this.pieces(call, cutRange(call.from, call.to, fallback)));
+        this.requeue(call, this.pieces(call, cutRange(call.from, call.to, fallback)));
         run.log.debug({ fallback }, 'range too large, split');
       } else {
-        this.queued.unshift(...this.pieces(call, halves(call.from, call.to)));
+        this.requeue(call, this.pieces(call, halves(call.from, call.to)));
         run.log.debug({ err: errorMessage(thrown) }, 'range failed, split in halves');
       }
       return;
@@ -402,6 +417,11 @@ export class RangeLoop {
         ...(failure.kind ? { kind: failure.kind } : {}),
       });
     }
+  }
+
+  /** Puts the pieces of `call` at the front of its lane, to run next. */
+  private requeue(call: RangeCall, pieces: RangeCall[]): void {
+    (call.lane === 'tip' ? this.tipQueued : this.queued).unshift(...pieces);
   }
 
   private pieces(call: RangeCall, ranges: [number, number][]): RangeCall[] {

@@ -9,6 +9,7 @@ import type { Logger } from '../../shared/logger.js';
 import {
   type BlockReport,
   type DispatchFrame,
+  type HeightRange,
   heightsIn,
   type ManagerFrame,
   type ReleaseFrame,
@@ -80,6 +81,37 @@ export interface DispatcherOptions {
 }
 
 export const LEASE_EXPIRED = 'lease expired';
+
+/**
+ * A link keeps one slot in this many free of backfill heights (none below this capacity), so
+ * that a tip height enqueued while a backfill saturates every worker is dispatched at once
+ * rather than at the next results frame (docs/architecture.md, "Dispatcher").
+ */
+export const TIP_RESERVE_PER_SLOTS = 256;
+
+function tipReserveOf(capacity: number): number {
+  return Math.floor(capacity / TIP_RESERVE_PER_SLOTS);
+}
+
+/**
+ * Where the tip lane's part of a take ends: after its due retries (attempt 2 and up, always
+ * first) and the ranges holding the `tipHeights` heights taken from the tip lane, which follow
+ * them. 0 when it took none.
+ */
+function tipLaneEnd(
+  ranges: readonly HeightRange[],
+  attempts: readonly number[] | null,
+  tipHeights: number,
+): number {
+  if (tipHeights <= 0) return 0;
+  let end = 0;
+  while (end < ranges.length && (attempts?.[end] ?? 1) > 1) end++;
+  for (let left = tipHeights; left > 0 && end < ranges.length; end++) {
+    const [from, to] = ranges[end] as HeightRange;
+    left -= to - from + 1;
+  }
+  return end;
+}
 
 export class Dispatcher {
   private readonly links = new Set<WorkerLink>();
@@ -332,7 +364,10 @@ export class Dispatcher {
       if (free <= 0) return;
       const queue = this.options.queues.get(name);
       if (!queue) continue;
-      const limit = this.withinLimits(queue, free);
+      // The reserve is the tip lane's: tip heights may fill it, backfill heights leave it free.
+      const tipWaiting = queue.tipPending.count;
+      const backfillRoom = free - tipReserveOf(link.capacity);
+      const limit = this.withinLimits(queue, Math.max(backfillRoom, Math.min(free, tipWaiting)));
       if (limit <= 0) continue;
       const { ranges, attempts, count } = queue.take(limit, now);
       if (count === 0) continue;
@@ -345,18 +380,35 @@ export class Dispatcher {
         // Out of calls with work left: come back when the bucket has one again.
         if (throttle.allowance() === 0 && queue.hasWork(now)) this.armThrottleTimer();
       }
-      const lease = this.leases.grant(queue, link, RangeSet.from(ranges));
       link.held += count;
-      const frame: DispatchFrame = { type: 'dispatch', lease: lease.id, queue: name, ranges };
-      // Range handlers cut the lease into calls of this many heights (docs/protocol.md).
-      const rangeSize = this.settings.effectiveRangeSize(name);
-      if (rangeSize > 1) frame.rangeSize = rangeSize;
-      if (attempts) {
-        frame.attempts = attempts;
-        this.armRetryTimer();
-      }
-      link.send(frame);
+      if (attempts) this.armRetryTimer();
+      // Tip-lane heights (with the due retries before them) go under a lease of their own,
+      // which the worker starts before the backfill it buffered (docs/protocol.md, "Lanes").
+      const tipEnd = tipLaneEnd(ranges, attempts, tipWaiting - queue.tipPending.count);
+      if (tipEnd > 0) this.grant(link, queue, ranges.slice(0, tipEnd), attempts, 'tip');
+      if (tipEnd < ranges.length) this.grant(link, queue, ranges.slice(tipEnd), attempts);
     }
+  }
+
+  /** Leases `ranges` to `link` and sends their dispatch; `attempts` is per range of the take. */
+  private grant(
+    link: WorkerLink,
+    queue: QueueState,
+    ranges: HeightRange[],
+    attempts: number[] | null,
+    lane?: 'tip',
+  ): void {
+    const lease = this.leases.grant(queue, link, RangeSet.from(ranges));
+    const frame: DispatchFrame = { type: 'dispatch', lease: lease.id, queue: queue.name, ranges };
+    // Range handlers cut the lease into calls of this many heights (docs/protocol.md).
+    const rangeSize = this.settings.effectiveRangeSize(queue.name);
+    if (rangeSize > 1) frame.rangeSize = rangeSize;
+    // The take's retries come first: a tip part holds them all, a backfill part after it none.
+    const own =
+      attempts && (lane ? attempts.slice(0, ranges.length) : attempts.slice(-ranges.length));
+    if (own?.some((attempt) => attempt > 1)) frame.attempts = own;
+    if (lane) frame.lane = lane;
+    link.send(frame);
   }
 
   /**

@@ -1,7 +1,8 @@
 /**
  * The Python worker library (clients/python/, docs/workers.md "Python") against a real manager,
- * as real processes: 0..9,999 all done, the manager killed and restarted mid-run with the worker
- * reconnecting by itself, and SIGTERM handing back what the worker holds. Also runs the
+ * as real processes: 0..9,999 all done, a tip-lane height started before a full buffer of
+ * backfill, the manager killed and restarted mid-run with the worker reconnecting by itself, and
+ * SIGTERM handing back what the worker holds. Also runs the
  * library's own unit tests. The faults and chain frames are in python-worker-faults.test.ts.
  */
 
@@ -93,6 +94,33 @@ describe('against a real manager', () => {
     ]);
     expect(await worker.stop('SIGTERM')).toEqual({ code: 0, signal: null });
   }, 120_000);
+
+  it('starts a tip-lane height before the backfill heights its full buffer holds', async () => {
+    const manager = await managerOn();
+    const prefetch = 64;
+    const worker = await startPythonWorker({
+      script: TEST_WORKER,
+      args: [
+        ...['--url', manager.wsUrl, '--sleep-ms', '20', '--log-starts'],
+        ...['--concurrency', '2', '--prefetch', String(prefetch)],
+      ],
+    });
+    const client = api(manager.url);
+    const starts = () => logEntries(worker, 'handler started').map((entry) => entry.height);
+    await client.post('/v1/queues/default/heights', { from: 0, to: 99_999 });
+    await waitFor(() => starts().length >= 20, { timeoutMs: 20_000, message: 'backfill running' });
+    const tip = 10_000_000;
+    const answer = await client.post('/v1/queues/default/heights', { heights: [tip], lane: 'tip' });
+    expect(answer.status).toBe(202);
+    const startedBefore = starts().length;
+    await waitFor(() => starts().includes(tip), { timeoutMs: 10_000, message: 'tip started' });
+    // In arrival order the tip height would wait for the 64 buffered heights, about 640 ms at
+    // 20 ms a height and 2 at a time; ahead of them, for the worker's next results (20 ms) and
+    // a free handler.
+    const backfillBefore = starts().indexOf(tip) - startedBefore;
+    expect(backfillBefore).toBeLessThan(prefetch / 2);
+    expect(worker.logs().some((line) => line.includes('bad_frame'))).toBe(false);
+  }, 60_000);
 
   it('reconnects by itself when the manager is killed and restarted, and finishes', async () => {
     const env = { PORT: String(await freePort()) };

@@ -179,6 +179,15 @@ describe('manager frames', () => {
     });
   });
 
+  it('accepts a dispatch frame of the tip lane and refuses any other lane', () => {
+    const tip = { ...dispatch, lane: 'tip' };
+    expect(parseFrame(managerFrameSchema, JSON.stringify(tip))).toEqual({ ok: true, frame: tip });
+    for (const lane of ['backfill', 'TIP', 1, null]) {
+      const parsed = parseFrame(dispatchFrameSchema, JSON.stringify({ ...dispatch, lane }));
+      expect(parsed.ok ? '' : parsed.close.reason).toMatch(/^bad_frame: lane: /);
+    }
+  });
+
   it.each([
     ['too few', [2]],
     ['too many', [1, 2, 3]],

@@ -269,6 +269,46 @@ describe('RangeLoop', () => {
     expect(frames.flatMap((f) => (f.type === 'results' ? f.failed : []))).toEqual([]);
   });
 
+  it('runs the calls of a tip dispatch before the queued backfill, a failing tip call split ahead of it too', async () => {
+    const { loop, calls, done } = loopWith(({ from, to }) => {
+      if (from <= 1_003 && 1_003 <= to && to > from) throw new Error('split me');
+    }, 1);
+    loop.dispatch(dispatch(1, [[0, 39]], 10));
+    loop.dispatch({ ...dispatch(2, [[1_000, 1_007]], 4), lane: 'tip' });
+    loop.dispatch({ ...dispatch(3, [[2_000, 2_001]], 4), lane: 'tip' });
+    loop.cancel({ type: 'cancel', lease: 2, ranges: [[1_006, 1_006]] });
+    await waitFor(() => done().count === 49 || undefined, {
+      timeoutMs: 5_000,
+      message: 'all done',
+    });
+    // [0, 9] was running; then tip calls in arrival order, the halves of the failing one first.
+    expect(calls).toEqual([
+      [0, 9],
+      [1_000, 1_003],
+      [1_000, 1_001],
+      [1_002, 1_003],
+      [1_002, 1_002],
+      [1_003, 1_003],
+      [1_004, 1_005],
+      [1_007, 1_007],
+      [2_000, 2_001],
+      [10, 19],
+      [20, 29],
+      [30, 39],
+    ]);
+  });
+
+  it('releaseBuffered hands back tip calls not started with the rest', async () => {
+    const { loop, frames } = loopWith(() => new Promise(() => {}), 1);
+    loop.dispatch(dispatch(1, [[0, 29]], 10));
+    loop.dispatch({ ...dispatch(2, [[500, 504]], 10), lane: 'tip' });
+    loop.releaseBuffered();
+    expect(frames).toEqual([
+      { type: 'release', lease: 2, ranges: [[500, 504]] },
+      { type: 'release', lease: 1, ranges: [[10, 29]] },
+    ]);
+  });
+
   it('releaseBuffered hands back what has not started, and every later dispatch', async () => {
     const { loop, frames } = loopWith(() => new Promise(() => {}), 1);
     loop.dispatch(dispatch(1, [[0, 29]], 10));

@@ -1,6 +1,7 @@
 """
 The height loop (docs/protocol.md, "Capacity and flow control"): dispatched heights wait in a
-FIFO, at most ``concurrency`` handlers run at once (one asyncio task each), and results are
+buffer, in arrival order but for tip-lane dispatches, which go before the backfill ("Lanes"),
+at most ``concurrency`` handlers run at once (one asyncio task each), and results are
 sent per lease, batched: on the next loop turn once half the prefetch or less is left to start,
 otherwise within 20 ms, like the Node worker.
 """
@@ -35,11 +36,15 @@ MAX_FAILURE_BYTES_PER_FRAME = 4 * 1024 * 1024
 class _Batch:
     """One dispatch's heights not started yet, with a cursor on the next one."""
 
-    __slots__ = ("lease", "queue", "segments", "index", "next")
+    __slots__ = ("lease", "queue", "segments", "index", "next", "tip")
 
-    def __init__(self, lease: int, queue: str, segments: list[tuple[int, int, int]]) -> None:
+    def __init__(
+        self, lease: int, queue: str, segments: list[tuple[int, int, int]], tip: bool = False
+    ) -> None:
         self.lease = lease
         self.queue = queue
+        #: A tip-lane lease: starts before the buffered backfill batches.
+        self.tip = tip
         #: (from, to, attempt) in dispatch order.
         self.segments = segments
         self.index = 0
@@ -49,7 +54,7 @@ class _Batch:
     def of(cls, frame: Dispatch) -> _Batch:
         attempts = frame.attempts or [1] * len(frame.ranges)
         segments = [(start, end, attempts[i]) for i, (start, end) in enumerate(frame.ranges)]
-        return cls(frame.lease, frame.queue, segments)
+        return cls(frame.lease, frame.queue, segments, frame.lane == "tip")
 
     @property
     def exhausted(self) -> bool:
@@ -191,7 +196,15 @@ class HeightLoop:
         if self._releasing:
             self._send_release([batch])
             return
-        self._batches.append(batch)
+        if batch.tip:
+            # Behind the tip batches already buffered (always the first ones), before the
+            # backfill (docs/protocol.md, "Lanes").
+            index = 0
+            while index < len(self._batches) and self._batches[index].tip:
+                index += 1
+            self._batches.insert(index, batch)
+        else:
+            self._batches.append(batch)
         self._buffered += batch.count()
         self._pump()
 

@@ -82,6 +82,9 @@ class Dispatch:
     ranges: list[tuple[int, int]]
     #: Attempt number of each range's heights; None when all are first attempts.
     attempts: list[int] | None
+    #: "tip" for a lease of the queue's tip lane, which starts before buffered backfill
+    #: (docs/protocol.md, "Lanes"); None for the backfill.
+    lane: str | None = None
 
 
 @dataclass(frozen=True)
@@ -241,7 +244,7 @@ def _welcome(data: dict[str, Any]) -> Welcome:
 
 def _dispatch(data: dict[str, Any]) -> Dispatch:
     # rangeSize is for range handlers, which this library does not run: accepted and ignored.
-    optional = {"attempts", "rangeSize"}
+    optional = {"attempts", "rangeSize", "lane"}
     _keys(data, {"type", "lease", "queue", "ranges", *optional}, optional)
     ranges = _ranges(data, "ranges")
     if not ranges:
@@ -256,7 +259,10 @@ def _dispatch(data: dict[str, Any]) -> Dispatch:
             if not _whole(attempt) or attempt < 1:
                 raise BadFrame(f"attempts.{index}: expected a whole number >= 1")
         attempts = [int(attempt) for attempt in attempts]
-    return Dispatch(_id(data, "lease"), _queue(data), ranges, attempts)
+    lane = data.get("lane")
+    if "lane" in data and lane != "tip":
+        raise BadFrame('lane: expected "tip"')
+    return Dispatch(_id(data, "lease"), _queue(data), ranges, attempts, lane)
 
 
 def _keys(

@@ -150,6 +150,37 @@ class HeightLoopTest(unittest.IsolatedAsyncioTestCase):
         self.assertEqual(recorder.done(), [[10, 10]])
         self.assertEqual([h for h, _ in recorder.started], [10])
 
+    async def test_tip_dispatch_starts_before_buffered_backfill(self) -> None:
+        loop, recorder = self.make(concurrency=1, prefetch=100, gated={0, 500, 501, 600, 2})
+        loop.dispatch(Dispatch(1, "q", [(0, 4)], None))
+        loop.dispatch(Dispatch(2, "q", [(10, 11)], None))
+        await settle()
+        loop.dispatch(Dispatch(3, "q", [(500, 501)], None, "tip"))
+        loop.dispatch(Dispatch(4, "q", [(600, 600)], None, "tip"))
+        for height in [0, 500, 501, 600]:
+            recorder.gates.setdefault(height, asyncio.Event()).set()
+            await settle()
+        # Tip batches in arrival order, then the backfill batch that had started, where it
+        # stopped, then the next one.
+        self.assertEqual([h for h, _ in recorder.started], [0, 500, 501, 600, 1, 2])
+        # Cancel and release still find every buffered height, whichever part holds it.
+        loop.dispatch(Dispatch(5, "q", [(700, 702)], [2, 1], "tip"))
+        loop.cancel(Cancel(5, [(701, 701)]))
+        loop.release_buffered()
+        self.assertEqual(
+            recorder.of("release"),
+            [
+                {"type": "release", "lease": 5, "ranges": [[700, 700], [702, 702]]},
+                {"type": "release", "lease": 1, "ranges": [[3, 4]]},
+                {"type": "release", "lease": 2, "ranges": [[10, 11]]},
+            ],
+        )
+        recorder.gates[2].set()
+        await loop.idle()
+        loop.flush()
+        done = sorted(h for r in recorder.done() for h in range(r[0], r[1] + 1))
+        self.assertEqual(done, [0, 1, 2, 500, 501, 600])
+
     async def test_disconnect_cancels_running_and_sends_nothing_more(self) -> None:
         loop, recorder = self.make(concurrency=2, prefetch=2, gated={0, 1})
         loop.dispatch(Dispatch(1, "q", [(0, 3)], None))

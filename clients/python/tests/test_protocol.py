@@ -34,6 +34,18 @@ class ParseTest(unittest.TestCase):
         )
         self.assertEqual(parsed, Dispatch(2, "q", [(0, 9)], None))
 
+    def test_dispatch_of_the_tip_lane(self) -> None:
+        parsed = protocol.parse_manager_frame(
+            frame(type="dispatch", lease=3, queue="q", ranges=[[500, 500]], lane="tip")
+        )
+        self.assertEqual(parsed, Dispatch(3, "q", [(500, 500)], None, "tip"))
+        for lane in ["backfill", "TIP", 1, None]:
+            with self.assertRaises(BadFrame) as raised:
+                protocol.parse_manager_frame(
+                    frame(type="dispatch", lease=3, queue="q", ranges=[[0, 0]], lane=lane)
+                )
+            self.assertEqual(raised.exception.reason, 'bad_frame: lane: expected "tip"')
+
     def test_cancel_and_revert(self) -> None:
         self.assertEqual(
             protocol.parse_manager_frame(frame(type="cancel", lease=4, ranges=[[7, 9]])),

@@ -10,12 +10,13 @@ import {
   type DispatchMetrics,
   type HashReports,
   LEASE_EXPIRED,
+  TIP_RESERVE_PER_SLOTS,
   type WriteRecorder,
 } from '../../../manager/dispatch/dispatcher.js';
 import { QueueState } from '../../../manager/queue/queue-state.js';
 import { QueueWrites } from '../../../manager/store/pending-writes.js';
 import { createLogger } from '../../../shared/logger.js';
-import type { BlockReport, ResultsFrame } from '../../../shared/protocol.js';
+import { type BlockReport, heightsIn, type ResultsFrame } from '../../../shared/protocol.js';
 import { RangeSet } from '../../../shared/range-set.js';
 import { FakeLink } from '../../helpers/fake-link.js';
 
@@ -593,6 +594,122 @@ describe('Dispatcher', () => {
     expect(a.dispatches()).toHaveLength(3);
     expect(a.lastDispatch()).toEqual({ type: 'dispatch', lease: 3, queue: 'q', ranges: [[7, 8]] });
     expect(a.held).toBe(4);
+  });
+
+  it('leases the tip-lane heights of a fill apart, marked lane tip, before the backfill', async () => {
+    const queue = queueOf('q', [[0, 99]]);
+    const d = start([queue]);
+    const a = new FakeLink('a', ['q'], 4);
+    d.connect(a);
+    expect(a.lastDispatch()).toEqual({ type: 'dispatch', lease: 1, queue: 'q', ranges: [[0, 3]] });
+    // Every slot is taken: the tip heights wait for one to free, then go first, under a lease
+    // of their own, and the backfill heights that fill the other free slots under another.
+    queue.enqueue(RangeSet.from([[500, 500]]), false, 'tip');
+    d.wake();
+    expect(a.dispatches()).toHaveLength(1);
+    d.onResults(a, results(1, [[0, 2]]));
+    await nextTurn();
+    expect(a.dispatches().slice(1)).toEqual([
+      { type: 'dispatch', lease: 2, queue: 'q', ranges: [[500, 500]], lane: 'tip' },
+      { type: 'dispatch', lease: 3, queue: 'q', ranges: [[4, 5]] },
+    ]);
+    expect(a.held).toBe(4);
+    // Only the tip-lane lease is marked, and each lease holds its own heights.
+    d.onResults(a, results(2, [[500, 500]]));
+    d.onResults(a, results(3, [[4, 4]]));
+    await nextTurn();
+    expect(a.dispatches().slice(3)).toEqual([
+      { type: 'dispatch', lease: 4, queue: 'q', ranges: [[6, 7]] },
+    ]);
+    expect(queue.leased.toJSON()).toEqual([
+      [3, 3],
+      [5, 7],
+    ]);
+  });
+
+  it('keeps a reserve of a large link free of backfill, for tip heights dispatched at once', async () => {
+    expect(TIP_RESERVE_PER_SLOTS).toBe(256);
+    const queue = queueOf('q', [[0, 9_999]]);
+    const d = start([queue]);
+    const a = new FakeLink('a', ['q'], 512);
+    d.connect(a);
+    expect(a.lastDispatch()).toEqual({
+      type: 'dispatch',
+      lease: 1,
+      queue: 'q',
+      ranges: [[0, 509]],
+    });
+    expect(a.held).toBe(510);
+    // No results needed: the enqueue's wake finds the reserve free.
+    queue.enqueue(RangeSet.from([[20_000, 20_001]]), false, 'tip');
+    d.wake();
+    expect(a.lastDispatch()).toEqual({
+      type: 'dispatch',
+      lease: 2,
+      queue: 'q',
+      ranges: [[20_000, 20_001]],
+      lane: 'tip',
+    });
+    expect(a.held).toBe(512);
+    // Freed slots go to the backfill up to the reserve again, and tip heights may fill it.
+    d.onResults(a, results(1, [[0, 99]]));
+    await nextTurn();
+    expect(a.lastDispatch()).toEqual({
+      type: 'dispatch',
+      lease: 3,
+      queue: 'q',
+      ranges: [[510, 607]],
+    });
+    queue.enqueue(RangeSet.from([[20_002, 20_005]]), false, 'tip');
+    d.wake();
+    expect(a.lastDispatch()).toEqual({
+      type: 'dispatch',
+      lease: 4,
+      queue: 'q',
+      ranges: [[20_002, 20_003]],
+      lane: 'tip',
+    });
+    // A small link has no reserve.
+    const b = new FakeLink('b', ['q'], 255);
+    d.connect(b);
+    expect(b.dispatches().map((frame) => heightsIn(frame.ranges))).toEqual([2, 253]);
+  });
+
+  it('puts due retries with the tip-lane lease, and a tip lease alone when it fills the slots', async () => {
+    const queue = queueOf('q', [[0, 99]]);
+    const d = start([queue]);
+    const a = new FakeLink('a', ['q'], 3);
+    d.connect(a);
+    d.onResults(a, results(1, [[1, 2]], [{ height: 0, error: 'boom' }]));
+    queue.enqueue(RangeSet.from([[500, 500]]), false, 'tip');
+    now += RETRY_MAX_MS;
+    await nextTurn();
+    expect(a.dispatches().slice(1)).toEqual([
+      {
+        type: 'dispatch',
+        lease: 2,
+        queue: 'q',
+        ranges: [
+          [0, 0],
+          [500, 500],
+        ],
+        attempts: [2, 1],
+        lane: 'tip',
+      },
+      { type: 'dispatch', lease: 3, queue: 'q', ranges: [[3, 3]] },
+    ]);
+    queue.enqueue(RangeSet.from([[600, 601]]), false, 'tip');
+    d.onResults(
+      a,
+      results(2, [
+        [0, 0],
+        [500, 500],
+      ]),
+    );
+    await nextTurn();
+    expect(a.dispatches().slice(3)).toEqual([
+      { type: 'dispatch', lease: 4, queue: 'q', ranges: [[600, 601]], lane: 'tip' },
+    ]);
   });
 
   it('reports metrics once per results frame and once per expired lease', () => {

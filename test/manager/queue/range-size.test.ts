@@ -101,14 +101,14 @@ describe('effective range size', () => {
       retryBaseMs: 10,
       retryMaxMs: 100,
     });
-    const link = new FakeLink('a', ['q'], 4_000);
+    const link = new FakeLink('a', ['q'], 200);
     dispatcher.connect(link);
     const first = link.dispatches()[0];
-    expect(first).toMatchObject({ lease: 1, ranges: [[0, 3_999]], rangeSize: 5_000 });
+    expect(first).toMatchObject({ lease: 1, ranges: [[0, 199]], rangeSize: 5_000 });
     dispatcher.onResults(link, {
       type: 'results',
       lease: 1,
-      done: [[0, 3_999]],
+      done: [[0, 199]],
       failed: [],
       rangeSize: 1_000,
     });
