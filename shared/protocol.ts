@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { type WsClose, wsClose } from './errors.js';
 
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /** Largest number of heights a worker may hold (hello capacity), so one lease's worth. */
 export const MAX_HEIGHTS_PER_FRAME = 100_000;
@@ -134,8 +134,12 @@ export const workerFrameSchema = z.discriminatedUnion('type', [
 ]);
 
 // Manager -> worker
+//
+// Checked as strictly as the manager checks workers' frames, except that fields a worker does not
+// know are ignored: a manager may add an optional field without a new protocol version, and
+// workers of this version keep working (docs/protocol.md, "Versions").
 
-export const welcomeFrameSchema = z.strictObject({
+export const welcomeFrameSchema = z.object({
   type: z.literal('welcome'),
   protocol: z.literal(PROTOCOL_VERSION),
   workerId: z.string(),
@@ -145,7 +149,7 @@ export const welcomeFrameSchema = z.strictObject({
 });
 
 export const dispatchFrameSchema = z
-  .strictObject({
+  .object({
     type: z.literal('dispatch'),
     lease: leaseIdSchema,
     queue: queueNameSchema,
@@ -173,7 +177,7 @@ export const dispatchFrameSchema = z
     path: ['ranges'],
   });
 
-export const cancelFrameSchema = z.strictObject({
+export const cancelFrameSchema = z.object({
   type: z.literal('cancel'),
   lease: leaseIdSchema,
   ranges: rangeListSchema,
@@ -183,7 +187,7 @@ export const cancelFrameSchema = z.strictObject({
  * Asks the worker to run its handler module's `revert({from, to})` once: a reorganisation
  * orphaned those heights (docs/chains.md). Answered by `reverted` with the same id.
  */
-export const revertFrameSchema = z.strictObject({
+export const revertFrameSchema = z.object({
   type: z.literal('revert'),
   revert: revertIdSchema,
   queue: queueNameSchema,

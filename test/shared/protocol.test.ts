@@ -179,6 +179,19 @@ describe('manager frames', () => {
     });
   });
 
+  it('ignores fields it does not know in every manager frame, so a manager may add optional ones', () => {
+    const frames = [
+      dispatch,
+      { type: 'cancel', lease: 3, ranges: [[1, 2]] },
+      { type: 'revert', revert: 1, queue: 'q', from: 5, to: 9 },
+      { type: 'welcome', protocol: PROTOCOL_VERSION, workerId: 'w', leaseMs: 1, heartbeatMs: 1 },
+    ];
+    for (const frame of frames) {
+      const parsed = parseFrame(managerFrameSchema, JSON.stringify({ ...frame, later: [1] }));
+      expect(parsed).toEqual({ ok: true, frame });
+    }
+  });
+
   it('accepts a dispatch frame of the tip lane and refuses any other lane', () => {
     const tip = { ...dispatch, lane: 'tip' };
     expect(parseFrame(managerFrameSchema, JSON.stringify(tip))).toEqual({ ok: true, frame: tip });

@@ -1,5 +1,5 @@
 /**
- * The worker's side of protocol 3 against a fake manager over real sockets (docs/protocol.md,
+ * The worker's side of protocol 4 against a fake manager over real sockets (docs/protocol.md,
  * "Block hashes" and "Reverts"): block hashes handlers return go out in `hashes`, a `revert`
  * frame runs the module's revert once and is answered by `reverted`.
  */
@@ -158,10 +158,10 @@ describe('worker, block hashes in results', () => {
 });
 
 describe('worker, revert frames', () => {
-  it('says hello with protocol 3', async () => {
+  it('says hello with protocol 4', async () => {
     const { connection } = await start(() => {});
-    expect(PROTOCOL_VERSION).toBe(3);
-    expect(connection.frames[0]).toMatchObject({ type: 'hello', protocol: 3 });
+    expect(PROTOCOL_VERSION).toBe(4);
+    expect(connection.frames[0]).toMatchObject({ type: 'hello', protocol: 4 });
   });
 
   it('runs the module’s revert once with {from, to} and answers `reverted` without error', async () => {
