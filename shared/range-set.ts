@@ -44,6 +44,66 @@ function append(out: number[], from: number, to: number): void {
   }
 }
 
+/** The first index from `start` whose value in `ends` (ascending) is >= x; ends.length if none. */
+function firstEndingAtOrAfter(ends: number[], x: number, start: number): number {
+  let lo = start;
+  let hi = ends.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((ends[mid] as number) < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The heights a normalized flat array holds. */
+function heightsOf(flat: number[]): number {
+  let n = 0;
+  for (let i = 0; i < flat.length; i += 2) n += (flat[i + 1] as number) - (flat[i] as number) + 1;
+  return n;
+}
+
+/**
+ * Pushes [a0, a1] minus the ranges of `src` from index k onto `out`, the taken heights onto
+ * `removed`; returns the index of the first range of `src` that may still reach past a1.
+ */
+function subtractInto(
+  out: number[],
+  a0: number,
+  a1: number,
+  src: number[],
+  k: number,
+  removed: number[] | undefined,
+): number {
+  while (k < src.length && (src[k + 1] as number) < a0) k += 2;
+  let from = a0;
+  while (k < src.length && (src[k] as number) <= a1) {
+    const b0 = src[k] as number;
+    const b1 = src[k + 1] as number;
+    if (b0 > from) out.push(from, b0 - 1);
+    const cut0 = Math.max(from, b0);
+    const cut1 = Math.min(a1, b1);
+    if (removed && cut0 <= cut1) removed.push(cut0, cut1);
+    from = Math.max(from, b1 + 1);
+    if (b1 > a1) return k; // reaches into the next range of the set
+    k += 2;
+  }
+  if (from <= a1) out.push(from, a1);
+  return k;
+}
+
+/** Pushes a normalized flat array onto `blocks` as blocks of at most BLOCK_MAX numbers. */
+function pushCut(blocks: number[][], flat: number[]): void {
+  if (flat.length === 0) return;
+  if (flat.length <= BLOCK_MAX) {
+    blocks.push(flat);
+    return;
+  }
+  const pieces = Math.ceil(flat.length / BLOCK_MAX);
+  const size = Math.ceil(flat.length / 2 / pieces) * 2;
+  for (let i = 0; i < flat.length; i += size) blocks.push(flat.slice(i, i + size));
+}
+
 /** A position among the ranges: block index and range index (even number index) in it. */
 interface Pos {
   b: number;
@@ -59,6 +119,7 @@ export class RangeSet {
 
   /** A set holding every height of the given inclusive ranges, which may overlap or be unsorted. */
   static from(ranges: Iterable<readonly [number, number]>): RangeSet {
+    if (Array.isArray(ranges)) return RangeSet.fromList(ranges);
     // One pass while the ranges come in order (the usual case: frames, rows, clipped sets);
     // sorted afterwards only if one does not.
     const flat: number[] = [];
@@ -78,6 +139,42 @@ export class RangeSet {
     const sorted: number[] = [];
     for (const [from, to] of pairs) append(sorted, from, to);
     return RangeSet.fromNormalized(sorted);
+  }
+
+  /**
+   * from() for a list (a frame's ranges, a lease): an indexed loop, no iterator or destructuring
+   * per range, and one flat array cut into blocks when the ranges come in order.
+   */
+  private static fromList(ranges: readonly (readonly [number, number])[]): RangeSet {
+    const flat = new Array<number>(2 * ranges.length);
+    let n = 0;
+    for (let i = 0; i < ranges.length; i++) {
+      const range = ranges[i] as readonly [number, number];
+      const from = range[0];
+      const to = range[1];
+      checkRange(from, to);
+      if (n > 0 && from <= (flat[n - 1] as number) + 1) {
+        if (from < (flat[n - 2] as number)) return RangeSet.sorted(ranges);
+        if (to > (flat[n - 1] as number)) flat[n - 1] = to;
+      } else {
+        flat[n++] = from;
+        flat[n++] = to;
+      }
+    }
+    flat.length = n;
+    return RangeSet.fromNormalized(flat);
+  }
+
+  /** A set of ranges in any order, overlapping or not: sorted by start, then merged. */
+  private static sorted(ranges: readonly (readonly [number, number])[]): RangeSet {
+    const pairs = ranges.map(([from, to]): [number, number] => {
+      checkRange(from, to);
+      return [from, to];
+    });
+    pairs.sort((a, b) => a[0] - b[0]);
+    const flat: number[] = [];
+    for (const [from, to] of pairs) append(flat, from, to);
+    return RangeSet.fromNormalized(flat);
   }
 
   /** A set holding the given heights, in any order, duplicates allowed. */
@@ -214,7 +311,11 @@ export class RangeSet {
     return n;
   }
 
-  /** Adds every height of `other`, in place. */
+  /**
+   * Adds every height of `other`, in place: one walk over the blocks `other`'s ranges meet, in
+   * O(m + log n + B per block touched) for m ranges of `other`, plus a copy of the block list
+   * when blocks change, never a pass over every range held.
+   */
   addSet(other: RangeSet): void {
     if (other === this || other.isEmpty) return;
     const top = this.max();
@@ -222,25 +323,40 @@ export class RangeSet {
       this.appendAll(other);
       return;
     }
-    if (this.perRange(other)) {
-      other.forEachRange((from, to) => this.add(from, to));
-      return;
-    }
-    this.adopt(RangeSet.merge(this, other));
+    this.walk(other.flat(), true, undefined);
   }
 
-  /** Removes every height of `other`, in place. */
+  /** Removes every height of `other`, in place, in one walk as addSet. */
   removeSet(other: RangeSet): void {
     if (other === this) {
       this.clear();
       return;
     }
     if (other.isEmpty || this.isEmpty) return;
-    if (this.perRange(other)) {
-      other.forEachRange((from, to) => this.remove(from, to));
-      return;
+    this.walk(other.flat(), false, undefined);
+  }
+
+  /**
+   * Removes the heights of `other` that this set holds and returns them (this ∩ other), in one
+   * walk as removeSet: a lease giving up the heights a results frame reports.
+   */
+  extract(other: RangeSet): RangeSet {
+    if (other === this) {
+      const all = this.clone();
+      this.clear();
+      return all;
     }
-    this.adopt(RangeSet.subtract(this, other));
+    const removed: number[] = [];
+    if (!other.isEmpty && !this.isEmpty) this.walk(other.flat(), false, removed);
+    return RangeSet.fromNormalized(removed);
+  }
+
+  /** Whether the set holds any height of [from, to]; O(log n), nothing allocated. */
+  intersects(from: number, to: number): boolean {
+    if (from > to) return false;
+    const p = this.seekTo(from);
+    const block = this.blocks[p.b];
+    return block !== undefined && (block[p.i] as number) <= to;
   }
 
   /** A new set with the heights of both sets. */
@@ -530,18 +646,77 @@ export class RangeSet {
     ends[b] = block[block.length - 1] as number;
   }
 
-  /** Whether applying `other` range by range beats a linear merge of both sets. */
-  private perRange(other: RangeSet): boolean {
-    const m = other.rangeCount;
-    return m <= 16 || m * 16 <= this.rangeCount;
-  }
-
-  private adopt(flat: number[]): void {
-    const fresh = RangeSet.fromNormalized(flat);
-    this.blocks = fresh.blocks;
-    this.ends = fresh.ends;
-    this.total = fresh.total;
-    this.ranges_ = fresh.ranges_;
+  /**
+   * Adds (`add`) or removes the ranges of `src`, a normalized flat array, walking the blocks in
+   * order: the blocks no range of `src` reaches are kept as they are (found by a binary search
+   * over `ends`, not visited), each run of blocks that one does is merged with `src` into fresh
+   * blocks. `removed`, when given, receives the heights a removal took, as a flat array.
+   */
+  private walk(src: number[], add: boolean, removed: number[] | undefined): void {
+    const { blocks, ends } = this;
+    const outBlocks: number[][] = [];
+    const reach = add ? 1 : 0; // an addition merges with a range it touches, a removal does not
+    let b = 0;
+    let k = 0;
+    let changed = false;
+    while (k < src.length) {
+      const t = firstEndingAtOrAfter(ends, (src[k] as number) - reach, b);
+      for (; b < t; b++) outBlocks.push(blocks[b] as number[]);
+      if (t === blocks.length) {
+        if (add) {
+          // Past every block: appended as they are (src[k] is beyond the last height + 1).
+          const rest = src.slice(k);
+          this.total += heightsOf(rest);
+          this.ranges_ += rest.length / 2;
+          pushCut(outBlocks, rest);
+          changed = true;
+        }
+        break;
+      }
+      // Merge blocks t, t+1, ... with src from k while src or the merged ranges reach into them.
+      const buf: number[] = [];
+      let before = 0;
+      let beforeRanges = 0;
+      let j = t;
+      for (;;) {
+        const block = blocks[j] as number[];
+        for (let i = 0; i < block.length; i += 2) {
+          const a0 = block[i] as number;
+          const a1 = block[i + 1] as number;
+          before += a1 - a0 + 1;
+          if (add) {
+            while (k < src.length && (src[k] as number) < a0) {
+              append(buf, src[k] as number, src[k + 1] as number);
+              k += 2;
+            }
+            append(buf, a0, a1);
+          } else {
+            k = subtractInto(buf, a0, a1, src, k, removed);
+          }
+        }
+        beforeRanges += block.length / 2;
+        j++;
+        const next = blocks[j];
+        if (!next) {
+          if (add)
+            for (; k < src.length; k += 2) append(buf, src[k] as number, src[k + 1] as number);
+          break;
+        }
+        const nextEnd = ends[j] as number;
+        const srcReaches = k < src.length && (src[k] as number) - reach <= nextEnd;
+        const bufTouches = add && (buf[buf.length - 1] as number) + 1 >= (next[0] as number);
+        if (!srcReaches && !bufTouches) break;
+      }
+      this.total += heightsOf(buf) - before;
+      this.ranges_ += buf.length / 2 - beforeRanges;
+      pushCut(outBlocks, buf);
+      b = j;
+      changed = true;
+    }
+    if (!changed) return;
+    for (; b < blocks.length; b++) outBlocks.push(blocks[b] as number[]);
+    this.blocks = outBlocks;
+    this.ends = outBlocks.map((block) => block[block.length - 1] as number);
   }
 
   /** The union of both sets as a normalized flat array, in one linear pass. */

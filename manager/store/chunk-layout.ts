@@ -221,7 +221,7 @@ export function coverOf(done: RangeSet, enqueued: RangeSet): RangeSet {
   let from = -1;
   let to = -1;
   done.forEachRange((a, b) => {
-    if (from >= 0 && enqueued.rangesWithin(to + 1, a - 1).next().done) {
+    if (from >= 0 && !enqueued.intersects(to + 1, a - 1)) {
       to = b;
       return;
     }
