@@ -56,6 +56,13 @@ function firstEndingAtOrAfter(ends: number[], x: number, start: number): number 
   return lo;
 }
 
+/** The heights the blocks hold. */
+function heightsOfBlocks(blocks: number[][]): number {
+  let n = 0;
+  for (const block of blocks) n += heightsOf(block);
+  return n;
+}
+
 /** The heights a normalized flat array holds. */
 function heightsOf(flat: number[]): number {
   let n = 0;
@@ -186,9 +193,26 @@ export class RangeSet {
       if (i > 0 && (list[i - 1] as number) > (list[i] as number)) sorted = false;
     }
     if (!sorted) list.sort();
-    const flat: number[] = [];
-    for (const height of list) append(flat, height, height);
-    return RangeSet.fromNormalized(flat);
+    // Blocks filled in place, half full as fromNormalized cuts them: no flat copy to slice.
+    const set = new RangeSet();
+    let block: number[] = [];
+    for (let i = 0; i < list.length; i++) {
+      const height = list[i] as number;
+      if (block.length > 0 && height <= (block[block.length - 1] as number) + 1) {
+        block[block.length - 1] = Math.max(height, block[block.length - 1] as number);
+        continue;
+      }
+      if (block.length === BLOCK_MAX / 2) {
+        set.blocks.push(block);
+        block = [];
+      }
+      block.push(height, height);
+      set.ranges_++;
+    }
+    if (block.length > 0) set.blocks.push(block);
+    set.ends = set.blocks.map((b) => b[b.length - 1] as number);
+    set.total = list.length === 0 ? 0 : heightsOfBlocks(set.blocks);
+    return set;
   }
 
   /** Wraps a flat array already sorted, disjoint and non-adjacent, cut into blocks. */
@@ -374,14 +398,7 @@ export class RangeSet {
     if (this.isEmpty || top === undefined || (this.min() as number) > top) return this.clone();
     if (other.rangeCount > 16 * this.rangeCount) {
       const out: number[] = [];
-      for (const [from, to] of this.ranges()) {
-        let at = from;
-        for (const [a, b] of other.rangesWithin(from, to)) {
-          if (a > at) out.push(at, a - 1);
-          at = b + 1;
-        }
-        if (at <= to) out.push(at, to);
-      }
+      this.forEachRange((from, to) => other.punch(out, from, to));
       return RangeSet.fromNormalized(out);
     }
     return RangeSet.fromNormalized(RangeSet.subtract(this, other));
@@ -487,6 +504,35 @@ export class RangeSet {
     }
   }
 
+  /** A new set of the heights within [from, to], built from the blocks directly. */
+  within(from: number, to: number): RangeSet {
+    checkHeight(from, 'from');
+    checkHeight(to, 'to');
+    const out: number[] = [];
+    const p = this.seekTo(from);
+    for (let b = p.b, i = p.i; b < this.blocks.length; b++, i = 0) {
+      const block = this.blocks[b] as number[];
+      for (; i < block.length; i += 2) {
+        const a = block[i] as number;
+        if (a > to) return RangeSet.fromNormalized(out);
+        out.push(Math.max(from, a), Math.min(to, block[i + 1] as number));
+      }
+    }
+    return RangeSet.fromNormalized(out);
+  }
+
+  /** How many ranges meet [from, to]: O(log n) plus the blocks between, nothing allocated. */
+  rangeCountWithin(from: number, to: number): number {
+    checkHeight(from, 'from');
+    checkHeight(to, 'to');
+    if (from > to) return 0;
+    const p = this.seekTo(from);
+    const q = this.seekFrom(to);
+    let n = (q.i - p.i) / 2;
+    for (let b = p.b; b < q.b; b++) n += (this.blocks[b] as number[]).length / 2;
+    return Math.max(0, n);
+  }
+
   /** Every height in ascending order. */
   *heights(): IterableIterator<number> {
     for (const [from, to] of this.ranges()) for (let h = from; h <= to; h++) yield h;
@@ -523,6 +569,27 @@ export class RangeSet {
     const parts: string[] = [];
     for (const [from, to] of this.ranges()) parts.push(from === to ? `${from}` : `${from}..${to}`);
     return `{${parts.join(', ')}}`;
+  }
+
+  /** Pushes [from, to] minus this set's heights onto `out`, reading the blocks in place. */
+  private punch(out: number[], from: number, to: number): void {
+    const { blocks } = this;
+    const p = this.seekTo(from);
+    let at = from;
+    for (let b = p.b, i = p.i; b < blocks.length; b++, i = 0) {
+      const block = blocks[b] as number[];
+      for (; i < block.length; i += 2) {
+        const a = block[i] as number;
+        if (a > to) {
+          if (at <= to) out.push(at, to);
+          return;
+        }
+        if (a > at) out.push(at, a - 1);
+        at = (block[i + 1] as number) + 1;
+        if (at > to) return;
+      }
+    }
+    if (at <= to) out.push(at, to);
   }
 
   /** The first range whose end is >= x; {b: blocks.length, i: 0} if none. */
@@ -780,10 +847,33 @@ export class RangeSet {
       for (let i = 0; i < block.length; i += 2) visit(block[i] as number, block[i + 1] as number);
   }
 
-  /** Appends every range of `other`, all above this set's highest height plus one. */
+  /** forEachRange() for the ranges that meet [from, to], clipped to it; nothing allocated. */
+  forEachRangeWithin(from: number, to: number, visit: (from: number, to: number) => void): void {
+    checkHeight(from, 'from');
+    checkHeight(to, 'to');
+    const p = this.seekTo(from);
+    for (let b = p.b, i = p.i; b < this.blocks.length; b++, i = 0) {
+      const block = this.blocks[b] as number[];
+      for (; i < block.length; i += 2) {
+        const a = block[i] as number;
+        if (a > to) return;
+        visit(Math.max(from, a), Math.min(to, block[i + 1] as number));
+      }
+    }
+  }
+
+  /**
+   * Appends every range of `other`, all above this set's highest height plus one: a copy of
+   * each of its blocks, at its final size (pushing range by range would regrow each block's
+   * array several times and leave it a third empty).
+   */
   private appendAll(other: RangeSet): void {
-    other.forEachRange((from, to) => this.insertLast(from, to));
+    for (const block of other.blocks) {
+      this.blocks.push(block.slice());
+      this.ends.push(block[block.length - 1] as number);
+    }
     this.total += other.total;
+    this.ranges_ += other.ranges_;
   }
 }
 

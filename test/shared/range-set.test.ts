@@ -574,6 +574,10 @@ describe('RangeSet against a Set model', () => {
           const within = RangeSet.from(fromRanges.rangesWithin(from, to));
           expect([...within.heights()]).toEqual(sorted(model).filter((h) => h >= from && h <= to));
           expect(within.rangeCount).toBe([...fromRanges.rangesWithin(from, to)].length);
+          expect(fromRanges.within(from, to).equals(within)).toBe(true);
+          expectNormalized(fromRanges.within(from, to));
+          expect(fromRanges.rangeCountWithin(from, to)).toBe(within.rangeCount);
+          expect(fromRanges.intersects(from, to)).toBe(!within.isEmpty);
 
           const range = fromRanges.rangeContaining(from);
           if (model.has(from)) {
@@ -682,6 +686,9 @@ describe('RangeSet across many blocks', () => {
         expect(probe.difference(set).toJSON()).toEqual(inProbe((bit) => bit === 0));
         expect(probe.intersection(set).toJSON()).toEqual(inProbe((bit) => bit === 1));
         expect(set.clone().equals(set)).toBe(true);
+        const inWindow = model.filter(([a, b]) => b >= lo && a <= hi);
+        expect(set.rangeCountWithin(lo, hi)).toBe(inWindow.length);
+        expect(set.within(lo, hi).toJSON()).toEqual(inProbe((bit) => bit === 1));
       }),
       { numRuns: 60 },
     );
