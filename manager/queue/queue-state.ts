@@ -117,6 +117,7 @@ export class QueueState {
       // Held for a reorganisation: only a probed height, as a first attempt.
       for (const [from, to] of this.held.only?.ranges() ?? [])
         this.takePending(taken, limit, from, to);
+      this.leaseTaken(taken, 0);
       return taken;
     }
     while (taken.count < limit) {
@@ -133,14 +134,25 @@ export class QueueState {
       taken.count++;
     }
     const ceiling = this.ceiling ?? Number.MAX_SAFE_INTEGER;
+    const first = taken.ranges.length;
     this.takePending(taken, limit, 0, ceiling, this.tipPending);
     this.takePending(taken, limit, 0, ceiling);
+    this.leaseTaken(taken, first);
     return taken;
   }
 
   /**
-   * Leases the lowest heights of `lane` (all pending, or the tip lane's) within [from, to] until
-   * `taken` holds `limit` heights. Per range, never per height: a backfill lease is one range.
+   * The ranges takePending added to `taken` from index `first` on go into `leased` as one set
+   * (one walk), not range by range: a sparse lease is thousands of one-height ranges.
+   */
+  private leaseTaken(taken: Taken, first: number): void {
+    if (taken.ranges.length > first) this.leased.addSet(RangeSet.from(taken.ranges.slice(first)));
+  }
+
+  /**
+   * Takes the lowest heights of `lane` (all pending, or the tip lane's) within [from, to] until
+   * `taken` holds `limit` heights; leaseTaken() then puts them in `leased`. Per range, never
+   * per height: a backfill lease is one range.
    */
   private takePending(
     taken: Taken,
@@ -159,7 +171,6 @@ export class QueueState {
       const [a, b] = range;
       if (lane !== this.pending) this.pending.remove(a, b);
       if (lane !== this.tipPending && !this.tipPending.isEmpty) this.tipPending.remove(a, b);
-      this.leased.add(a, b);
       taken.ranges.push(range);
       taken.attempts?.push(1);
       taken.count += b - a + 1;
