@@ -504,6 +504,49 @@ export class RangeSet {
     }
   }
 
+  /**
+   * `set` with each gap between two of its ranges filled where this set holds no height (the
+   * chunk commit's cover of a sparse queue's successes, manager/store/chunk-layout.ts): one walk
+   * forward over this set's blocks, a binary search instead when the next gap is far ahead.
+   */
+  cover(set: RangeSet): RangeSet {
+    if (set.rangeCount < 2) return set;
+    const { blocks } = this;
+    const out: number[] = [];
+    let from = -1;
+    let to = -1;
+    // Cursor on the first range of this set that ends after `to`.
+    let b = 0;
+    let i = 0;
+    set.forEachRange((a, z) => {
+      if (from >= 0) {
+        for (let steps = 0; ; steps++) {
+          const block = blocks[b];
+          if (!block || (block[i + 1] as number) > to) break;
+          if (steps === 8) {
+            ({ b, i } = this.seekTo(to + 1));
+            break;
+          }
+          i += 2;
+          if (i >= block.length) {
+            b++;
+            i = 0;
+          }
+        }
+        const start = blocks[b]?.[i];
+        if (start === undefined || start >= a) {
+          to = z; // nothing of this set between the two ranges: one range of the cover
+          return;
+        }
+        out.push(from, to);
+      }
+      from = a;
+      to = z;
+    });
+    out.push(from, to);
+    return RangeSet.fromNormalized(out);
+  }
+
   /** A new set of the heights within [from, to], built from the blocks directly. */
   within(from: number, to: number): RangeSet {
     checkHeight(from, 'from');

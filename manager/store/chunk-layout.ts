@@ -216,21 +216,7 @@ function splitPoints(sets: RangeSet[], from: number, to: number): number[] {
  * the cover, cut to the row's enqueued, gives back `done` exactly.
  */
 export function coverOf(done: RangeSet, enqueued: RangeSet): RangeSet {
-  if (done.rangeCount < 2) return done;
-  const out: number[] = [];
-  let from = -1;
-  let to = -1;
-  done.forEachRange((a, b) => {
-    if (from >= 0 && !enqueued.intersects(to + 1, a - 1)) {
-      to = b;
-      return;
-    }
-    if (from >= 0) out.push(from, to);
-    from = a;
-    to = b;
-  });
-  out.push(from, to);
-  return RangeSet.fromNormalized(out);
+  return enqueued.cover(done);
 }
 
 function clip(set: RangeSet, from: number, to: number): RangeSet {

@@ -554,6 +554,16 @@ describe('RangeSet against a Set model', () => {
     );
   });
 
+  it('cover fills the gaps where the other set holds nothing', () => {
+    fc.assert(
+      fc.property(setArb, setArb, (set, by) => {
+        expect(by.cover(set).toJSON()).toEqual(naiveCover(set, by));
+        expectNormalized(by.cover(set));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
   it('from, ofHeights, rangesWithin, rangeContaining and toString', () => {
     fc.assert(
       fc.property(
@@ -596,6 +606,17 @@ describe('RangeSet against a Set model', () => {
   });
 });
 
+/** The cover of `set` over `by` as the plain definition: a lookup per gap. */
+function naiveCover(set: RangeSet, by: RangeSet): [number, number][] {
+  const out: [number, number][] = [];
+  for (const [a, b] of set.ranges()) {
+    const last = out.at(-1);
+    if (last && by.countWithin(last[1] + 1, a - 1) === 0) last[1] = b;
+    else out.push([a, b]);
+  }
+  return out;
+}
+
 describe('RangeSet across many blocks', () => {
   const DOMAIN = 30_000;
   /** Ranges from a bitmap of the domain: the model the set must agree with. */
@@ -622,6 +643,7 @@ describe('RangeSet across many blocks', () => {
   it('agrees with a bitmap over thousands of ranges', () => {
     fc.assert(
       fc.property(fc.array(step, { minLength: 1, maxLength: 40 }), (steps) => {
+        const s0 = steps.length;
         const set = new RangeSet();
         const bits = new Uint8Array(DOMAIN);
         // Start with every other height: thousands of ranges, many blocks.
@@ -686,6 +708,11 @@ describe('RangeSet across many blocks', () => {
         expect(probe.difference(set).toJSON()).toEqual(inProbe((bit) => bit === 0));
         expect(probe.intersection(set).toJSON()).toEqual(inProbe((bit) => bit === 1));
         expect(set.clone().equals(set)).toBe(true);
+        // cover: each gap of a spread set filled where `set` holds nothing, as the plain loop.
+        const spreadCover = RangeSet.ofHeights(
+          Array.from({ length: 300 }, (_, i) => (s0 * 7 + 97 * i) % DOMAIN),
+        );
+        expect(set.cover(spreadCover).toJSON()).toEqual(naiveCover(spreadCover, set));
         const inWindow = model.filter(([a, b]) => b >= lo && a <= hi);
         expect(set.rangeCountWithin(lo, hi)).toBe(inWindow.length);
         expect(set.within(lo, hi).toJSON()).toEqual(inProbe((bit) => bit === 1));
