@@ -12,7 +12,7 @@
  * into rows of about CHUNK_SPLIT_RANGES range starts: a dense queue stays one row, a sparse one
  * becomes a row per few hundred gaps.
  */
-import { RangeSet } from '../../shared/range-set.js';
+import type { RangeSet } from '../../shared/range-set.js';
 import type { QueueWrites, WriteBatch } from './pending-writes.js';
 
 /** A row that would hold more ranges than this, in either set, is split. */
