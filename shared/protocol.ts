@@ -60,7 +60,7 @@ function rangeListSchema(min = 0) {
 const HEIGHT_EXPECTED = 'expected a height (an integer from 0 to 2^53-1)';
 
 /** The first thing wrong with a list of ranges, or undefined when it is one. */
-export function rangeListProblem(
+function rangeListProblem(
   value: unknown,
   min = 0,
 ): { message: string; path: number[] } | undefined {
