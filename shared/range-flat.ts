@@ -8,6 +8,11 @@
 export const BLOCK_MAX = 256;
 /** A block with fewer numbers is joined to a neighbour when both fit in one. */
 export const BLOCK_MIN = 32;
+/**
+ * Set operations with at most this many ranges on the other side go range by range: a walk
+ * copies the list of blocks, which costs more than a few lookups in a set of a million gaps.
+ */
+export const PER_RANGE_MAX = 16;
 
 export function checkHeight(value: number, name: string): void {
   if (!Number.isSafeInteger(value) || value < 0) {

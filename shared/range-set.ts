@@ -23,6 +23,7 @@ import {
   firstEndingAtOrAfter,
   heightsOf,
   heightsOfBlocks,
+  PER_RANGE_MAX,
   pushCut,
   subtractInto,
 } from './range-flat.js';
@@ -252,15 +253,20 @@ export class RangeSet {
   }
 
   /**
-   * Adds every height of `other`, in place: one walk over the blocks `other`'s ranges meet, in
-   * O(m + log n + B per block touched) for m ranges of `other`, plus a copy of the block list
-   * when blocks change, never a pass over every range held.
+   * Adds every height of `other`, in place: range by range when `other` has a few ranges
+   * (O(log n + B) each), else one walk over the blocks `other`'s ranges meet, in
+   * O(m + log n + B per block touched) for m ranges of `other`, plus a copy of the list of
+   * blocks, never a pass over every range held.
    */
   addSet(other: RangeSet): void {
     if (other === this || other.isEmpty) return;
     const top = this.max();
     if (top === undefined || (other.min() as number) > top + 1) {
       this.appendAll(other);
+      return;
+    }
+    if (other.rangeCount <= PER_RANGE_MAX) {
+      other.forEachRange((from, to) => this.add(from, to));
       return;
     }
     this.walk(other.flat(), true, undefined);
@@ -273,6 +279,10 @@ export class RangeSet {
       return;
     }
     if (other.isEmpty || this.isEmpty) return;
+    if (other.rangeCount <= PER_RANGE_MAX) {
+      other.forEachRange((from, to) => this.remove(from, to));
+      return;
+    }
     this.walk(other.flat(), false, undefined);
   }
 
@@ -287,7 +297,15 @@ export class RangeSet {
       return all;
     }
     const removed: number[] = [];
-    if (!other.isEmpty && !this.isEmpty) this.walk(other.flat(), false, removed);
+    if (other.isEmpty || this.isEmpty) return new RangeSet();
+    if (other.rangeCount <= PER_RANGE_MAX) {
+      other.forEachRange((from, to) => {
+        this.forEachRangeWithin(from, to, (a, b) => removed.push(a, b));
+        this.remove(from, to);
+      });
+    } else {
+      this.walk(other.flat(), false, removed);
+    }
     return RangeSet.fromNormalized(removed);
   }
 
