@@ -46,11 +46,44 @@ export type BlockReport = z.infer<typeof blockReportSchema>;
 /**
  * Heights travel as inclusive [from, to] ranges: a backfill lease of thousands of consecutive
  * heights is one pair, so frame size and the work per frame do not grow with the heights.
+ * A sparse queue's frames carry thousands of one-height pairs, so a list is checked in one loop
+ * (one zod check for the whole list, not a tuple schema and a refinement per pair); the issues
+ * name the same paths (`done.3.1`, `ranges.2`) a per-pair schema would.
  */
-const rangeSchema = z
-  .tuple([heightSchema, heightSchema])
-  .refine(([from, to]) => from <= to, 'a range is [from, to] with from <= to');
-const rangeListSchema = z.array(rangeSchema).max(MAX_ITEMS_PER_FRAME);
+function rangeListSchema(min = 0) {
+  return z.custom<HeightRange[]>().superRefine((value, ctx) => {
+    const problem = rangeListProblem(value, min);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem.message, path: problem.path });
+  });
+}
+
+const HEIGHT_EXPECTED = 'expected a height (an integer from 0 to 2^53-1)';
+
+/** The first thing wrong with a list of ranges, or undefined when it is one. */
+function rangeListProblem(
+  value: unknown,
+  min = 0,
+): { message: string; path: number[] } | undefined {
+  if (!Array.isArray(value)) return { message: 'expected a list of [from, to] ranges', path: [] };
+  if (value.length > MAX_ITEMS_PER_FRAME)
+    return { message: `at most ${MAX_ITEMS_PER_FRAME} ranges per frame`, path: [] };
+  if (value.length < min) return { message: `at least ${min} range expected`, path: [] };
+  for (let i = 0; i < value.length; i++) {
+    const range: unknown = value[i];
+    if (!Array.isArray(range) || range.length !== 2)
+      return { message: 'expected a [from, to] pair of heights', path: [i] };
+    const from: unknown = range[0];
+    const to: unknown = range[1];
+    if (!isHeight(from)) return { message: HEIGHT_EXPECTED, path: [i, 0] };
+    if (!isHeight(to)) return { message: HEIGHT_EXPECTED, path: [i, 1] };
+    if (from > to) return { message: 'a range is [from, to] with from <= to', path: [i] };
+  }
+  return undefined;
+}
+
+function isHeight(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
 
 export type HeightRange = [from: number, to: number];
 
@@ -79,7 +112,7 @@ export const resultsFrameSchema = z.strictObject({
   type: z.literal('results'),
   lease: leaseIdSchema,
   /** Heights that succeeded, as ranges. */
-  done: rangeListSchema,
+  done: rangeListSchema(),
   failed: z
     .array(
       z.strictObject({
@@ -123,7 +156,7 @@ export const revertedFrameSchema = z.strictObject({
 export const releaseFrameSchema = z.strictObject({
   type: z.literal('release'),
   lease: leaseIdSchema,
-  ranges: rangeListSchema,
+  ranges: rangeListSchema(),
 });
 
 export const workerFrameSchema = z.discriminatedUnion('type', [
@@ -153,7 +186,7 @@ export const dispatchFrameSchema = z
     type: z.literal('dispatch'),
     lease: leaseIdSchema,
     queue: queueNameSchema,
-    ranges: rangeListSchema.min(1),
+    ranges: rangeListSchema(1),
     /** Attempt number of the heights of each range, in the same order; absent when all are first attempts. */
     attempts: z.array(z.number().int().min(1)).optional(),
     /**
@@ -180,7 +213,7 @@ export const dispatchFrameSchema = z
 export const cancelFrameSchema = z.object({
   type: z.literal('cancel'),
   lease: leaseIdSchema,
-  ranges: rangeListSchema,
+  ranges: rangeListSchema(),
 });
 
 /**

@@ -8,41 +8,25 @@
  * search over `ends` then within one block; a change rewrites the ranges it touches inside at
  * most a few blocks and moves no other range, so add, remove and the queries cost
  * O(log n + B + k) for n ranges held, k touched and blocks of B: a million gaps cost what a
- * thousand do. Iterators read the blocks: do not change a set while iterating over it.
+ * thousand do. The set operations (addSet, removeSet, extract, cover) walk the blocks once in
+ * order and rebuild only those the other set reaches. The flat-array steps they share are in
+ * range-flat.ts. Iterators read the blocks: do not change a set while iterating over it.
  */
 
-/** Most numbers (two per range) a block holds before it is cut in two: 128 ranges. */
-const BLOCK_MAX = 256;
-/** A block with fewer numbers is joined to a neighbour when both fit in one. */
-const BLOCK_MIN = 32;
-
-function checkHeight(value: number, name: string): void {
-  if (!Number.isSafeInteger(value) || value < 0) {
-    throw new RangeError(`${name} must be a height (an integer from 0 to 2^53-1), got ${value}`);
-  }
-}
-
-function checkRange(from: number, to: number): void {
-  checkHeight(from, 'from');
-  checkHeight(to, 'to');
-  if (from > to) throw new RangeError(`from must not exceed to, got ${from}..${to}`);
-}
-
-function checkCount(n: number): void {
-  if (!Number.isSafeInteger(n) || n < 0) {
-    throw new RangeError(`n must be a non-negative integer, got ${n}`);
-  }
-}
-
-/** Appends [from, to] to a normalized flat array, merging with its last range when they touch. */
-function append(out: number[], from: number, to: number): void {
-  const last = out.length - 1;
-  if (last > 0 && from <= (out[last] as number) + 1) {
-    if (to > (out[last] as number)) out[last] = to;
-  } else {
-    out.push(from, to);
-  }
-}
+import {
+  append,
+  BLOCK_MAX,
+  BLOCK_MIN,
+  checkCount,
+  checkHeight,
+  checkRange,
+  firstEndingAtOrAfter,
+  heightsOf,
+  heightsOfBlocks,
+  PER_RANGE_MAX,
+  pushCut,
+  subtractInto,
+} from './range-flat.js';
 
 /** A position among the ranges: block index and range index (even number index) in it. */
 interface Pos {
@@ -59,6 +43,7 @@ export class RangeSet {
 
   /** A set holding every height of the given inclusive ranges, which may overlap or be unsorted. */
   static from(ranges: Iterable<readonly [number, number]>): RangeSet {
+    if (Array.isArray(ranges)) return RangeSet.fromList(ranges);
     // One pass while the ranges come in order (the usual case: frames, rows, clipped sets);
     // sorted afterwards only if one does not.
     const flat: number[] = [];
@@ -80,6 +65,42 @@ export class RangeSet {
     return RangeSet.fromNormalized(sorted);
   }
 
+  /**
+   * from() for a list (a frame's ranges, a lease): an indexed loop, no iterator or destructuring
+   * per range, and one flat array cut into blocks when the ranges come in order.
+   */
+  private static fromList(ranges: readonly (readonly [number, number])[]): RangeSet {
+    const flat = new Array<number>(2 * ranges.length);
+    let n = 0;
+    for (let i = 0; i < ranges.length; i++) {
+      const range = ranges[i] as readonly [number, number];
+      const from = range[0];
+      const to = range[1];
+      checkRange(from, to);
+      if (n > 0 && from <= (flat[n - 1] as number) + 1) {
+        if (from < (flat[n - 2] as number)) return RangeSet.sorted(ranges);
+        if (to > (flat[n - 1] as number)) flat[n - 1] = to;
+      } else {
+        flat[n++] = from;
+        flat[n++] = to;
+      }
+    }
+    flat.length = n;
+    return RangeSet.fromNormalized(flat);
+  }
+
+  /** A set of ranges in any order, overlapping or not: sorted by start, then merged. */
+  private static sorted(ranges: readonly (readonly [number, number])[]): RangeSet {
+    const pairs = ranges.map(([from, to]): [number, number] => {
+      checkRange(from, to);
+      return [from, to];
+    });
+    pairs.sort((a, b) => a[0] - b[0]);
+    const flat: number[] = [];
+    for (const [from, to] of pairs) append(flat, from, to);
+    return RangeSet.fromNormalized(flat);
+  }
+
   /** A set holding the given heights, in any order, duplicates allowed. */
   static ofHeights(heights: Iterable<number>): RangeSet {
     const list = Float64Array.from(heights);
@@ -89,9 +110,26 @@ export class RangeSet {
       if (i > 0 && (list[i - 1] as number) > (list[i] as number)) sorted = false;
     }
     if (!sorted) list.sort();
-    const flat: number[] = [];
-    for (const height of list) append(flat, height, height);
-    return RangeSet.fromNormalized(flat);
+    // Blocks filled in place, half full as fromNormalized cuts them: no flat copy to slice.
+    const set = new RangeSet();
+    let block: number[] = [];
+    for (let i = 0; i < list.length; i++) {
+      const height = list[i] as number;
+      if (block.length > 0 && height <= (block[block.length - 1] as number) + 1) {
+        block[block.length - 1] = Math.max(height, block[block.length - 1] as number);
+        continue;
+      }
+      if (block.length === BLOCK_MAX / 2) {
+        set.blocks.push(block);
+        block = [];
+      }
+      block.push(height, height);
+      set.ranges_++;
+    }
+    if (block.length > 0) set.blocks.push(block);
+    set.ends = set.blocks.map((b) => b[b.length - 1] as number);
+    set.total = list.length === 0 ? 0 : heightsOfBlocks(set.blocks);
+    return set;
   }
 
   /** Wraps a flat array already sorted, disjoint and non-adjacent, cut into blocks. */
@@ -214,7 +252,12 @@ export class RangeSet {
     return n;
   }
 
-  /** Adds every height of `other`, in place. */
+  /**
+   * Adds every height of `other`, in place: range by range when `other` has a few ranges
+   * (O(log n + B) each), else one walk over the blocks `other`'s ranges meet, in
+   * O(m + log n + B per block touched) for m ranges of `other`, plus a copy of the list of
+   * blocks, never a pass over every range held.
+   */
   addSet(other: RangeSet): void {
     if (other === this || other.isEmpty) return;
     const top = this.max();
@@ -222,25 +265,56 @@ export class RangeSet {
       this.appendAll(other);
       return;
     }
-    if (this.perRange(other)) {
+    if (other.rangeCount <= PER_RANGE_MAX) {
       other.forEachRange((from, to) => this.add(from, to));
       return;
     }
-    this.adopt(RangeSet.merge(this, other));
+    this.walk(other.flat(), true, undefined);
   }
 
-  /** Removes every height of `other`, in place. */
+  /** Removes every height of `other`, in place, in one walk as addSet. */
   removeSet(other: RangeSet): void {
     if (other === this) {
       this.clear();
       return;
     }
     if (other.isEmpty || this.isEmpty) return;
-    if (this.perRange(other)) {
+    if (other.rangeCount <= PER_RANGE_MAX) {
       other.forEachRange((from, to) => this.remove(from, to));
       return;
     }
-    this.adopt(RangeSet.subtract(this, other));
+    this.walk(other.flat(), false, undefined);
+  }
+
+  /**
+   * Removes the heights of `other` that this set holds and returns them (this ∩ other), in one
+   * walk as removeSet: a lease giving up the heights a results frame reports.
+   */
+  extract(other: RangeSet): RangeSet {
+    if (other === this) {
+      const all = this.clone();
+      this.clear();
+      return all;
+    }
+    const removed: number[] = [];
+    if (other.isEmpty || this.isEmpty) return new RangeSet();
+    if (other.rangeCount <= PER_RANGE_MAX) {
+      other.forEachRange((from, to) => {
+        this.forEachRangeWithin(from, to, (a, b) => removed.push(a, b));
+        this.remove(from, to);
+      });
+    } else {
+      this.walk(other.flat(), false, removed);
+    }
+    return RangeSet.fromNormalized(removed);
+  }
+
+  /** Whether the set holds any height of [from, to]; O(log n), nothing allocated. */
+  intersects(from: number, to: number): boolean {
+    if (from > to) return false;
+    const p = this.seekTo(from);
+    const block = this.blocks[p.b];
+    return block !== undefined && (block[p.i] as number) <= to;
   }
 
   /** A new set with the heights of both sets. */
@@ -258,14 +332,7 @@ export class RangeSet {
     if (this.isEmpty || top === undefined || (this.min() as number) > top) return this.clone();
     if (other.rangeCount > 16 * this.rangeCount) {
       const out: number[] = [];
-      for (const [from, to] of this.ranges()) {
-        let at = from;
-        for (const [a, b] of other.rangesWithin(from, to)) {
-          if (a > at) out.push(at, a - 1);
-          at = b + 1;
-        }
-        if (at <= to) out.push(at, to);
-      }
+      this.forEachRange((from, to) => other.punch(out, from, to));
       return RangeSet.fromNormalized(out);
     }
     return RangeSet.fromNormalized(RangeSet.subtract(this, other));
@@ -371,6 +438,78 @@ export class RangeSet {
     }
   }
 
+  /**
+   * `set` with each gap between two of its ranges filled where this set holds no height (the
+   * chunk commit's cover of a sparse queue's successes, manager/store/chunk-layout.ts): one walk
+   * forward over this set's blocks, a binary search instead when the next gap is far ahead.
+   */
+  cover(set: RangeSet): RangeSet {
+    if (set.rangeCount < 2) return set;
+    const { blocks } = this;
+    const out: number[] = [];
+    let from = -1;
+    let to = -1;
+    // Cursor on the first range of this set that ends after `to`.
+    let b = 0;
+    let i = 0;
+    set.forEachRange((a, z) => {
+      if (from >= 0) {
+        for (let steps = 0; ; steps++) {
+          const block = blocks[b];
+          if (!block || (block[i + 1] as number) > to) break;
+          if (steps === 8) {
+            ({ b, i } = this.seekTo(to + 1));
+            break;
+          }
+          i += 2;
+          if (i >= block.length) {
+            b++;
+            i = 0;
+          }
+        }
+        const start = blocks[b]?.[i];
+        if (start === undefined || start >= a) {
+          to = z; // nothing of this set between the two ranges: one range of the cover
+          return;
+        }
+        out.push(from, to);
+      }
+      from = a;
+      to = z;
+    });
+    out.push(from, to);
+    return RangeSet.fromNormalized(out);
+  }
+
+  /** A new set of the heights within [from, to], built from the blocks directly. */
+  within(from: number, to: number): RangeSet {
+    checkHeight(from, 'from');
+    checkHeight(to, 'to');
+    const out: number[] = [];
+    const p = this.seekTo(from);
+    for (let b = p.b, i = p.i; b < this.blocks.length; b++, i = 0) {
+      const block = this.blocks[b] as number[];
+      for (; i < block.length; i += 2) {
+        const a = block[i] as number;
+        if (a > to) return RangeSet.fromNormalized(out);
+        out.push(Math.max(from, a), Math.min(to, block[i + 1] as number));
+      }
+    }
+    return RangeSet.fromNormalized(out);
+  }
+
+  /** How many ranges meet [from, to]: O(log n) plus the blocks between, nothing allocated. */
+  rangeCountWithin(from: number, to: number): number {
+    checkHeight(from, 'from');
+    checkHeight(to, 'to');
+    if (from > to) return 0;
+    const p = this.seekTo(from);
+    const q = this.seekFrom(to);
+    let n = (q.i - p.i) / 2;
+    for (let b = p.b; b < q.b; b++) n += (this.blocks[b] as number[]).length / 2;
+    return Math.max(0, n);
+  }
+
   /** Every height in ascending order. */
   *heights(): IterableIterator<number> {
     for (const [from, to] of this.ranges()) for (let h = from; h <= to; h++) yield h;
@@ -407,6 +546,27 @@ export class RangeSet {
     const parts: string[] = [];
     for (const [from, to] of this.ranges()) parts.push(from === to ? `${from}` : `${from}..${to}`);
     return `{${parts.join(', ')}}`;
+  }
+
+  /** Pushes [from, to] minus this set's heights onto `out`, reading the blocks in place. */
+  private punch(out: number[], from: number, to: number): void {
+    const { blocks } = this;
+    const p = this.seekTo(from);
+    let at = from;
+    for (let b = p.b, i = p.i; b < blocks.length; b++, i = 0) {
+      const block = blocks[b] as number[];
+      for (; i < block.length; i += 2) {
+        const a = block[i] as number;
+        if (a > to) {
+          if (at <= to) out.push(at, to);
+          return;
+        }
+        if (a > at) out.push(at, a - 1);
+        at = (block[i + 1] as number) + 1;
+        if (at > to) return;
+      }
+    }
+    if (at <= to) out.push(at, to);
   }
 
   /** The first range whose end is >= x; {b: blocks.length, i: 0} if none. */
@@ -530,18 +690,77 @@ export class RangeSet {
     ends[b] = block[block.length - 1] as number;
   }
 
-  /** Whether applying `other` range by range beats a linear merge of both sets. */
-  private perRange(other: RangeSet): boolean {
-    const m = other.rangeCount;
-    return m <= 16 || m * 16 <= this.rangeCount;
-  }
-
-  private adopt(flat: number[]): void {
-    const fresh = RangeSet.fromNormalized(flat);
-    this.blocks = fresh.blocks;
-    this.ends = fresh.ends;
-    this.total = fresh.total;
-    this.ranges_ = fresh.ranges_;
+  /**
+   * Adds (`add`) or removes the ranges of `src`, a normalized flat array, walking the blocks in
+   * order: the blocks no range of `src` reaches are kept as they are (found by a binary search
+   * over `ends`, not visited), each run of blocks that one does is merged with `src` into fresh
+   * blocks. `removed`, when given, receives the heights a removal took, as a flat array.
+   */
+  private walk(src: number[], add: boolean, removed: number[] | undefined): void {
+    const { blocks, ends } = this;
+    const outBlocks: number[][] = [];
+    const reach = add ? 1 : 0; // an addition merges with a range it touches, a removal does not
+    let b = 0;
+    let k = 0;
+    let changed = false;
+    while (k < src.length) {
+      const t = firstEndingAtOrAfter(ends, (src[k] as number) - reach, b);
+      for (; b < t; b++) outBlocks.push(blocks[b] as number[]);
+      if (t === blocks.length) {
+        if (add) {
+          // Past every block: appended as they are (src[k] is beyond the last height + 1).
+          const rest = src.slice(k);
+          this.total += heightsOf(rest);
+          this.ranges_ += rest.length / 2;
+          pushCut(outBlocks, rest);
+          changed = true;
+        }
+        break;
+      }
+      // Merge blocks t, t+1, ... with src from k while src or the merged ranges reach into them.
+      const buf: number[] = [];
+      let before = 0;
+      let beforeRanges = 0;
+      let j = t;
+      for (;;) {
+        const block = blocks[j] as number[];
+        for (let i = 0; i < block.length; i += 2) {
+          const a0 = block[i] as number;
+          const a1 = block[i + 1] as number;
+          before += a1 - a0 + 1;
+          if (add) {
+            while (k < src.length && (src[k] as number) < a0) {
+              append(buf, src[k] as number, src[k + 1] as number);
+              k += 2;
+            }
+            append(buf, a0, a1);
+          } else {
+            k = subtractInto(buf, a0, a1, src, k, removed);
+          }
+        }
+        beforeRanges += block.length / 2;
+        j++;
+        const next = blocks[j];
+        if (!next) {
+          if (add)
+            for (; k < src.length; k += 2) append(buf, src[k] as number, src[k + 1] as number);
+          break;
+        }
+        const nextEnd = ends[j] as number;
+        const srcReaches = k < src.length && (src[k] as number) - reach <= nextEnd;
+        const bufTouches = add && (buf[buf.length - 1] as number) + 1 >= (next[0] as number);
+        if (!srcReaches && !bufTouches) break;
+      }
+      this.total += heightsOf(buf) - before;
+      this.ranges_ += buf.length / 2 - beforeRanges;
+      pushCut(outBlocks, buf);
+      b = j;
+      changed = true;
+    }
+    if (!changed) return;
+    for (; b < blocks.length; b++) outBlocks.push(blocks[b] as number[]);
+    this.blocks = outBlocks;
+    this.ends = outBlocks.map((block) => block[block.length - 1] as number);
   }
 
   /** The union of both sets as a normalized flat array, in one linear pass. */
@@ -605,10 +824,33 @@ export class RangeSet {
       for (let i = 0; i < block.length; i += 2) visit(block[i] as number, block[i + 1] as number);
   }
 
-  /** Appends every range of `other`, all above this set's highest height plus one. */
+  /** forEachRange() for the ranges that meet [from, to], clipped to it; nothing allocated. */
+  forEachRangeWithin(from: number, to: number, visit: (from: number, to: number) => void): void {
+    checkHeight(from, 'from');
+    checkHeight(to, 'to');
+    const p = this.seekTo(from);
+    for (let b = p.b, i = p.i; b < this.blocks.length; b++, i = 0) {
+      const block = this.blocks[b] as number[];
+      for (; i < block.length; i += 2) {
+        const a = block[i] as number;
+        if (a > to) return;
+        visit(Math.max(from, a), Math.min(to, block[i + 1] as number));
+      }
+    }
+  }
+
+  /**
+   * Appends every range of `other`, all above this set's highest height plus one: a copy of
+   * each of its blocks, at its final size (pushing range by range would regrow each block's
+   * array several times and leave it a third empty).
+   */
   private appendAll(other: RangeSet): void {
-    other.forEachRange((from, to) => this.insertLast(from, to));
+    for (const block of other.blocks) {
+      this.blocks.push(block.slice());
+      this.ends.push(block[block.length - 1] as number);
+    }
     this.total += other.total;
+    this.ranges_ += other.ranges_;
   }
 }
 

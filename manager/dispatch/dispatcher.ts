@@ -182,15 +182,13 @@ export class Dispatcher {
     }
     const queue = lease.queue;
     const writes = this.options.writer.forQueue(queue.name);
-    // Work per range, not per height: a backfill lease's successes are one range.
+    // Work per range, not per height: a backfill lease's successes are one range, and a sparse
+    // lease's thousands of ranges move between sets in one walk each (shared/range-set.ts).
     const reported = RangeSet.from(frame.done);
-    const done = reported.intersection(lease.heights);
+    const done = lease.heights.extract(reported);
     this.ignoredResults += reported.count - done.count;
-    for (const [from, to] of done.ranges()) {
-      lease.heights.remove(from, to);
-      for (const height of queue.succeed(from, to)) writes.history.set(height, null);
-      writes.done.add(from, to);
-    }
+    for (const height of queue.succeedAll(done)) writes.history.set(height, null);
+    writes.done.addSet(done);
     link.held -= done.count;
     link.done += done.count;
     // The refusal first: the calls that follow count at the size the worker fell back to.

@@ -14,6 +14,7 @@ import {
   retryAnswerSchema,
 } from '../../shared/api-schemas.js';
 import { httpErrors } from '../../shared/errors.js';
+import { RangeSet } from '../../shared/range-set.js';
 import { registerDashboardRoutes } from '../dashboard/routes.js';
 import { rangeSetOf } from '../queue/queue-service.js';
 import type { Leader, ManagerStatus } from '../role.js';
@@ -165,11 +166,10 @@ function registerQueueRoutes(status: ManagerStatus, log: FastifyBaseLogger) {
       },
       async (request, reply) => {
         const body = request.body;
-        const ranges = body.ranges ??
-          body.heights?.map((height) => ({ from: height, to: height })) ?? [
-            { from: body.from as number, to: body.to as number },
-          ];
-        const heights = rangeSetOf(ranges);
+        // A list of heights goes straight into a set: no object and pair per height.
+        const heights = body.heights
+          ? RangeSet.ofHeights(body.heights)
+          : rangeSetOf(body.ranges ?? [{ from: body.from as number, to: body.to as number }]);
         // Heights redone by force report their hashes again: the old ones must not conflict.
         if (body.force)
           (status.leader as Leader).chains.forgetHashes(request.params.queue, heights);

@@ -117,6 +117,7 @@ export class QueueState {
       // Held for a reorganisation: only a probed height, as a first attempt.
       for (const [from, to] of this.held.only?.ranges() ?? [])
         this.takePending(taken, limit, from, to);
+      this.leaseTaken(taken, 0);
       return taken;
     }
     while (taken.count < limit) {
@@ -133,14 +134,25 @@ export class QueueState {
       taken.count++;
     }
     const ceiling = this.ceiling ?? Number.MAX_SAFE_INTEGER;
+    const first = taken.ranges.length;
     this.takePending(taken, limit, 0, ceiling, this.tipPending);
     this.takePending(taken, limit, 0, ceiling);
+    this.leaseTaken(taken, first);
     return taken;
   }
 
   /**
-   * Leases the lowest heights of `lane` (all pending, or the tip lane's) within [from, to] until
-   * `taken` holds `limit` heights. Per range, never per height: a backfill lease is one range.
+   * The ranges takePending added to `taken` from index `first` on go into `leased` as one set
+   * (one walk), not range by range: a sparse lease is thousands of one-height ranges.
+   */
+  private leaseTaken(taken: Taken, first: number): void {
+    if (taken.ranges.length > first) this.leased.addSet(RangeSet.from(taken.ranges.slice(first)));
+  }
+
+  /**
+   * Takes the lowest heights of `lane` (all pending, or the tip lane's) within [from, to] until
+   * `taken` holds `limit` heights; leaseTaken() then puts them in `leased`. Per range, never
+   * per height: a backfill lease is one range.
    */
   private takePending(
     taken: Taken,
@@ -155,11 +167,11 @@ export class QueueState {
       from === 0 && to === Number.MAX_SAFE_INTEGER
         ? lane.take(wanted)
         : lowestWithin(lane, wanted, from, to);
-    for (const [a, b] of picked) {
+    for (const range of picked) {
+      const [a, b] = range;
       if (lane !== this.pending) this.pending.remove(a, b);
       if (lane !== this.tipPending && !this.tipPending.isEmpty) this.tipPending.remove(a, b);
-      this.leased.add(a, b);
-      taken.ranges.push([a, b]);
+      taken.ranges.push(range);
       taken.attempts?.push(1);
       taken.count += b - a + 1;
     }
@@ -209,6 +221,21 @@ export class QueueState {
     this.leased.remove(from, to);
     this.committing.add(from, to);
     return this.dropHistory(from, to);
+  }
+
+  /**
+   * succeed() for every range of `heights` (all leased), as two set walks instead of a remove
+   * and an add per range: a sparse lease's results carry one range per height.
+   */
+  succeedAll(heights: RangeSet): number[] {
+    this.leased.removeSet(heights);
+    this.committing.addSet(heights);
+    const dropped: number[] = [];
+    if (this.history.size > 0)
+      heights.forEachRange((from, to) => {
+        for (const height of this.dropHistory(from, to)) dropped.push(height);
+      });
+    return dropped;
   }
 
   /** An attempt failed (handler error or lease expiry): retry later, or dead-letter it. */

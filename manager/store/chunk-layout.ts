@@ -12,7 +12,7 @@
  * into rows of about CHUNK_SPLIT_RANGES range starts: a dense queue stays one row, a sparse one
  * becomes a row per few hundred gaps.
  */
-import { RangeSet } from '../../shared/range-set.js';
+import type { RangeSet } from '../../shared/range-set.js';
 import type { QueueWrites, WriteBatch } from './pending-writes.js';
 
 /** A row that would hold more ranges than this, in either set, is split. */
@@ -146,14 +146,18 @@ function planQueue(
   // The rows the changes meet, by index; a queue without rows gets its first at 0.
   const touched = new Set<number>();
   for (const set of [changes.enqueued, changes.done, changes.undone]) {
-    for (const [from, to] of set.ranges()) {
-      if (los.length === 0) {
-        touched.add(0);
-        break;
-      }
-      for (let i = layout.rowOf(from); i < los.length && (los[i] as number) <= to; i++)
-        touched.add(i);
+    if (set.isEmpty) continue;
+    if (los.length === 0) {
+      touched.add(0);
+      continue;
     }
+    // The ranges come in order: the row cursor only moves forward (a sparse commit carries
+    // thousands of ranges over a few rows).
+    let row = layout.rowOf(set.min() as number);
+    set.forEachRange((from, to) => {
+      while (row + 1 < los.length && (los[row + 1] as number) <= from) row++;
+      for (let i = row; i < los.length && (los[i] as number) <= to; i++) touched.add(i);
+    });
   }
   for (const index of [...touched].sort((a, b) => a - b)) {
     const exists = los.length > 0;
@@ -189,17 +193,13 @@ function planQueue(
 
 /** Whether any of `sets` holds more than CHUNK_MAX_RANGES ranges within [from, to]. */
 function exceeds(sets: RangeSet[], from: number, to: number): boolean {
-  for (const set of sets) {
-    let n = 0;
-    for (const _ of set.rangesWithin(from, to)) if (++n > CHUNK_MAX_RANGES) return true;
-  }
-  return false;
+  return sets.some((set) => set.rangeCountWithin(from, to) > CHUNK_MAX_RANGES);
 }
 
 /** Every CHUNK_SPLIT_RANGES-th range start of the sets together within (from, to], ascending. */
 function splitPoints(sets: RangeSet[], from: number, to: number): number[] {
   const starts: number[] = [];
-  for (const set of sets) for (const [a] of set.rangesWithin(from, to)) starts.push(a);
+  for (const set of sets) set.forEachRangeWithin(from, to, (a) => starts.push(a));
   starts.sort((a, b) => a - b);
   const cuts: number[] = [];
   for (let i = CHUNK_SPLIT_RANGES; i < starts.length; i += CHUNK_SPLIT_RANGES) {
@@ -216,24 +216,10 @@ function splitPoints(sets: RangeSet[], from: number, to: number): number[] {
  * the cover, cut to the row's enqueued, gives back `done` exactly.
  */
 export function coverOf(done: RangeSet, enqueued: RangeSet): RangeSet {
-  if (done.rangeCount < 2) return done;
-  const out: number[] = [];
-  let from = -1;
-  let to = -1;
-  done.forEachRange((a, b) => {
-    if (from >= 0 && enqueued.rangesWithin(to + 1, a - 1).next().done) {
-      to = b;
-      return;
-    }
-    if (from >= 0) out.push(from, to);
-    from = a;
-    to = b;
-  });
-  out.push(from, to);
-  return RangeSet.fromNormalized(out);
+  return enqueued.cover(done);
 }
 
 function clip(set: RangeSet, from: number, to: number): RangeSet {
   if (set.isEmpty) return set;
-  return RangeSet.from(set.rangesWithin(from, to));
+  return set.within(from, to);
 }

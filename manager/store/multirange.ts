@@ -5,9 +5,36 @@
 import { RangeSet, type RangeSetBuilder } from '../../shared/range-set.js';
 
 export function toMultirange(set: RangeSet): string {
-  const parts: string[] = [];
-  set.forEachRange((from, to) => parts.push(`[${from},${to + 1})`));
-  return `{${parts.join(',')}}`;
+  // Digits written into one buffer, read back as one string: a part string per range, or a
+  // string grown range by range, cost a sparse commit several times the text in garbage.
+  const out = Buffer.allocUnsafe(2 + set.rangeCount * MAX_RANGE_CHARS);
+  let n = 0;
+  out[n++] = OPEN_BRACE;
+  set.forEachRange((from, to) => {
+    if (n > 1) out[n++] = COMMA;
+    out[n++] = OPEN_BRACKET;
+    n = writeDigits(out, n, from);
+    out[n++] = COMMA;
+    n = writeDigits(out, n, to + 1);
+    out[n++] = CLOSE_PAREN;
+  });
+  out[n++] = CLOSE_BRACE;
+  return out.toString('latin1', 0, n);
+}
+
+/** `[`, `,`, `)` and two numbers of at most 16 digits (2^53 has 16). */
+const MAX_RANGE_CHARS = 36;
+
+/** Writes `value` (a non-negative safe integer) in decimal at `at`; returns the next index. */
+function writeDigits(out: Buffer, at: number, value: number): number {
+  let digits = 1;
+  for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+  let rest = value;
+  for (let i = at + digits - 1; i >= at; i--) {
+    out[i] = ZERO + (rest % 10);
+    rest = Math.floor(rest / 10);
+  }
+  return at + digits;
 }
 
 const RANGE = /([[(])(-?\d*),(-?\d*)([\])])/g;

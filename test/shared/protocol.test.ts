@@ -154,6 +154,59 @@ describe('parseFrame', () => {
     expect(reason({ ...hello, extra: 1 })).toContain('extra');
   });
 
+  it('checks a list of ranges in one pass, naming the pair and the number that is wrong', () => {
+    const reason = (data: unknown) => {
+      const parsed = parseFrame(workerFrameSchema, JSON.stringify(data));
+      return parsed.ok ? 'accepted' : parsed.close.reason;
+    };
+    const height = 'expected a height (an integer from 0 to 2^53-1)';
+    expect(
+      reason({
+        ...release,
+        ranges: [
+          [0, 1],
+          [2, 2.5],
+        ],
+      }),
+    ).toBe(`bad_frame: ranges.1.1: ${height}`);
+    expect(reason({ ...release, ranges: [[-1, 1]] })).toBe(`bad_frame: ranges.0.0: ${height}`);
+    expect(reason({ ...release, ranges: [['1', 1]] })).toBe(`bad_frame: ranges.0.0: ${height}`);
+    expect(reason({ ...release, ranges: [[0, 2 ** 53]] })).toBe(`bad_frame: ranges.0.1: ${height}`);
+    expect(
+      reason({
+        ...results,
+        done: [
+          [0, 1],
+          [9, 3],
+        ],
+      }),
+    ).toBe('bad_frame: done.1: a range is [from, to] with from <= to');
+    expect(reason({ ...results, done: [[0, 1], 5] })).toBe(
+      'bad_frame: done.1: expected a [from, to] pair of heights',
+    );
+    expect(reason({ ...results, done: [[0, 1, 2]] })).toBe(
+      'bad_frame: done.0: expected a [from, to] pair of heights',
+    );
+    expect(reason({ ...results, done: { 0: [1, 1] } })).toBe(
+      'bad_frame: done: expected a list of [from, to] ranges',
+    );
+    expect(reason({ ...release, ranges: new Array(MAX_ITEMS_PER_FRAME + 1).fill([1, 1]) })).toBe(
+      `bad_frame: ranges: at most ${MAX_ITEMS_PER_FRAME} ranges per frame`,
+    );
+    expect(
+      parseFrame(managerFrameSchema, JSON.stringify({ ...dispatch, ranges: [] })),
+    ).toMatchObject({ ok: false, close: { code: 4400 } });
+  });
+
+  it('accepts a frame of a sparse lease: a one-height pair per height, up to the limit', () => {
+    const done = Array.from({ length: MAX_ITEMS_PER_FRAME }, (_, i): [number, number] => [
+      2 * i,
+      2 * i,
+    ]);
+    const frame = { type: 'results', lease: 3, done, failed: [] };
+    expect(parseFrame(workerFrameSchema, JSON.stringify(frame))).toEqual({ ok: true, frame });
+  });
+
   it('truncates long reasons on a character boundary', () => {
     const parsed = parseFrame(
       workerFrameSchema,

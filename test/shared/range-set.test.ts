@@ -206,6 +206,14 @@ describe('RangeSet basics', () => {
       expect(() => set.add(from, to), `add(${from}, ${to})`).toThrow(RangeError);
       expect(() => set.remove(from, to), `remove(${from}, ${to})`).toThrow(RangeError);
       expect(() => RangeSet.from([[from, to]])).toThrow(RangeError);
+      // Also after the ranges stopped coming in order (the sorting path checks the rest).
+      expect(() =>
+        RangeSet.from([
+          [5, 6],
+          [1, 2],
+          [from, to],
+        ]),
+      ).toThrow(RangeError);
     }
     expect(() => set.add(-1)).toThrow(RangeError);
     expect(() => RangeSet.ofHeights([1, -2])).toThrow(RangeError);
@@ -274,13 +282,13 @@ describe('RangeSet basics', () => {
     const evens = RangeSet.ofHeights(Array.from({ length: 100 }, (_, i) => 2 * i));
     const odds = RangeSet.ofHeights(Array.from({ length: 100 }, (_, i) => 2 * i + 1));
     const set = evens.clone();
-    set.addSet(odds); // 100 ranges: the linear merge
+    set.addSet(odds); // 100 ranges into 100: one walk over both
     expect(set.toString()).toBe('{0..199}');
     expect(set.count).toBe(200);
     set.removeSet(odds);
     expect(set.equals(evens)).toBe(true);
     expect(set.count).toBe(100);
-    set.addSet(RangeSet.from([[1, 5]])); // one range: applied range by range
+    set.addSet(RangeSet.from([[1, 5]])); // one range: only its block is rebuilt
     expect(set.first(8)).toEqual([0, 1, 2, 3, 4, 5, 6, 8]);
     set.removeSet(RangeSet.from([[0, 150]]));
     expect(set.min()).toBe(152);
@@ -288,6 +296,66 @@ describe('RangeSet basics', () => {
     set.removeSet(set);
     expect(set.isEmpty).toBe(true);
     expect(odds.count).toBe(100);
+  });
+
+  it('extract removes and returns the heights both sets hold; intersects tells if any is held', () => {
+    const set = RangeSet.from([
+      [0, 9],
+      [20, 29],
+      [40, 49],
+    ]);
+    const asked = RangeSet.from([
+      [5, 22],
+      [30, 35],
+      [48, 60],
+    ]);
+    const taken = set.extract(asked);
+    expect(taken.toJSON()).toEqual([
+      [5, 9],
+      [20, 22],
+      [48, 49],
+    ]);
+    expect(set.toJSON()).toEqual([
+      [0, 4],
+      [23, 29],
+      [40, 47],
+    ]);
+    expect(set.count).toBe(5 + 7 + 8);
+    expect(asked.rangeCount).toBe(3);
+    expect(set.extract(RangeSet.from([[100, 200]])).isEmpty).toBe(true);
+    expect(set.extract(set).toJSON()).toEqual([
+      [0, 4],
+      [23, 29],
+      [40, 47],
+    ]);
+    expect(set.isEmpty).toBe(true);
+
+    const sparse = RangeSet.ofHeights(Array.from({ length: 1000 }, (_, i) => 2 * i));
+    expect(sparse.intersects(1, 1)).toBe(false);
+    expect(sparse.intersects(1, 2)).toBe(true);
+    expect(sparse.intersects(1999, 5000)).toBe(false);
+    expect(sparse.intersects(0, 0)).toBe(true);
+    expect(sparse.intersects(5, 4)).toBe(false);
+  });
+
+  it('addSet and removeSet of a sparse set into a sparse set of many blocks', () => {
+    const evens = RangeSet.ofHeights(Array.from({ length: 20_000 }, (_, i) => 2 * i));
+    const odds = RangeSet.ofHeights(Array.from({ length: 20_000 }, (_, i) => 2 * i + 1));
+    const set = evens.clone();
+    set.addSet(odds);
+    expect(set.toJSON()).toEqual([[0, 39_999]]);
+    set.removeSet(odds);
+    expect(set.equals(evens)).toBe(true);
+    expectNormalized(set);
+    // A few heights far apart: only their blocks are rebuilt.
+    const few = RangeSet.ofHeights([1, 20_001, 39_999, 50_000]);
+    set.addSet(few);
+    expect(set.count).toBe(20_004);
+    expect(set.rangeCount).toBe(20_000 - 2 + 1);
+    expect(set.rangeContaining(20_001)).toEqual([20_000, 20_002]);
+    expect(set.max()).toBe(50_000);
+    expect(set.extract(few).equals(few)).toBe(true);
+    expect(set.equals(evens)).toBe(true);
   });
 
   it('clone is independent, equals compares heights, toJSON and toString format them', () => {
@@ -354,7 +422,7 @@ const heightArb = fc.integer({ min: 0, max: DOMAIN });
 const rangeArb = fc
   .tuple(heightArb, fc.integer({ min: 0, max: 25 }))
   .map(([from, length]): [number, number] => [from, Math.min(DOMAIN, from + length)]);
-/** Sets with few ranges (applied range by range) and with many (linear merges). */
+/** Sets with few ranges and with many, some far apart: the walks of addSet, removeSet and extract. */
 const setArb = fc.oneof(
   fc.array(rangeArb, { maxLength: 6 }).map((ranges) => RangeSet.from(ranges)),
   fc.array(heightArb, { maxLength: 120 }).map((heights) => RangeSet.ofHeights(heights)),
@@ -363,7 +431,7 @@ const setArb = fc.oneof(
 type Op =
   | { op: 'add' | 'remove'; range: [number, number] }
   | { op: 'take'; n: number }
-  | { op: 'addSet' | 'removeSet'; set: RangeSet };
+  | { op: 'addSet' | 'removeSet' | 'extract'; set: RangeSet };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: rangeArb.map((range) => ({ op: 'add' as const, range })) },
@@ -382,6 +450,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   },
   { weight: 1, arbitrary: setArb.map((set) => ({ op: 'addSet' as const, set })) },
   { weight: 1, arbitrary: setArb.map((set) => ({ op: 'removeSet' as const, set })) },
+  { weight: 1, arbitrary: setArb.map((set) => ({ op: 'extract' as const, set })) },
 );
 
 function sorted(model: Set<number>): number[] {
@@ -435,12 +504,18 @@ describe('RangeSet against a Set model', () => {
             expect(set.take(step.n)).toEqual(RangeSet.ofHeights(expected).toJSON());
           } else {
             const before = step.set.toJSON();
+            const held = [...step.set.heights()].filter((h) => model.has(h));
             for (const h of step.set.heights()) {
               if (step.op === 'addSet') model.add(h);
               else model.delete(h);
             }
             if (step.op === 'addSet') set.addSet(step.set);
-            else set.removeSet(step.set);
+            else if (step.op === 'removeSet') set.removeSet(step.set);
+            else {
+              const taken = set.extract(step.set);
+              expectNormalized(taken);
+              expect([...taken.heights()]).toEqual(held);
+            }
             expect(step.set.toJSON()).toEqual(before);
           }
           expectMatchesModel(set, model, probe);
@@ -479,6 +554,16 @@ describe('RangeSet against a Set model', () => {
     );
   });
 
+  it('cover fills the gaps where the other set holds nothing', () => {
+    fc.assert(
+      fc.property(setArb, setArb, (set, by) => {
+        expect(by.cover(set).toJSON()).toEqual(naiveCover(set, by));
+        expectNormalized(by.cover(set));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
   it('from, ofHeights, rangesWithin, rangeContaining and toString', () => {
     fc.assert(
       fc.property(
@@ -499,6 +584,10 @@ describe('RangeSet against a Set model', () => {
           const within = RangeSet.from(fromRanges.rangesWithin(from, to));
           expect([...within.heights()]).toEqual(sorted(model).filter((h) => h >= from && h <= to));
           expect(within.rangeCount).toBe([...fromRanges.rangesWithin(from, to)].length);
+          expect(fromRanges.within(from, to).equals(within)).toBe(true);
+          expectNormalized(fromRanges.within(from, to));
+          expect(fromRanges.rangeCountWithin(from, to)).toBe(within.rangeCount);
+          expect(fromRanges.intersects(from, to)).toBe(!within.isEmpty);
 
           const range = fromRanges.rangeContaining(from);
           if (model.has(from)) {
@@ -517,6 +606,17 @@ describe('RangeSet against a Set model', () => {
   });
 });
 
+/** The cover of `set` over `by` as the plain definition: a lookup per gap. */
+function naiveCover(set: RangeSet, by: RangeSet): [number, number][] {
+  const out: [number, number][] = [];
+  for (const [a, b] of set.ranges()) {
+    const last = out.at(-1);
+    if (last && by.countWithin(last[1] + 1, a - 1) === 0) last[1] = b;
+    else out.push([a, b]);
+  }
+  return out;
+}
+
 describe('RangeSet across many blocks', () => {
   const DOMAIN = 30_000;
   /** Ranges from a bitmap of the domain: the model the set must agree with. */
@@ -532,7 +632,7 @@ describe('RangeSet across many blocks', () => {
   }
   const step = fc.oneof(
     fc.record({
-      kind: fc.constantFrom('add', 'remove', 'addSet', 'removeSet'),
+      kind: fc.constantFrom('add', 'remove', 'addSet', 'removeSet', 'extract'),
       from: fc.integer({ min: 0, max: DOMAIN - 1 }),
       length: fc.integer({ min: 0, max: 3_000 }),
       stride: fc.integer({ min: 1, max: 3 }),
@@ -543,6 +643,7 @@ describe('RangeSet across many blocks', () => {
   it('agrees with a bitmap over thousands of ranges', () => {
     fc.assert(
       fc.property(fc.array(step, { minLength: 1, maxLength: 40 }), (steps) => {
+        const s0 = steps.length;
         const set = new RangeSet();
         const bits = new Uint8Array(DOMAIN);
         // Start with every other height: thousands of ranges, many blocks.
@@ -571,12 +672,29 @@ describe('RangeSet across many blocks', () => {
             for (let h = s.from; h <= to; h++) bits[h] = value;
           } else {
             const other = new RangeSet();
+            let held = 0;
             for (let h = s.from; h <= to; h += s.stride) {
               other.add(h);
+              held += bits[h] as number;
               bits[h] = value;
             }
             if (s.kind === 'addSet') set.addSet(other);
-            else set.removeSet(other);
+            else if (s.kind === 'removeSet') set.removeSet(other);
+            else {
+              const taken = set.extract(other);
+              expectNormalized(taken);
+              expect(taken.count).toBe(held);
+              expect(taken.difference(other).isEmpty).toBe(true);
+            }
+            // Sparse operands over many blocks: one range per 500 heights, the blocks between kept.
+            const spread = RangeSet.ofHeights(
+              Array.from({ length: 20 }, (_, i) => (s.from + 500 * i) % DOMAIN),
+            );
+            const copy = set.clone();
+            copy.addSet(spread);
+            copy.removeSet(spread);
+            expect(copy.equals(set.difference(spread))).toBe(true);
+            expectNormalized(copy);
           }
         }
         expectNormalized(set);
@@ -590,6 +708,14 @@ describe('RangeSet across many blocks', () => {
         expect(probe.difference(set).toJSON()).toEqual(inProbe((bit) => bit === 0));
         expect(probe.intersection(set).toJSON()).toEqual(inProbe((bit) => bit === 1));
         expect(set.clone().equals(set)).toBe(true);
+        // cover: each gap of a spread set filled where `set` holds nothing, as the plain loop.
+        const spreadCover = RangeSet.ofHeights(
+          Array.from({ length: 300 }, (_, i) => (s0 * 7 + 97 * i) % DOMAIN),
+        );
+        expect(set.cover(spreadCover).toJSON()).toEqual(naiveCover(spreadCover, set));
+        const inWindow = model.filter(([a, b]) => b >= lo && a <= hi);
+        expect(set.rangeCountWithin(lo, hi)).toBe(inWindow.length);
+        expect(set.within(lo, hi).toJSON()).toEqual(inProbe((bit) => bit === 1));
       }),
       { numRuns: 60 },
     );

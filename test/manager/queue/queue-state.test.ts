@@ -99,6 +99,24 @@ describe('QueueState', () => {
     expect(queue.summary()).toMatchObject({ leased: 100, retrying: 0 });
   });
 
+  it('succeedAll moves a sparse lease from leased to committing in one step, history dropped', () => {
+    const queue = new QueueState('q');
+    const evens = RangeSet.ofHeights(Array.from({ length: 5_000 }, (_, i) => 2 * i));
+    queue.enqueue(evens, false);
+    expect(queue.take(5_000, 0).count).toBe(5_000);
+    queue.fail(4, 'x', 0, 5, () => 0);
+    queue.take(1, 0);
+    const reported = RangeSet.ofHeights(Array.from({ length: 2_500 }, (_, i) => 4 * i));
+    expect(queue.succeedAll(reported)).toEqual([4]);
+    expect(queue.leased.count).toBe(2_500);
+    expect(queue.leased.has(2)).toBe(true);
+    expect(queue.leased.has(4)).toBe(false);
+    expect(queue.committing.equals(reported)).toBe(true);
+    expect(queue.stateOf(4)).toEqual({ state: 'leased', attempts: 0, lastError: null });
+    queue.committed(reported);
+    expect(queue.summary()).toMatchObject({ leased: 2_500, done: 2_500, retrying: 0 });
+  });
+
   it('force puts done and failed heights back; without force they are skipped', () => {
     const queue = queueWith(0, 3);
     queue.take(4, 0);
