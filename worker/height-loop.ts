@@ -76,6 +76,10 @@ export class HeightLoop {
   private lingerTimer: NodeJS.Timeout | undefined;
   /** Heights dispatched and not started yet. */
   private buffered = 0;
+  /** Heights settled since the last flush: the capacity the next results frames free. */
+  private unsent = 0;
+  /** Capacity freed per refill (half the prefetch, at least 1): see scheduleFlush. */
+  private readonly refillStep: number;
   private send: Send | undefined;
   /** Bumped on every disconnect: a run from an older link reports nothing. */
   private link = 0;
@@ -96,9 +100,10 @@ export class HeightLoop {
     private readonly concurrency: number,
     private readonly log: Logger,
     /** Heights the worker may hold beyond `concurrency` (BLOCKRUNNER_PREFETCH). */
-    private readonly prefetch = 0,
+    prefetch = 0,
   ) {
     this.failures = new FailureLog(log);
+    this.refillStep = Math.max(1, Math.ceil(prefetch / 2));
   }
 
   get runningCount(): number {
@@ -130,6 +135,7 @@ export class HeightLoop {
     this.batches.length = 0;
     this.buffered = 0;
     this.pending.clear();
+    this.unsent = 0;
     this.clearFlushTimers();
     this.clearLeaseTimer();
     this.abortRunning(new Error('worker disconnected'));
@@ -190,6 +196,7 @@ export class HeightLoop {
   /** Sends every collected result now, one frame per lease. */
   flush(): void {
     this.clearFlushTimers();
+    this.unsent = 0;
     const pending = this.pending;
     if (pending.size === 0) return;
     this.pending = new Map();
@@ -266,6 +273,7 @@ export class HeightLoop {
         this.pending.set(run.lease, results);
       }
       results.runMs += performance.now() - run.startedAt;
+      this.unsent++;
       if (failed) {
         const failure = failureOf(run.height, outcome);
         results.failed.push(failure);
@@ -294,12 +302,15 @@ export class HeightLoop {
   }
 
   /**
-   * Results go out on the next turn once the manager's refill is needed soon (half the
-   * prefetch or less left to start), and otherwise within RESULTS_LINGER_MS: with a full buffer,
-   * several results share a frame, and so does the manager's refill, instead of one per height.
+   * Results go out in step with the refill they ask for (docs/protocol.md, "results"): on the
+   * next turn once half the prefetch has settled since the last frame (the manager then sends
+   * that much back as one lease, while the other half of the buffer keeps the handlers busy), or
+   * at once when nothing is left to start; otherwise within RESULTS_LINGER_MS. Flushing at every
+   * height once the buffer ran low made the manager refill one height per lease, and every later
+   * frame then carried one height: frames, refills and commits per height instead of per step.
    */
   private scheduleFlush(): void {
-    if (this.buffered <= this.prefetch / 2) {
+    if (this.unsent >= this.refillStep || this.buffered === 0) {
       this.flushTimer ??= setImmediate(this.flushSoon);
     } else {
       this.lingerTimer ??= setTimeout(this.flushSoon, RESULTS_LINGER_MS);

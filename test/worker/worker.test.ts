@@ -114,12 +114,12 @@ describe('worker', () => {
       { BLOCKRUNNER_CONCURRENCY: '1', BLOCKRUNNER_PREFETCH: '8' },
     );
     connection.send({ type: 'dispatch', lease: 1, queue: 'default', ranges: [[0, 8]] });
-    // 0 is done and 1 runs, with 7 of 8 buffered: the manager has no refill to send yet.
+    // 0 is done and 1 runs, with 7 of 8 buffered: less than a step of capacity is free yet.
     const sent = performance.now();
     await waitFor(() => framesOf(connection, 'results').length === 1);
     expect(performance.now() - sent).toBeGreaterThanOrEqual(RESULTS_LINGER_MS - 5);
     expect(doneHeights(connection)).toEqual([0]);
-    // With half the buffer or less left, results leave on the next turn: 1..8 in one frame.
+    // Half the prefetch settled (and then nothing left to start): the next turn, 1..8 in one frame.
     gate.resolve();
     await waitFor(() => doneHeights(connection).length === 9);
     expect(framesOf(connection, 'results').map((f) => f.done)).toEqual([[[0, 0]], [[1, 8]]]);
