@@ -34,8 +34,14 @@ import { resultsFrames } from './results-frames.js';
 
 export type Send = (frame: WorkerFrame) => void;
 
-/** Longest that results wait while the buffer still holds plenty of heights to run. */
-export const RESULTS_LINGER_MS = 20;
+/**
+ * Longest that results wait while the buffer still holds plenty of heights to run. The refill
+ * step (scheduleFlush) keeps the handlers fed, so this only bounds how late a success is
+ * reported: long enough that a slow handler's step of half the prefetch fits in one wait (16
+ * handlers of 90 ms settle 8 heights in about 45 ms), and no longer than the manager's commit
+ * interval for results (UNAWAITED_COMMIT_INTERVAL_MS, 50 ms).
+ */
+export const RESULTS_LINGER_MS = 50;
 
 /**
  * Block reports per results frame: at the longest hashes a report is about 300 bytes of JSON, so
