@@ -1,4 +1,5 @@
 /** The worker against a fake manager over real sockets: hello, running, results, cancel, stop. */
+import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Env } from '../../shared/config.js';
 import { MAX_ERROR_LENGTH, PROTOCOL_VERSION } from '../../shared/protocol.js';
@@ -103,6 +104,44 @@ describe('worker', () => {
     expect(results.length).toBeLessThanOrEqual(10);
     expect(new Set(results.map((f) => f.lease))).toEqual(new Set([1, 2, 3, 4, 5]));
     expect(doneHeights(connection).sort((a, b) => a - b)).toEqual(heights);
+  });
+
+  it('sends the results frames of one turn in one write', async () => {
+    const gate = deferred();
+    let running = 0;
+    const { connection } = await start(
+      async () => {
+        running++;
+        await gate.promise;
+      },
+      { BLOCKRUNNER_CONCURRENCY: '10' },
+    );
+    for (let lease = 1; lease <= 5; lease++) {
+      connection.send({ type: 'dispatch', lease, queue: 'default', ranges: [[lease, lease]] });
+    }
+    await waitFor(() => running === 5);
+    // The worker's writes on its end of this connection (both the single and the gathered
+    // write of net.Socket: what reaches the kernel).
+    const workerPort = connection.request.socket.remotePort;
+    const writes: string[] = [];
+    const proto = net.Socket.prototype as unknown as Record<string, (...args: unknown[]) => void>;
+    const originals = { _write: proto._write, _writev: proto._writev };
+    for (const name of ['_write', '_writev'] as const) {
+      const original = originals[name] as (...args: unknown[]) => void;
+      proto[name] = function (this: net.Socket, ...args: unknown[]) {
+        if (this.localPort === workerPort) writes.push(name);
+        return original.apply(this, args);
+      };
+    }
+    try {
+      // All five settle in one turn: five frames, one per lease, in one flush.
+      gate.resolve();
+      await waitFor(() => framesOf(connection, 'results').length === 5);
+    } finally {
+      Object.assign(proto, originals);
+    }
+    expect(framesOf(connection, 'results').map((f) => f.lease)).toEqual([1, 2, 3, 4, 5]);
+    expect(writes).toEqual(['_writev']);
   });
 
   it('holds results while its buffer is full and sends them within RESULTS_LINGER_MS', async () => {
