@@ -164,6 +164,8 @@ export class Manager {
       fence: () => lock.fence(),
       log,
       metrics,
+      // A direct URL beside DATABASE_URL means a transaction pooler in front of the pool.
+      prepared: config.BLOCKRUNNER_DIRECT_DATABASE_URL === undefined,
       onCommitted: (batch) => {
         for (const [name, writes] of batch) queues.get(name)?.committed(writes.done);
       },

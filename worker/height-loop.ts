@@ -36,8 +36,14 @@ import { resultsFrames } from './results-frames.js';
 
 export type Send = (frame: WorkerFrame) => void;
 
-/** Longest that results wait while the buffer still holds plenty of heights to run. */
-export const RESULTS_LINGER_MS = 20;
+/**
+ * Longest that results wait while the buffer still holds plenty of heights to run. The refill
+ * step (scheduleFlush) keeps the handlers fed, so this only bounds how late a success is
+ * reported: long enough that a slow handler's step of half the prefetch fits in one wait (16
+ * handlers of 90 ms settle 8 heights in about 45 ms), and no longer than the manager's commit
+ * interval for results (UNAWAITED_COMMIT_INTERVAL_MS, 50 ms).
+ */
+export const RESULTS_LINGER_MS = 50;
 
 /**
  * Block reports per results frame: at the longest hashes a report is about 300 bytes of JSON, so
@@ -78,6 +84,10 @@ export class HeightLoop {
   private lingerTimer: NodeJS.Timeout | undefined;
   /** Heights dispatched and not started yet. */
   private buffered = 0;
+  /** Heights settled since the last flush: the capacity the next results frames free. */
+  private unsent = 0;
+  /** Capacity freed per refill (half the prefetch, at least 1): see scheduleFlush. */
+  private readonly refillStep: number;
   private send: Send | undefined;
   /** Bumped on every disconnect: a run from an older link reports nothing. */
   private link = 0;
@@ -98,9 +108,10 @@ export class HeightLoop {
     private readonly concurrency: number,
     private readonly log: Logger,
     /** Heights the worker may hold beyond `concurrency` (BLOCKRUNNER_PREFETCH). */
-    private readonly prefetch = 0,
+    prefetch = 0,
   ) {
     this.failures = new FailureLog(log);
+    this.refillStep = Math.max(1, Math.ceil(prefetch / 2));
     this.leaseWatch = new LeaseWatch({
       running: () => this.running,
       waitingDeadlines: () => this.batchDeadlines(),
@@ -149,6 +160,7 @@ export class HeightLoop {
     this.batches.length = 0;
     this.buffered = 0;
     this.pending.clear();
+    this.unsent = 0;
     this.clearFlushTimers();
     this.leaseWatch.stop();
     this.abortRunning(new Error('worker disconnected'));
@@ -210,6 +222,7 @@ export class HeightLoop {
   /** Sends every collected result now, one frame per lease. */
   flush(): void {
     this.clearFlushTimers();
+    this.unsent = 0;
     const pending = this.pending;
     if (pending.size === 0) return;
     this.pending = new Map();
@@ -286,6 +299,7 @@ export class HeightLoop {
         this.pending.set(run.lease, results);
       }
       results.runMs += performance.now() - run.startedAt;
+      this.unsent++;
       if (failed) {
         const failure = failureOf(run.height, outcome);
         results.failed.push(failure);
@@ -314,12 +328,15 @@ export class HeightLoop {
   }
 
   /**
-   * Results go out on the next turn once the manager's refill is needed soon (half the
-   * prefetch or less left to start), and otherwise within RESULTS_LINGER_MS: with a full buffer,
-   * several results share a frame, and so does the manager's refill, instead of one per height.
+   * Results go out in step with the refill they ask for (docs/protocol.md, "results"): on the
+   * next turn once half the prefetch has settled since the last frame (the manager then sends
+   * that much back as one lease, while the other half of the buffer keeps the handlers busy), or
+   * at once when nothing is left to start; otherwise within RESULTS_LINGER_MS. Flushing at every
+   * height once the buffer ran low made the manager refill one height per lease, and every later
+   * frame then carried one height: frames, refills and commits per height instead of per step.
    */
   private scheduleFlush(): void {
-    if (this.buffered <= this.prefetch / 2) {
+    if (this.unsent >= this.refillStep || this.buffered === 0) {
       this.flushTimer ??= setImmediate(this.flushSoon);
     } else {
       this.lingerTimer ??= setTimeout(this.flushSoon, RESULTS_LINGER_MS);

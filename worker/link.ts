@@ -93,13 +93,32 @@ export function openLink(options: LinkOptions): Promise<Link> {
       else socket.close(close.code, close.reason);
     };
 
+    /** The TCP (or TLS) socket under the WebSocket, from the upgrade's response. */
+    let transport: { cork(): void; uncork(): void } | undefined;
+    socket.on('upgrade', (response) => {
+      transport = response.socket;
+    });
+    let corked = false;
+    const uncork = (): void => {
+      corked = false;
+      transport?.uncork();
+    };
     const link: Link = {
       get welcome() {
         return welcome as WelcomeFrame;
       },
       closed,
       send(frame) {
-        if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
+        if (socket.readyState !== WebSocket.OPEN) return;
+        // The frames of one turn (a flush's results, one frame per lease) leave in one write:
+        // one read for the manager, so one refill, and one wake-up instead of one per frame
+        // (docs/protocol.md, "results").
+        if (!corked && transport) {
+          corked = true;
+          transport.cork();
+          process.nextTick(uncork);
+        }
+        socket.send(JSON.stringify(frame));
       },
       close({ code, reason }) {
         socket.close(code, reason);

@@ -68,6 +68,7 @@ export async function commitBatch(
   batch: WriteBatch,
   chunks: ChunkWrite[],
   fence: { lockKey: number; leaderPid: number },
+  { prepared = false }: { prepared?: boolean } = {},
 ): Promise<void> {
   const queues = new QueueColumns();
   const deleted = new HeightColumns();
@@ -80,8 +81,7 @@ export async function commitBatch(
     }
   }
   const chain = chainWrites(batch, 26);
-  const { rows } = await client.query<{ held: boolean }>(
-    `WITH ${fenceCte('$1', '$2')},
+  const text = `WITH ${fenceCte('$1', '$2')},
      w AS (
        SELECT * FROM unnest($3::text[], $4::bool[], $5::text[], $6::bool[], $7::bigint[], $8::text[])
          AS w(name, set_paused, paused_reason, set_head, head, head_hash)
@@ -142,18 +142,37 @@ export async function commitBatch(
          SET attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error,
              next_attempt_at = EXCLUDED.next_attempt_at, failed = EXCLUDED.failed, updated_at = now()
      )${chain.sql}
-     SELECT held FROM fence`,
-    [
-      fence.lockKey,
-      fence.leaderPid,
-      ...queues.params(),
-      ...deleted.params(),
-      ...upserted.params(),
-      ...chunkParams(chunks),
-      ...chain.params,
-    ],
+     SELECT held FROM fence`;
+  const values = [
+    fence.lockKey,
+    fence.leaderPid,
+    ...queues.params(),
+    ...deleted.params(),
+    ...upserted.params(),
+    ...chunkParams(chunks),
+    ...chain.params,
+  ];
+  const { rows } = await client.query<{ held: boolean }>(
+    prepared ? { name: commitStatementName(text), text, values } : { text, values },
   );
   if (!rows[0]?.held) throw new LeadershipLostError('this manager no longer holds the leader lock');
+}
+
+/**
+ * The name of each shape of the commit statement (which chain CTEs it holds; a few dozen at
+ * most), so that each connection parses and analyses a shape once instead of at every commit:
+ * that took PostgreSQL about three quarters of a small commit's CPU (docs/architecture.md,
+ * "Write-behind"). A name always stands for the same text, as `pg` requires.
+ */
+const commitStatementNames = new Map<string, string>();
+
+function commitStatementName(text: string): string {
+  let name = commitStatementNames.get(text);
+  if (name === undefined) {
+    name = `blockrunner_commit_${commitStatementNames.size + 1}`;
+    commitStatementNames.set(text, name);
+  }
+  return name;
 }
 
 /** $17..$25: the rows of queue_chunks to write, column by column. */

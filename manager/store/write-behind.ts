@@ -5,7 +5,6 @@
  * A failed commit is retried with capped backoff and nothing recorded is dropped meanwhile,
  * until the database answers again or a stop gives up on it.
  */
-import { setTimeout as delay } from 'node:timers/promises';
 import type pg from 'pg';
 import type { Logger } from '../../shared/logger.js';
 import { RETRY_POLICIES, retry } from '../../shared/retry.js';
@@ -30,15 +29,30 @@ export interface WriteBehindOptions {
   /** Applies a committed batch to memory (successes become done). */
   onCommitted: (batch: WriteBatch) => void;
   metrics?: CommitMetrics;
+  /**
+   * Commit through a named prepared statement (parsed once per connection). False when the pool
+   * goes through a transaction-mode pooler, whose server sessions change under a connection
+   * (docs/deployment.md, "Managed PostgreSQL and poolers").
+   */
+  prepared?: boolean;
 }
 
 /**
- * Least time from the start of one commit to the start of the next. Under steady load a commit
+ * Least time from the start of one commit to the start of the next while someone waits for its
+ * answer (an enqueue, a requeue, a reorganisation: `committed()`). Under steady load a commit
  * takes a millisecond or two; without this floor the log would commit back to back, hundreds of
  * times a second, and PostgreSQL and the manager would spend a core on it. A log idle for this
  * long commits at once.
  */
 export const COMMIT_INTERVAL_MS = 10;
+
+/**
+ * The same floor while nobody waits: results only, whose commit no request answers on. Each
+ * commit costs the manager and PostgreSQL about the same whatever it carries, so a longer
+ * interval makes a commit carry several of a slow handler's results frames instead of one or
+ * two. A `committed()` call during the wait cuts it to COMMIT_INTERVAL_MS.
+ */
+export const UNAWAITED_COMMIT_INTERVAL_MS = 50;
 
 interface Waiter {
   resolve: () => void;
@@ -59,6 +73,8 @@ export class WriteBehind {
   private readonly metrics: CommitMetrics | undefined;
   /** Queues deleted and not made again: what is recorded for them goes nowhere (forget()). */
   private readonly forgotten = new Set<string>();
+  /** Ends the commit slot's wait early: someone now waits for the commit (`committed()`). */
+  private hurry: (() => void) | undefined;
 
   constructor(private readonly options: WriteBehindOptions) {
     this.metrics = options.metrics;
@@ -99,6 +115,7 @@ export class WriteBehind {
     return new Promise((resolve, reject) => {
       this.openWaiters.push({ resolve, reject });
       this.schedule();
+      this.hurry?.();
     });
   }
 
@@ -152,13 +169,26 @@ export class WriteBehind {
     }
   }
 
-  /** Resolves once COMMIT_INTERVAL_MS has passed since the last commit started. */
+  /**
+   * Resolves once the commit interval has passed since the last commit started:
+   * COMMIT_INTERVAL_MS while someone waits for the commit, else UNAWAITED_COMMIT_INTERVAL_MS
+   * (cut short by a `committed()` call).
+   */
   private async commitSlot(): Promise<void> {
     // A timer may fire a fraction of a millisecond early by this clock: check again.
     for (;;) {
-      const wait = this.lastCommitStart + COMMIT_INTERVAL_MS - performance.now();
+      const interval =
+        this.openWaiters.length > 0 ? COMMIT_INTERVAL_MS : UNAWAITED_COMMIT_INTERVAL_MS;
+      const wait = this.lastCommitStart + interval - performance.now();
       if (wait <= 0) return;
-      await delay(Math.ceil(wait));
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => this.hurry?.(), Math.ceil(wait));
+        this.hurry = () => {
+          clearTimeout(timer);
+          this.hurry = undefined;
+          resolve();
+        };
+      });
     }
   }
 
@@ -197,7 +227,7 @@ export class WriteBehind {
     const ignore = () => {};
     client.on('error', ignore);
     try {
-      await commitBatch(client, batch, chunks, fence);
+      await commitBatch(client, batch, chunks, fence, { prepared: this.options.prepared ?? false });
     } catch (error) {
       client.release(error as Error); // a broken connection must not go back to the pool
       throw error;

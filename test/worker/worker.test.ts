@@ -1,4 +1,5 @@
 /** The worker against a fake manager over real sockets: hello, running, results, cancel, stop. */
+import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Env } from '../../shared/config.js';
 import { MAX_ERROR_LENGTH, PROTOCOL_VERSION } from '../../shared/protocol.js';
@@ -105,6 +106,44 @@ describe('worker', () => {
     expect(doneHeights(connection).sort((a, b) => a - b)).toEqual(heights);
   });
 
+  it('sends the results frames of one turn in one write', async () => {
+    const gate = deferred();
+    let running = 0;
+    const { connection } = await start(
+      async () => {
+        running++;
+        await gate.promise;
+      },
+      { BLOCKRUNNER_CONCURRENCY: '10' },
+    );
+    for (let lease = 1; lease <= 5; lease++) {
+      connection.send({ type: 'dispatch', lease, queue: 'default', ranges: [[lease, lease]] });
+    }
+    await waitFor(() => running === 5);
+    // The worker's writes on its end of this connection (both the single and the gathered
+    // write of net.Socket: what reaches the kernel).
+    const workerPort = connection.request.socket.remotePort;
+    const writes: string[] = [];
+    const proto = net.Socket.prototype as unknown as Record<string, (...args: unknown[]) => void>;
+    const originals = { _write: proto._write, _writev: proto._writev };
+    for (const name of ['_write', '_writev'] as const) {
+      const original = originals[name] as (...args: unknown[]) => void;
+      proto[name] = function (this: net.Socket, ...args: unknown[]) {
+        if (this.localPort === workerPort) writes.push(name);
+        return original.apply(this, args);
+      };
+    }
+    try {
+      // All five settle in one turn: five frames, one per lease, in one flush.
+      gate.resolve();
+      await waitFor(() => framesOf(connection, 'results').length === 5);
+    } finally {
+      Object.assign(proto, originals);
+    }
+    expect(framesOf(connection, 'results').map((f) => f.lease)).toEqual([1, 2, 3, 4, 5]);
+    expect(writes).toEqual(['_writev']);
+  });
+
   it('holds results while its buffer is full and sends them within RESULTS_LINGER_MS', async () => {
     const gate = deferred();
     const { connection } = await start(
@@ -114,12 +153,12 @@ describe('worker', () => {
       { BLOCKRUNNER_CONCURRENCY: '1', BLOCKRUNNER_PREFETCH: '8' },
     );
     connection.send({ type: 'dispatch', lease: 1, queue: 'default', ranges: [[0, 8]] });
-    // 0 is done and 1 runs, with 7 of 8 buffered: the manager has no refill to send yet.
+    // 0 is done and 1 runs, with 7 of 8 buffered: less than a step of capacity is free yet.
     const sent = performance.now();
     await waitFor(() => framesOf(connection, 'results').length === 1);
     expect(performance.now() - sent).toBeGreaterThanOrEqual(RESULTS_LINGER_MS - 5);
     expect(doneHeights(connection)).toEqual([0]);
-    // With half the buffer or less left, results leave on the next turn: 1..8 in one frame.
+    // Half the prefetch settled (and then nothing left to start): the next turn, 1..8 in one frame.
     gate.resolve();
     await waitFor(() => doneHeights(connection).length === 9);
     expect(framesOf(connection, 'results').map((f) => f.done)).toEqual([[[0, 0]], [[1, 8]]]);

@@ -1,0 +1,160 @@
+/**
+ * The write-behind's commit cadence against a real PostgreSQL (docs/architecture.md,
+ * "Write-behind"): results that nobody waits for are committed at most once per
+ * UNAWAITED_COMMIT_INTERVAL_MS, so one commit carries many frames; a `committed()` call cuts
+ * that wait to COMMIT_INTERVAL_MS; and a prepared log parses its statement once per connection.
+ */
+import type pg from 'pg';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { QueueState } from '../../../manager/queue/queue-state.js';
+import { ChunkLayouts } from '../../../manager/store/chunk-layout.js';
+import { LEADER_LOCK_KEY } from '../../../manager/store/leader-lock.js';
+import type { WriteBatch } from '../../../manager/store/pending-writes.js';
+import {
+  COMMIT_INTERVAL_MS,
+  UNAWAITED_COMMIT_INTERVAL_MS,
+  WriteBehind,
+} from '../../../manager/store/write-behind.js';
+import { createLogger } from '../../../shared/logger.js';
+import { RangeSet } from '../../../shared/range-set.js';
+import { createTestDatabase, type TestDatabase } from '../../helpers/database.js';
+import { waitFor } from '../../helpers/wait.js';
+
+const log = createLogger({ level: 'silent', name: 'commit-cadence-test' });
+
+let db: TestDatabase;
+let lockClient: pg.PoolClient;
+let fence: { lockKey: number; leaderPid: number };
+const writers: WriteBehind[] = [];
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  lockClient = await db.pool.connect();
+  const { rows } = await lockClient.query<{ pid: number }>(
+    'SELECT pg_advisory_lock($1::bigint), pg_backend_pid() AS pid',
+    [LEADER_LOCK_KEY],
+  );
+  fence = { lockKey: LEADER_LOCK_KEY, leaderPid: rows[0]?.pid ?? -1 };
+});
+
+afterEach(async () => {
+  await Promise.all(writers.splice(0).map((writer) => writer.close(5_000)));
+});
+
+afterAll(async () => {
+  lockClient?.release();
+  await db?.drop();
+});
+
+interface Commit {
+  startedAt: number;
+  batch: WriteBatch;
+}
+
+/** A write-behind on the test database with one queue of `heights` enqueued and committed. */
+async function logWithQueue(name: string, heights: number, prepared = false) {
+  const queue = new QueueState(name);
+  const queues = new Map([[name, queue]]);
+  const commits: Commit[] = [];
+  const writer = new WriteBehind({
+    pool: db.pool,
+    fence: () => fence,
+    log,
+    chunks: new ChunkLayouts((queueName) => queues.get(queueName)),
+    prepared,
+    onCommitted: (batch) => {
+      for (const [queueName, writes] of batch) queues.get(queueName)?.committed(writes.done);
+    },
+    metrics: {
+      committed: (batch, durationMs) =>
+        commits.push({ startedAt: performance.now() - durationMs, batch }),
+      commitFailed: () => {},
+    },
+  });
+  writers.push(writer);
+  writer.forQueue(name).recordEnqueue(queue.enqueue(RangeSet.from([[0, heights - 1]]), false));
+  await writer.committed();
+  /** One results frame's worth: the next height leased, succeeded and recorded. */
+  const succeedNext = (): void => {
+    const [range] = queue.take(1, Date.now()).ranges;
+    if (!range) throw new Error('nothing left to take');
+    queue.succeed(range[0], range[1]);
+    writer.forQueue(name).done.add(range[0], range[1]);
+  };
+  return { writer, queue, commits, succeedNext };
+}
+
+async function storedDone(name: string): Promise<string | undefined> {
+  const { rows } = await db.pool.query<{ done: string }>(
+    'SELECT done::text AS done FROM queue_sets WHERE name = $1',
+    [name],
+  );
+  return rows[0]?.done;
+}
+
+it('commits results nobody waits for at most once per UNAWAITED_COMMIT_INTERVAL_MS, losing none', async () => {
+  const heights = 150;
+  const { writer, queue, commits, succeedNext } = await logWithQueue('results-only', heights);
+  const first = commits.length;
+  // One result every 2 ms, as a slow handler's frames arrive: ~300 ms of them.
+  for (let i = 0; i < heights; i++) {
+    succeedNext();
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  await waitFor(() => queue.done.count === heights, {
+    timeoutMs: 10_000,
+    message: 'every result committed',
+  });
+  const made = commits.slice(first);
+  // Many frames per commit: at 2 ms apart, 10 ms commits would be several times as many.
+  expect(made.length).toBeGreaterThan(1);
+  expect(made.length).toBeLessThan(heights / 10);
+  for (let i = 1; i < made.length; i++) {
+    const gap = (made[i] as Commit).startedAt - (made[i - 1] as Commit).startedAt;
+    // performance.now() around the commit, not the log's own reading: a millisecond of slack.
+    expect(gap).toBeGreaterThanOrEqual(UNAWAITED_COMMIT_INTERVAL_MS - 1);
+  }
+  expect(await storedDone('results-only')).toBe(`{[0,${heights})}`);
+  await writer.committed();
+});
+
+it('cuts the wait to COMMIT_INTERVAL_MS once someone waits for the commit', async () => {
+  const { commits, succeedNext, writer } = await logWithQueue('awaited', 10);
+  const before = commits.length;
+  succeedNext();
+  // An idle log commits at once; the next results commit waits the long interval...
+  await waitFor(() => commits.length > before, { timeoutMs: 5_000, message: 'first commit' });
+  const firstStart = (commits[before] as Commit).startedAt;
+  succeedNext();
+  // ...unless an enqueue (any committed() caller) waits for it.
+  await writer.committed();
+  const second = commits[before + 1] as Commit;
+  const gap = second.startedAt - firstStart;
+  expect(gap).toBeGreaterThanOrEqual(COMMIT_INTERVAL_MS - 1);
+  expect(gap).toBeLessThan(UNAWAITED_COMMIT_INTERVAL_MS);
+  expect(second.batch.get('awaited')?.done.count).toBe(1);
+});
+
+it('parses a prepared commit statement once per connection and reuses it', async () => {
+  const { writer, succeedNext } = await logWithQueue('prepared', 20, true);
+  for (let i = 0; i < 20; i++) {
+    succeedNext();
+    await writer.committed();
+  }
+  expect(await storedDone('prepared')).toBe('{[0,20)}');
+  // Each of the pool's sessions holds at most one prepared statement per shape: the enqueue's
+  // and the results' commits have the same shape (no chain writes), so one name in all.
+  const clients = await Promise.all([db.pool.connect(), db.pool.connect()]);
+  try {
+    const names = new Set<string>();
+    for (const client of clients) {
+      const { rows } = await client.query<{ name: string }>(
+        'SELECT name FROM pg_prepared_statements',
+      );
+      for (const row of rows) names.add(row.name);
+    }
+    expect([...names]).toEqual(['blockrunner_commit_1']);
+  } finally {
+    for (const client of clients) client.release();
+  }
+});
