@@ -130,6 +130,7 @@ describe('npm run bench, smoke run', () => {
       'S7',
       'S7',
       'S8',
+      'S8',
     ]);
     expect(results.targets.find((check) => check.scenario === 'S3')?.met).toBeNull();
     expect(results.machine.cores).toBe(cpus().length);
