@@ -54,6 +54,14 @@ export { MAX_FAILURE_BYTES_PER_FRAME } from './results-frames.js';
 export const MAX_HASHES_PER_FRAME = 20_000;
 
 /**
+ * Handlers started in one turn at most. Handlers that return at once would otherwise run a whole
+ * dispatch of thousands of heights in one turn, and a frame that arrives meanwhile (a tip-lane
+ * dispatch, a cancel) would wait for all of them; past this many, the loop goes on in the next
+ * turn, after the socket is read.
+ */
+export const STARTS_PER_TURN = 512;
+
+/**
  * What a handler returned, as a block report when it is `{hash, parentHash}` (two strings
  * within the protocol's limits); anything else is no report, so a handler that returns
  * something of its own still succeeds.
@@ -92,6 +100,8 @@ export class HeightLoop {
   /** Bumped on every disconnect: a run from an older link reports nothing. */
   private link = 0;
   private pumping = false;
+  /** Set while the rest of a long pump waits for the next turn (STARTS_PER_TURN). */
+  private pumpTimer: NodeJS.Immediate | undefined;
   private releasing = false;
   private idleWaiters: (() => void)[] = [];
   /** The welcome's leaseMs on the current link; 0 before any welcome. */
@@ -162,6 +172,8 @@ export class HeightLoop {
     this.pending.clear();
     this.unsent = 0;
     this.clearFlushTimers();
+    if (this.pumpTimer) clearImmediate(this.pumpTimer);
+    this.pumpTimer = undefined;
     this.leaseWatch.stop();
     this.abortRunning(new Error('worker disconnected'));
   }
@@ -240,21 +252,32 @@ export class HeightLoop {
   private pump(): void {
     // A handler that returns synchronously settles inside start(); the flag turns that
     // re-entry into another turn of this loop instead of a deeper stack.
-    if (this.pumping) return;
+    if (this.pumping || this.pumpTimer) return;
     this.pumping = true;
     try {
+      let started = 0;
       while (this.running.size < this.concurrency) {
         const batch = this.batches[0];
         if (!batch) break;
+        if (started === STARTS_PER_TURN) {
+          this.pumpTimer = setImmediate(this.pumpLater);
+          break;
+        }
         const { height, attempt } = takeNext(batch);
         if (isExhausted(batch)) this.batches.shift();
         this.buffered--;
+        started++;
         this.start(batch, height, attempt);
       }
     } finally {
       this.pumping = false;
     }
   }
+
+  private readonly pumpLater = (): void => {
+    this.pumpTimer = undefined;
+    this.pump();
+  };
 
   private start(batch: Batch, height: number, attempt: number): void {
     const run = new HandlerRun(

@@ -2,14 +2,17 @@
  * The height loop's buffer (docs/protocol.md, "Lanes"): a dispatch of the tip lane starts
  * before the backfill heights already buffered, tip dispatches keep their order among
  * themselves, and cancel, release and disconnect still find every buffered height. Handlers
- * here wait until the test lets them finish, so what is buffered stays buffered.
+ * here wait until the test lets them finish, so what is buffered stays buffered; and handlers
+ * that return at once start in turns of STARTS_PER_TURN, so a frame read between turns is not
+ * kept waiting behind a whole dispatch.
  */
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../shared/logger.js';
 import type { DispatchFrame, WorkerFrame } from '../../shared/protocol.js';
 import { RangeSet } from '../../shared/range-set.js';
 import type { HandlerContext } from '../../worker/handler.js';
-import { HeightLoop } from '../../worker/height-loop.js';
+import { HeightLoop, STARTS_PER_TURN } from '../../worker/height-loop.js';
+import { waitFor } from '../helpers/wait.js';
 
 const log = createLogger({ level: 'silent', name: 'height-loop-test' });
 
@@ -158,5 +161,44 @@ describe('HeightLoop buffer order', () => {
     await finish(0);
     await finish(10);
     expect(started()).toEqual([0, 10, 11]);
+  });
+});
+
+describe('HeightLoop turns', () => {
+  it('starts at most STARTS_PER_TURN handlers per turn, so a tip dispatch read between turns goes first', async () => {
+    const started: number[] = [];
+    const sent: WorkerFrame[] = [];
+    const loop = new HeightLoop(
+      (height: number) => {
+        started.push(height);
+      },
+      64,
+      log,
+      4_096,
+    );
+    loop.connected((frame) => sent.push(frame));
+    loop.dispatch(dispatch(1, [[0, 1_999]]));
+    // Handlers that return at once: the first turn stops after STARTS_PER_TURN of them.
+    expect(started).toHaveLength(STARTS_PER_TURN);
+    loop.dispatch(dispatch(2, [[5_000, 5_000]], { lane: 'tip' }));
+    expect(started).toHaveLength(STARTS_PER_TURN);
+    await waitFor(() => started.length === 2_001, {
+      timeoutMs: 2_000,
+      intervalMs: 1,
+      message: 'every height started',
+    });
+    // The tip height ran in the next turn, before the rest of the backfill.
+    expect(started[STARTS_PER_TURN]).toBe(5_000);
+    expect(started.filter((height) => height < 5_000)).toEqual(
+      Array.from({ length: 2_000 }, (_, i) => i),
+    );
+    loop.flush();
+    const done = new RangeSet();
+    for (const frame of sent)
+      if (frame.type === 'results') for (const [a, b] of frame.done) done.add(a, b);
+    expect(done.toJSON()).toEqual([
+      [0, 1_999],
+      [5_000, 5_000],
+    ]);
   });
 });
