@@ -53,6 +53,18 @@ describe('bad HTTP input', () => {
     expect(typeof (answer.body as { message: unknown }).message).toBe('string');
   });
 
+  it('a bad height in a list is refused at its own place, and nothing of the list is added', async () => {
+    const client = api(manager.url);
+    for (const bad of [-1, 2.5, 2 ** 53, '7', null]) {
+      const answer = await client.post('/v1/queues/listed/heights', { heights: [1, 2, bad, 4] });
+      expect(answer.status).toBe(400);
+      expect(answer.body).toMatchObject({ code: 'BR_ERR_VALIDATION' });
+      expect((answer.body as { message: string }).message).toContain('heights.2');
+    }
+    const summary = await client.get('/v1/queues/listed');
+    expect(summary.status).toBe(404);
+  });
+
   it('broken JSON is refused with BR_ERR_INVALID_JSON', async () => {
     const answer = await api(manager.url).postRaw(
       '/v1/queues/chain/heights',
