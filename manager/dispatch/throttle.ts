@@ -23,6 +23,12 @@ export const RATE_DECREASE = 0.85;
  * it is back at that rate in a few seconds whatever it is.
  */
 const RATE_INCREASE_PER_SECOND = 0.05;
+/**
+ * The effective rate is lowered at most once per this long. A node that counts calls over a
+ * second refuses for up to that second after a burst, whatever the fleet sends meanwhile: a
+ * lowering per refusal would compound into a fraction of the rate the node takes.
+ */
+const LOWER_AT_MOST_EVERY_MS = 1_000;
 /** The effective rate never drops below this many calls per second. */
 const MIN_RATE = 1;
 /** Pause after a rate-limited answer that named no retry time; doubles while they repeat. */
@@ -141,11 +147,16 @@ export class Throttle {
    * while refusals come with no success between them), and the effective rate drops to
    * RATE_DECREASE of what the node accepted over the last second (or of the effective rate, if
    * that was lower). A refusal of a call sent before the last lowering changes nothing: it was
-   * already in flight, and the rate it was sent at is already lowered.
+   * already in flight, and the rate it was sent at is already lowered. Within a second of a
+   * lowering, a refusal pauses dispatch but lowers nothing again (LOWER_AT_MOST_EVERY_MS).
    */
   rateLimited(retryAfterMs: number | undefined, sentAt = this.now()): void {
     const now = this.now();
     if (now < this.pausedUntil || sentAt < this.loweredAt) return;
+    if (now - this.loweredAt < LOWER_AT_MOST_EVERY_MS) {
+      this.pause(retryAfterMs, now);
+      return;
+    }
     // From what actually went out: an effective rate that climbed past it would back off nothing.
     const accepted = this.accepted.total(now);
     const from =
@@ -156,6 +167,11 @@ export class Throttle {
     this.loweredAt = now;
     this.recount = true;
     this.effective = Math.max(MIN_RATE, from * RATE_DECREASE);
+    this.pause(retryAfterMs, now);
+  }
+
+  /** Dispatch waits `retryAfterMs`, or a backoff that doubles while refusals repeat. */
+  private pause(retryAfterMs: number | undefined, now: number): void {
     const pause = retryAfterMs ?? this.pauseMs;
     this.pauseMs =
       retryAfterMs === undefined ? Math.min(PAUSE_MAX_MS, this.pauseMs * 2) : PAUSE_BASE_MS;

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type pg from 'pg';
 import type { Logger } from '../../shared/logger.js';
 import { packageRoot } from '../../shared/package-root.js';
+import { checkOut } from './check-out.js';
 
 /** Arbitrary constant shared by every Blockrunner manager: "BR" + "migr". */
 const MIGRATION_LOCK_KEY = 0x4252_6d69;
@@ -30,7 +31,8 @@ export function loadMigrations(dir = join(packageRoot(), 'migrations')): Migrati
 }
 
 export async function migrate(pool: pg.Pool, log?: Logger, migrations = loadMigrations()) {
-  const client = await pool.connect();
+  // The caller's pool has its own 'error' handler for idle clients; this one is checked out.
+  const client = await checkOut(pool, () => {});
   try {
     await client.query('SELECT pg_advisory_lock($1::bigint)', [MIGRATION_LOCK_KEY]);
     await client.query(`CREATE TABLE IF NOT EXISTS blockrunner_migrations (

@@ -8,6 +8,7 @@
 import type pg from 'pg';
 import type { Logger } from '../../shared/logger.js';
 import { RETRY_POLICIES, retry } from '../../shared/retry.js';
+import { checkOut } from './check-out.js';
 import type { ChunkLayouts, ChunkWrite } from './chunk-layout.js';
 import type { Fence } from './leader-lock.js';
 import { QueueWrites, type WriteBatch } from './pending-writes.js';
@@ -221,19 +222,19 @@ export class WriteBehind {
     const fence = this.options.fence();
     if (!fence) throw new Error('waiting for the leader lock');
     const started = performance.now();
-    const client = await this.options.pool.connect();
     // A checked-out client reports a killed connection as an 'error' event, not only
     // through the query: without a listener that event would end the process.
     const ignore = () => {};
-    client.on('error', ignore);
+    const client = await checkOut(this.options.pool, ignore);
     try {
       await commitBatch(client, batch, chunks, fence, { prepared: this.options.prepared ?? false });
     } catch (error) {
-      client.release(error as Error); // a broken connection must not go back to the pool
+      // A broken connection must not go back to the pool. It keeps the listener: while it
+      // closes, the server's message that it was terminated can still arrive as an 'error'.
+      client.release(error as Error);
       throw error;
-    } finally {
-      client.off('error', ignore);
     }
+    client.off('error', ignore);
     client.release();
     return performance.now() - started;
   }

@@ -102,7 +102,7 @@ describe('Throttle', () => {
     expect((throttle.nextAllowedAt() as number) - clock.now).toBe(firstPause * 2);
   });
 
-  it('lowers the rate once for the calls in flight: refusals of calls sent before that change nothing', () => {
+  it('lowers the rate once for the calls in flight and at most once a second: refusals of calls sent before that change nothing', () => {
     const clock = { now: T0 };
     const throttle = new Throttle({ ratePerSecond: null }, () => clock.now);
     throttle.succeeded(300);
@@ -116,7 +116,13 @@ describe('Throttle', () => {
     throttle.rateLimited(undefined, sentBefore);
     expect(throttle.effectiveRate).toBe(lowered);
     expect(throttle.allowance()).toBeGreaterThan(0);
-    // A call sent after it that is refused lowers the rate again.
+    // A call sent after it, refused within the second: the node's window still holds the
+    // burst that made it refuse. A pause, and no second lowering.
+    throttle.rateLimited(undefined, clock.now);
+    expect(throttle.effectiveRate).toBe(lowered);
+    expect(throttle.allowance()).toBe(0);
+    // A second after the lowering, a refusal lowers the rate again.
+    clock.now += 1_000;
     throttle.rateLimited(undefined, clock.now);
     expect(throttle.effectiveRate as number).toBeLessThan(lowered);
   });

@@ -189,10 +189,15 @@ it('lets a commit in flight with the queue go first, keeps the batch of other qu
     open = resolve;
   });
   const gated = Object.create(pool) as pg.Pool;
-  gated.connect = (async () => {
+  gated.connect = ((callback?: (error?: Error, client?: pg.PoolClient) => void) => {
     inFlight = true;
-    await gate;
-    return pool.connect();
+    const connected = gate.then(() => pool.connect());
+    if (!callback) return connected;
+    connected.then(
+      (client) => callback(undefined, client),
+      (error: Error) => callback(error),
+    );
+    return undefined;
   }) as pg.Pool['connect'];
   const committed: string[][] = [];
   writer = new WriteBehind({
