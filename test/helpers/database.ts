@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
+import { LEADER_LOCK_KEY } from '../../manager/store/leader-lock.js';
 
 /** Every database a test creates starts with this; global-setup.ts drops stale ones. */
 export const TEST_DATABASE_PREFIX = 'blockrunner_test_';
@@ -136,4 +137,22 @@ export async function dropDatabase(adminUrl: string, name: string): Promise<void
       await client.query(`DROP DATABASE IF EXISTS ${quoted}`);
     }
   });
+}
+
+/**
+ * Takes the leader lock on one of the database's pooled sessions, as a leading manager holds it,
+ * for tests that commit through the store's fenced statements; `release` lets it go.
+ */
+export async function holdLeaderLock(
+  db: TestDatabase,
+): Promise<{ fence: { lockKey: number; leaderPid: number }; release: () => void }> {
+  const client = await db.pool.connect();
+  const { rows } = await client.query<{ pid: number }>(
+    'SELECT pg_advisory_lock($1::bigint), pg_backend_pid() AS pid',
+    [LEADER_LOCK_KEY],
+  );
+  return {
+    fence: { lockKey: LEADER_LOCK_KEY, leaderPid: rows[0]?.pid ?? -1 },
+    release: () => client.release(),
+  };
 }

@@ -5,7 +5,6 @@
  * commit writes only the rows whose span it changed (docs/architecture.md, "Store").
  */
 import fc from 'fast-check';
-import type pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { QueueState } from '../../../manager/queue/queue-state.js';
 import {
@@ -13,29 +12,24 @@ import {
   ChunkLayouts,
   type ChunkWrite,
 } from '../../../manager/store/chunk-layout.js';
-import { LEADER_LOCK_KEY } from '../../../manager/store/leader-lock.js';
 import { QueueWrites, type WriteBatch } from '../../../manager/store/pending-writes.js';
 import { loadQueueStates } from '../../../manager/store/queue-loader.js';
 import { commitBatch } from '../../../manager/store/queue-sql.js';
 import { RangeSet } from '../../../shared/range-set.js';
-import { createTestDatabase, type TestDatabase } from '../../helpers/database.js';
+import { createTestDatabase, holdLeaderLock, type TestDatabase } from '../../helpers/database.js';
 
 let db: TestDatabase;
-let lockClient: pg.PoolClient;
+let lock: Awaited<ReturnType<typeof holdLeaderLock>> | undefined;
 let fence: { lockKey: number; leaderPid: number };
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  lockClient = await db.pool.connect();
-  const { rows } = await lockClient.query<{ pid: number }>(
-    'SELECT pg_advisory_lock($1::bigint), pg_backend_pid() AS pid',
-    [LEADER_LOCK_KEY],
-  );
-  fence = { lockKey: LEADER_LOCK_KEY, leaderPid: rows[0]?.pid ?? -1 };
+  lock = await holdLeaderLock(db);
+  fence = lock.fence;
 });
 
 afterAll(async () => {
-  lockClient?.release();
+  lock?.release();
   await db?.drop();
 });
 

@@ -4,11 +4,9 @@
  * UNAWAITED_COMMIT_INTERVAL_MS, so one commit carries many frames; a `committed()` call cuts
  * that wait to COMMIT_INTERVAL_MS; and a prepared log parses its statement once per connection.
  */
-import type pg from 'pg';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { QueueState } from '../../../manager/queue/queue-state.js';
 import { ChunkLayouts } from '../../../manager/store/chunk-layout.js';
-import { LEADER_LOCK_KEY } from '../../../manager/store/leader-lock.js';
 import type { WriteBatch } from '../../../manager/store/pending-writes.js';
 import {
   COMMIT_INTERVAL_MS,
@@ -17,24 +15,20 @@ import {
 } from '../../../manager/store/write-behind.js';
 import { createLogger } from '../../../shared/logger.js';
 import { RangeSet } from '../../../shared/range-set.js';
-import { createTestDatabase, type TestDatabase } from '../../helpers/database.js';
+import { createTestDatabase, holdLeaderLock, type TestDatabase } from '../../helpers/database.js';
 import { waitFor } from '../../helpers/wait.js';
 
 const log = createLogger({ level: 'silent', name: 'commit-cadence-test' });
 
 let db: TestDatabase;
-let lockClient: pg.PoolClient;
+let lock: Awaited<ReturnType<typeof holdLeaderLock>> | undefined;
 let fence: { lockKey: number; leaderPid: number };
 const writers: WriteBehind[] = [];
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  lockClient = await db.pool.connect();
-  const { rows } = await lockClient.query<{ pid: number }>(
-    'SELECT pg_advisory_lock($1::bigint), pg_backend_pid() AS pid',
-    [LEADER_LOCK_KEY],
-  );
-  fence = { lockKey: LEADER_LOCK_KEY, leaderPid: rows[0]?.pid ?? -1 };
+  lock = await holdLeaderLock(db);
+  fence = lock.fence;
 });
 
 afterEach(async () => {
@@ -42,7 +36,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  lockClient?.release();
+  lock?.release();
   await db?.drop();
 });
 
