@@ -87,7 +87,7 @@ describe('range handlers', () => {
         BLOCKRUNNER_RETRY_MAX_MS: '20',
       },
     });
-    await startWorker({
+    const worker = await startWorker({
       managerUrl: manager.wsUrl,
       env: {
         BLOCKRUNNER_HANDLER: rangeLogs,
@@ -106,7 +106,13 @@ describe('range handlers', () => {
       (s) => s.done === LAST && s.failed === 1,
       'every height but the poison one done, the poison one dead-lettered',
       { queue: 'logs', timeoutMs: 30_000 },
-    );
+    ).catch((error: Error) => {
+      // What the processes said is what tells a stuck lease from a slow run.
+      const served = `${logs.served.length} ranges served, ${logs.tooLarge} refused as too large, ${logs.poisoned} poisoned`;
+      throw new Error(
+        `${error.message}\n${served}\n${manager.describe(40)}\n${worker.describe(40)}`,
+      );
+    });
     expect(summary).toMatchObject({ pending: 0, leased: 0, retrying: 0 });
 
     const failed = (await client.get('/v1/queues/logs/failed')).body as {

@@ -16,18 +16,29 @@ export async function queueSummary(
   return body as QueueSummary;
 }
 
-/** Polls the summary of `queue` until `until` holds; fails with `message` at the deadline. */
-export function waitForQueue(
+/**
+ * Polls the summary of `queue` until `until` holds; fails with `message` at the deadline, and
+ * with the last summary read, which usually says what was missing.
+ */
+export async function waitForQueue(
   url: string,
   until: (summary: QueueSummary) => boolean,
   message: string,
   options: { queue?: string; token?: string; timeoutMs?: number } = {},
 ): Promise<QueueSummary> {
-  return waitFor(
-    async () => {
-      const summary = await queueSummary(url, options.queue, options.token);
-      return until(summary) ? summary : undefined;
-    },
-    { timeoutMs: options.timeoutMs ?? 30_000, message },
-  );
+  let last: QueueSummary | undefined;
+  try {
+    return await waitFor(
+      async () => {
+        last = await queueSummary(url, options.queue, options.token);
+        return until(last) ? last : undefined;
+      },
+      { timeoutMs: options.timeoutMs ?? 30_000, message },
+    );
+  } catch (error) {
+    if (last === undefined) throw error;
+    throw new Error(`${(error as Error).message}; last summary ${JSON.stringify(last)}`, {
+      cause: error,
+    });
+  }
 }

@@ -111,10 +111,12 @@ describe('a handler past its lease deadline', () => {
   it('is logged once at warn, with its queue, height and attempt', async () => {
     const release = deferred();
     const { connection, lines } = await start(async () => release.promise, 50);
+    const sent = performance.now();
     connection.send({ type: 'dispatch', lease: 7, queue: 'eth', ranges: [[42, 42]] });
     const overdue = () =>
       lines.filter((l) => String(l.msg).startsWith('handler still running past its lease'));
     await waitFor(() => overdue().length === 1, 3_000, 'the overdue line');
+    const seenAfterMs = performance.now() - sent;
     expect(overdue()[0]).toMatchObject({
       level: 40,
       queue: 'eth',
@@ -123,7 +125,11 @@ describe('a handler past its lease deadline', () => {
       lease: 7,
       leaseMs: 50,
     });
-    expect(Number(overdue()[0]?.runningMs)).toBeGreaterThanOrEqual(45);
+    // The deadline counts from the dispatch's arrival, so the line comes no sooner than the lease
+    // after the send; the handler started after the arrival, so it ran no longer than the test saw.
+    expect(seenAfterMs).toBeGreaterThanOrEqual(49);
+    expect(Number(overdue()[0]?.runningMs)).toBeGreaterThan(0);
+    expect(Number(overdue()[0]?.runningMs)).toBeLessThanOrEqual(Math.ceil(seenAfterMs));
     // A second dispatch re-arms the watch; the first run is not logged again.
     connection.send({ type: 'dispatch', lease: 8, queue: 'eth', ranges: [[43, 43]] });
     await waitFor(() => overdue().length === 2, 3_000, 'the second overdue line');
@@ -135,6 +141,7 @@ describe('a handler past its lease deadline', () => {
   it('is logged once for a range call, with its queue, range and attempt', async () => {
     const release = deferred();
     const { connection, lines } = await start({ handleRange: async () => release.promise }, 50);
+    const sent = performance.now();
     connection.send({
       type: 'dispatch',
       lease: 3,
@@ -146,6 +153,7 @@ describe('a handler past its lease deadline', () => {
     const overdue = () =>
       lines.filter((l) => String(l.msg).startsWith('handler still running past its lease'));
     await waitFor(() => overdue().length === 1, 3_000, 'the overdue line');
+    const seenAfterMs = performance.now() - sent;
     expect(overdue()[0]).toMatchObject({
       level: 40,
       queue: 'logs',
@@ -154,7 +162,11 @@ describe('a handler past its lease deadline', () => {
       lease: 3,
       leaseMs: 50,
     });
-    expect(Number(overdue()[0]?.runningMs)).toBeGreaterThanOrEqual(45);
+    // The deadline counts from the dispatch's arrival, so the line comes no sooner than the lease
+    // after the send; the handler started after the arrival, so it ran no longer than the test saw.
+    expect(seenAfterMs).toBeGreaterThanOrEqual(49);
+    expect(Number(overdue()[0]?.runningMs)).toBeGreaterThan(0);
+    expect(Number(overdue()[0]?.runningMs)).toBeLessThanOrEqual(Math.ceil(seenAfterMs));
     release.resolve();
     await waitFor(() => framesOf(connection, 'results').length > 0);
     expect(overdue()).toHaveLength(1);
