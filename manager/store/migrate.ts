@@ -32,7 +32,8 @@ export function loadMigrations(dir = join(packageRoot(), 'migrations')): Migrati
 
 export async function migrate(pool: pg.Pool, log?: Logger, migrations = loadMigrations()) {
   // The caller's pool has its own 'error' handler for idle clients; this one is checked out.
-  const client = await checkOut(pool, () => {});
+  const ignore = () => {};
+  const client = await checkOut(pool, ignore);
   try {
     await client.query('SELECT pg_advisory_lock($1::bigint)', [MIGRATION_LOCK_KEY]);
     await client.query(`CREATE TABLE IF NOT EXISTS blockrunner_migrations (
@@ -66,9 +67,19 @@ export async function migrate(pool: pg.Pool, log?: Logger, migrations = loadMigr
       log?.info({ migration: `${migration.id}_${migration.name}` }, 'applied migration');
     }
   } finally {
-    await client
+    const broken = await client
       .query('SELECT pg_advisory_unlock($1::bigint)', [MIGRATION_LOCK_KEY])
-      .catch(() => {});
-    client.release();
+      .then(
+        () => undefined,
+        (error: Error) => error,
+      );
+    // A broken connection leaves the pool and keeps the listener while it closes; a sound one
+    // goes back without it, so the pool's clients gather no listeners.
+    if (broken) {
+      client.release(broken);
+    } else {
+      client.off('error', ignore);
+      client.release();
+    }
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The migration runner against a real, empty database: two managers migrating at once apply
  * each migration exactly once, a second run changes nothing, and a database migrated by a
- * newer Blockrunner is refused.
+ * newer Blockrunner is refused. The client it checks out goes back to the pool as it came.
  */
 import pg from 'pg';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
@@ -63,4 +63,17 @@ it('refuses a database migrated by a newer Blockrunner', async () => {
   await pool.query("INSERT INTO blockrunner_migrations (id, name) VALUES (999, 'from_the_future')");
   await expect(migrate(pool)).rejects.toThrow(/newer Blockrunner \(migration 999/);
   await pool.query('DELETE FROM blockrunner_migrations WHERE id = 999');
+});
+
+it('gives its client back to the pool without the error listener it added', async () => {
+  const pool = newPool();
+  const client = await pool.connect();
+  const before = client.listenerCount('error');
+  client.release();
+  await migrate(pool);
+  const again = await pool.connect();
+  // The pool hands out its idle client again: the one migrate used.
+  expect(again).toBe(client);
+  expect(again.listenerCount('error')).toBe(before);
+  again.release();
 });
