@@ -6,6 +6,7 @@
  * .ci/node24/node runs) and is refused with one line naming the Node it needs elsewhere.
  * Needs `npm run build`.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -149,6 +150,11 @@ describe('a handler module in a worker process', () => {
 });
 
 describe('a .ts handler', () => {
+  // Installed here on first use, not inside the worker's wait for its connection below.
+  beforeAll(() => {
+    if (existsSync(NODE_24)) execFileSync(NODE_24, ['--version'], { stdio: 'ignore' });
+  }, 180_000);
+
   async function runTyped(node: string, queue: string) {
     const worker = spawnTracked(
       node,
