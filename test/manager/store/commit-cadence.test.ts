@@ -91,6 +91,7 @@ it('commits results nobody waits for at most once per UNAWAITED_COMMIT_INTERVAL_
   const { writer, queue, commits, succeedNext } = await logWithQueue('results-only', heights);
   const first = commits.length;
   // One result every 2 ms, as a slow handler's frames arrive: ~300 ms of them.
+  const started = performance.now();
   for (let i = 0; i < heights; i++) {
     succeedNext();
     await new Promise((resolve) => setTimeout(resolve, 2));
@@ -99,10 +100,14 @@ it('commits results nobody waits for at most once per UNAWAITED_COMMIT_INTERVAL_
     timeoutMs: 10_000,
     message: 'every result committed',
   });
+  const elapsed = performance.now() - started;
   const made = commits.slice(first);
-  // Many frames per commit: at 2 ms apart, 10 ms commits would be several times as many.
+  // Many frames per commit: one commit per interval of the time the frames took (and the last
+  // one after them), where 10 ms commits would be five times as many. Counted against the time
+  // itself, since on a loaded machine the 2 ms pauses stretch.
   expect(made.length).toBeGreaterThan(1);
-  expect(made.length).toBeLessThan(heights / 10);
+  expect(made.length).toBeLessThanOrEqual(Math.ceil(elapsed / UNAWAITED_COMMIT_INTERVAL_MS) + 1);
+  expect(made.length).toBeLessThan(heights / 2);
   for (let i = 1; i < made.length; i++) {
     const gap = (made[i] as Commit).startedAt - (made[i - 1] as Commit).startedAt;
     // performance.now() around the commit, not the log's own reading: a millisecond of slack.
