@@ -1,11 +1,14 @@
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { packageRoot } from '../../shared/package-root.js';
 
 const MIB = 2 ** 20;
-const moduleUrl = pathToFileURL(join(packageRoot(), 'dist/manager/young-generation.js')).href;
+// The module runs in a fresh process, with a young generation of its own: the built one.
+const modulePath = join(packageRoot(), 'dist/manager/young-generation.js');
+const moduleUrl = pathToFileURL(modulePath).href;
 
 /**
  * A fresh Node process (its own young generation) that keeps 120 MB of small arrays allocated
@@ -15,6 +18,10 @@ function newSpaceAfterSurvivors(
   maxSemiSpaceMb: number | undefined,
   nodeArgs: string[] = [],
 ): number {
+  if (!existsSync(modulePath))
+    throw new Error(
+      `${modulePath} is missing: build first with \`npm run build\` (\`npm test\` does)`,
+    );
   const script = `
     const { capYoungGeneration, newSpaceSize } = await import(${JSON.stringify(moduleUrl)});
     ${maxSemiSpaceMb === undefined ? '' : `capYoungGeneration(${maxSemiSpaceMb});`}
