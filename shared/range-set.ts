@@ -103,13 +103,15 @@ export class RangeSet {
 
   /** A set holding the given heights, in any order, duplicates allowed. */
   static ofHeights(heights: Iterable<number>): RangeSet {
-    const list = Float64Array.from(heights);
+    // A list in ascending order (a request's, usually) is read where it is; a copy is made
+    // only to sort one that is not.
+    let list: ArrayLike<number> = Array.isArray(heights) ? heights : Float64Array.from(heights);
     let sorted = true;
     for (let i = 0; i < list.length; i++) {
       checkHeight(list[i] as number, 'height');
       if (i > 0 && (list[i - 1] as number) > (list[i] as number)) sorted = false;
     }
-    if (!sorted) list.sort();
+    if (!sorted) list = Float64Array.from(list).sort();
     // Blocks filled in place, half full as fromNormalized cuts them: no flat copy to slice.
     const set = new RangeSet();
     let block: number[] = [];

@@ -297,9 +297,17 @@ export class QueueState {
   /**
    * Enqueues `request`. Heights already known are skipped, except that `force` puts done and
    * failed heights back to pending (attempts reset); pending, leased and retrying ones stay.
+   * The outcome's `fresh` may be `request` itself, which the write batch then holds until its
+   * commit: the caller must not change `request` afterwards.
    */
   enqueue(request: RangeSet, force: boolean, lane: Lane = 'backfill'): EnqueueOutcome {
-    const fresh = request.difference(this.enqueued);
+    const top = this.enqueued.max();
+    // A request wholly above the queue's heights (a sparse backfill's, request after request)
+    // is all fresh: the request itself, not a copy (its caller does not change it afterwards).
+    const fresh =
+      top === undefined || (request.min() as number) > top
+        ? request
+        : request.difference(this.enqueued);
     const undone = force ? request.intersection(this.done) : new RangeSet();
     const cleared: number[] = [];
     if (force) {

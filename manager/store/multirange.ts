@@ -7,11 +7,39 @@ import { RangeSet, type RangeSetBuilder } from '../../shared/range-set.js';
 export function toMultirange(set: RangeSet): string {
   // Digits written into one buffer, read back as one string: a part string per range, or a
   // string grown range by range, cost a sparse commit several times the text in garbage.
-  const out = Buffer.allocUnsafe(2 + set.rangeCount * MAX_RANGE_CHARS);
+  const out = Buffer.allocUnsafe(maxChars(set));
+  const n = writeMultirange(out, 0, set);
+  return out.toString('latin1', 0, n);
+}
+
+/**
+ * The sets as one PostgreSQL array literal of their int8multirange texts, `{"{[0,10)}","{}"}`,
+ * for an `$n::int8multirange[]` parameter, written into one buffer: a string per set, which
+ * `pg` then quotes and joins into the array literal, held a sparse commit's text three times.
+ * The texts hold no quote or backslash, so quoting each is enough.
+ */
+export function toMultirangeArray(sets: readonly RangeSet[]): string {
+  let size = 2;
+  for (const set of sets) size += maxChars(set) + 3;
+  const out = Buffer.allocUnsafe(size);
   let n = 0;
   out[n++] = OPEN_BRACE;
+  for (let k = 0; k < sets.length; k++) {
+    if (k > 0) out[n++] = COMMA;
+    out[n++] = QUOTE;
+    n = writeMultirange(out, n, sets[k] as RangeSet);
+    out[n++] = QUOTE;
+  }
+  out[n++] = CLOSE_BRACE;
+  return out.toString('latin1', 0, n);
+}
+
+/** Writes the text of `set` at `at`; returns the next index. */
+function writeMultirange(out: Buffer, at: number, set: RangeSet): number {
+  let n = at;
+  out[n++] = OPEN_BRACE;
   set.forEachRange((from, to) => {
-    if (n > 1) out[n++] = COMMA;
+    if (n > at + 1) out[n++] = COMMA;
     out[n++] = OPEN_BRACKET;
     n = writeDigits(out, n, from);
     out[n++] = COMMA;
@@ -19,16 +47,29 @@ export function toMultirange(set: RangeSet): string {
     out[n++] = CLOSE_PAREN;
   });
   out[n++] = CLOSE_BRACE;
-  return out.toString('latin1', 0, n);
+  return n;
 }
 
-/** `[`, `,`, `)` and two numbers of at most 16 digits (2^53 has 16). */
-const MAX_RANGE_CHARS = 36;
+/**
+ * At most how many characters the text of `set` takes: `[`, `,`, `)` and a separator per
+ * range, and two numbers of at most the digits of its highest bound (a buffer sized for 2^53
+ * would be twice a sparse queue's text).
+ */
+function maxChars(set: RangeSet): number {
+  const top = set.max();
+  if (top === undefined) return 2;
+  return 2 + set.rangeCount * (4 + 2 * digitsOf(top + 1));
+}
+
+function digitsOf(value: number): number {
+  let digits = 1;
+  for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+  return digits;
+}
 
 /** Writes `value` (a non-negative safe integer) in decimal at `at`; returns the next index. */
 function writeDigits(out: Buffer, at: number, value: number): number {
-  let digits = 1;
-  for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+  const digits = digitsOf(value);
   let rest = value;
   for (let i = at + digits - 1; i >= at; i--) {
     out[i] = ZERO + (rest % 10);
@@ -59,6 +100,7 @@ const CLOSE_BRACE = 125; // }
 const OPEN_BRACKET = 91; // [
 const CLOSE_PAREN = 41; // )
 const COMMA = 44;
+const QUOTE = 34; // "
 const ZERO = 48;
 const NINE = 57;
 

@@ -8,7 +8,10 @@ import type { BlockLink, ChainHead, ReorgRecord, SourceConfig } from '../chain/c
 import type { AttemptRecord, EnqueueOutcome } from '../queue/queue-state.js';
 
 export class QueueWrites {
-  readonly enqueued = new RangeSet();
+  /** Heights never enqueued before; see recordEnqueue for when it is shared. */
+  private enqueued_ = new RangeSet();
+  /** Whether `enqueued_` is an enqueue's own set, shared with its caller: never changed here. */
+  private enqueuedShared = false;
   readonly done = new RangeSet();
   readonly undone = new RangeSet();
   /** Attempt history to upsert, or null to delete the row. */
@@ -26,10 +29,31 @@ export class QueueWrites {
   /** The newest head, null when the queue no longer follows a chain; undefined: unchanged. */
   head: ChainHead | null | undefined;
 
-  /** Records what an enqueue changed (QueueState.enqueue's outcome). */
+  /** The heights to add to `enqueued`: read only. */
+  get enqueued(): RangeSet {
+    return this.enqueued_;
+  }
+
+  /**
+   * Records what an enqueue changed (QueueState.enqueue's outcome). The batch's first fresh set
+   * is kept as it is, not copied (a sparse request's is a million-range set's worth of blocks
+   * held until the commit); nobody changes it afterwards (QueueState.enqueue), and a second
+   * enqueue into the same batch merges into a copy, never into that set.
+   */
   recordEnqueue(outcome: EnqueueOutcome): void {
     this.touched = true;
-    this.enqueued.addSet(outcome.fresh);
+    if (!outcome.fresh.isEmpty) {
+      if (this.enqueued_.isEmpty) {
+        this.enqueued_ = outcome.fresh;
+        this.enqueuedShared = true;
+      } else {
+        if (this.enqueuedShared) {
+          this.enqueued_ = this.enqueued_.clone();
+          this.enqueuedShared = false;
+        }
+        this.enqueued_.addSet(outcome.fresh);
+      }
+    }
     this.undone.addSet(outcome.undone);
     for (const height of outcome.cleared) this.history.set(height, null);
   }

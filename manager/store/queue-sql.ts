@@ -9,7 +9,7 @@ import type { AttemptRecord } from '../queue/queue-state.js';
 import { chainWrites } from './chain-sql.js';
 import type { ChunkWrite } from './chunk-layout.js';
 import { fenceCte } from './leader-lock.js';
-import { toMultirange } from './multirange.js';
+import { toMultirangeArray } from './multirange.js';
 import type { QueueWrites, WriteBatch } from './pending-writes.js';
 
 export interface QueueRow {
@@ -182,9 +182,9 @@ export function chunkParams(chunks: ChunkWrite[]): unknown[] {
     chunks.map((c) => c.lo),
     chunks.map((c) => c.end),
     chunks.map((c) => c.source),
-    chunks.map((c) => toMultirange(c.enqueued)),
-    chunks.map((c) => toMultirange(c.done)),
-    chunks.map((c) => toMultirange(c.undone)),
+    toMultirangeArray(chunks.map((c) => c.enqueued)),
+    toMultirangeArray(chunks.map((c) => c.done)),
+    toMultirangeArray(chunks.map((c) => c.undone)),
     chunks.map((c) => c.setEnqueued),
     chunks.map((c) => c.setDone),
   ];

@@ -158,9 +158,13 @@ describe('RangeSet basics', () => {
     ]);
     expect(set.toString()).toBe('{0..10, 12, 20..30}');
     expect(set.count).toBe(11 + 1 + 11);
-    const heights = RangeSet.ofHeights([9, 3, 4, 4, 1, 2, 9, 11, 0]);
+    const list = [9, 3, 4, 4, 1, 2, 9, 11, 0];
+    const heights = RangeSet.ofHeights(list);
     expect(heights.toString()).toBe('{0..4, 9, 11}');
     expect(heights.count).toBe(7);
+    // An unsorted list is sorted in a copy, never in place; any iterable will do.
+    expect(list).toEqual([9, 3, 4, 4, 1, 2, 9, 11, 0]);
+    expect(RangeSet.ofHeights(new Set([5, 7, 6])).toString()).toBe('{5..7}');
     expect(RangeSet.ofHeights([]).isEmpty).toBe(true);
     expect(RangeSet.from([]).isEmpty).toBe(true);
   });

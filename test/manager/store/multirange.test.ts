@@ -6,7 +6,11 @@
 import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fromMultirange, toMultirange } from '../../../manager/store/multirange.js';
+import {
+  fromMultirange,
+  toMultirange,
+  toMultirangeArray,
+} from '../../../manager/store/multirange.js';
 import { RangeSet } from '../../../shared/range-set.js';
 
 const TOP = Number.MAX_SAFE_INTEGER - 1;
@@ -132,5 +136,24 @@ describe('against PostgreSQL', () => {
       }),
       { numRuns: 200 },
     );
+  });
+
+  it('writes an array of sets that PostgreSQL reads back as those sets, in order', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(rangeSet, { maxLength: 5 }), async (sets) => {
+        const { rows } = await client.query<{ text: string }>(
+          'SELECT unnest($1::int8multirange[])::text AS text',
+          [toMultirangeArray(sets)],
+        );
+        expect(rows.map((row) => row.text)).toEqual(sets.map((set) => toMultirange(set)));
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('sizes its buffer by the highest bound: a set of one big height and of many small ones', () => {
+    const many = RangeSet.ofHeights(Array.from({ length: 1000 }, (_, i) => 2 * i));
+    const text = toMultirangeArray([many, RangeSet.from([[TOP, TOP]]), new RangeSet()]);
+    expect(text).toBe(`{"${toMultirange(many)}","{[${TOP},${TOP + 1})}","{}"}`);
   });
 });
