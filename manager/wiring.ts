@@ -64,6 +64,9 @@ export class Manager {
   /** Uses DATABASE_URL, or the embedded database under BLOCKRUNNER_DATA_DIR when it is unset. */
   async start(): Promise<void> {
     const { config, log } = this;
+    // Files named by the configuration are read first: a bad one is reported as such, before
+    // an unreachable database or the migrations could say something else.
+    const tls = loadTls(config);
     let databaseUrl = config.DATABASE_URL;
     if (databaseUrl === undefined) {
       this.embedded = startEmbeddedDatabase(config.BLOCKRUNNER_DATA_DIR, log);
@@ -97,7 +100,6 @@ export class Manager {
     }
     if (this.abort.signal.aborted) return;
 
-    const tls = loadTls(config);
     const options = {
       loggerInstance: log as FastifyBaseLogger,
       bodyLimit: BODY_LIMIT_BYTES,

@@ -1,8 +1,9 @@
 /**
  * The built CLI (`node dist/cli/main.js`, built by `npm run build`) on bad configuration and
  * asking for help: a malformed DATABASE_URL stops `manager` and `up` with exit 2 and one line
- * naming the variable, its password never printed, before anything starts; every flag of
- * `manager --help` and `worker --help` says what it does.
+ * naming the variable, its password never printed, before anything starts; so does a TLS file
+ * that cannot be read, before the database is tried; every flag of `manager --help` and
+ * `worker --help` says what it does.
  */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -76,6 +77,30 @@ describe('a malformed DATABASE_URL', () => {
       'blockrunner: invalid configuration: DATABASE_URL: no host (postgres://user:***@host:5432/db, or ?host=/var/run/postgresql for a socket)',
     ]);
     expect(run.stdout).toBe('');
+  });
+});
+
+describe('a TLS file that cannot be read', () => {
+  it('stops the manager with exit 2 and one line naming the variable and the file', async () => {
+    // Port 1 of loopback refuses connections: were the database tried first, that would be the line.
+    const env = { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/blockrunner', PORT: '0' };
+    const missing = await cli(['manager', '--tls-key', 'package.json'], {
+      ...env,
+      BLOCKRUNNER_TLS_CERT: '/nonexistent/blockrunner-cert.pem',
+    });
+    expect(missing.code).toBe(2);
+    expect(lines(missing.stderr)).toEqual([
+      'blockrunner: BLOCKRUNNER_TLS_CERT: cannot read /nonexistent/blockrunner-cert.pem: ENOENT',
+    ]);
+    // A directory where the key should be: the key's variable is named.
+    const directory = await cli(
+      ['manager', '--tls-cert', 'package.json', '--tls-key', 'docs'],
+      env,
+    );
+    expect(directory.code).toBe(2);
+    expect(lines(directory.stderr)).toEqual([
+      'blockrunner: BLOCKRUNNER_TLS_KEY: cannot read docs: EISDIR',
+    ]);
   });
 });
 
