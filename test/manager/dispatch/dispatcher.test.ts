@@ -672,7 +672,7 @@ describe('Dispatcher', () => {
     // A small link has no reserve.
     const b = new FakeLink('b', ['q'], 255);
     d.connect(b);
-    expect(b.dispatches().map((frame) => heightsIn(frame.ranges))).toEqual([2, 253]);
+    expect(b.dispatches().map((frame) => heightsIn(frame.ranges ?? []))).toEqual([2, 253]);
   });
 
   it('puts due retries with the tip-lane lease, and a tip lease alone when it fills the slots', async () => {
