@@ -251,11 +251,16 @@ class HeightLoop:
             first, *more = _failure_chunks(results.failed) or [[]]
             send(
                 protocol.results(
-                    lease, ranges_of(results.done), first, results.run_ms, results.hashes
+                    lease,
+                    ranges_of(results.done),
+                    first,
+                    results.run_ms,
+                    results.hashes,
+                    deltas=True,
                 )
             )
             for chunk in more:
-                send(protocol.results(lease, [], chunk, 0))
+                send(protocol.results(lease, [], chunk, 0, deltas=True))
 
     def _pump(self) -> None:
         if not self._batches:
