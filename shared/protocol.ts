@@ -241,9 +241,13 @@ export const dispatchFrameSchema = z
     message: 'attempts must have one entry per range',
     path: ['attempts'],
   })
-  .refine((f) => heightsOf(f) <= MAX_HEIGHTS_PER_FRAME, {
-    message: `a dispatch holds at most ${MAX_HEIGHTS_PER_FRAME} heights`,
-    path: ['ranges'],
+  .superRefine((f, ctx) => {
+    if (heightsOf(f) > MAX_HEIGHTS_PER_FRAME)
+      ctx.addIssue({
+        code: 'custom',
+        message: `a dispatch holds at most ${MAX_HEIGHTS_PER_FRAME} heights`,
+        path: [f.deltas ? 'deltas' : 'ranges'],
+      });
   });
 
 /** How many ranges a dispatch lists, in either form. */

@@ -418,7 +418,7 @@ describe('range deltas in frames', () => {
       'a dispatch of too many heights',
       dispatchFrameSchema,
       { ...deltaDispatch, deltas: [0, MAX_HEIGHTS_PER_FRAME] },
-      `bad_frame: ranges: a dispatch holds at most ${MAX_HEIGHTS_PER_FRAME} heights`,
+      `bad_frame: deltas: a dispatch holds at most ${MAX_HEIGHTS_PER_FRAME} heights`,
     ],
     [
       'attempts not one per range',

@@ -256,11 +256,11 @@ class HeightLoop:
                     first,
                     results.run_ms,
                     results.hashes,
-                    deltas=True,
+                    deltas=protocol.SPEAKS_DELTAS,
                 )
             )
             for chunk in more:
-                send(protocol.results(lease, [], chunk, 0, deltas=True))
+                send(protocol.results(lease, [], chunk, 0, deltas=protocol.SPEAKS_DELTAS))
 
     def _pump(self) -> None:
         if not self._batches:

@@ -111,7 +111,14 @@ ManagerFrame = Welcome | Dispatch | Cancel | Revert
 # Worker -> manager
 
 
-def hello(name: str, queues: list[str], capacity: int, deltas: bool = True) -> dict[str, Any]:
+#: This worker reads dispatches as range deltas and sends its done heights as them: it says so in
+#: hello, and the height loop writes ``doneDeltas`` (docs/protocol.md, "Range deltas").
+SPEAKS_DELTAS = True
+
+
+def hello(
+    name: str, queues: list[str], capacity: int, deltas: bool = SPEAKS_DELTAS
+) -> dict[str, Any]:
     """
     ``deltas``: this worker reads dispatches as range deltas and writes its results' done heights
     as them (docs/protocol.md, "Range deltas"); the manager then sends them to it.
