@@ -107,7 +107,7 @@ function openLink(url: string, name: string): Promise<FleetLink> {
         socket.off('error', reject);
         resolve(link);
       } else if (frame.type === 'dispatch') {
-        link.heights += heightsIn(frame.ranges);
+        link.heights += heightsIn(frame.ranges ?? []);
         socket.send(JSON.stringify(resultsOf(frame)));
       }
     });
@@ -118,5 +118,5 @@ function openLink(url: string, name: string): Promise<FleetLink> {
 }
 
 function resultsOf(frame: DispatchFrame): ResultsFrame {
-  return { type: 'results', lease: frame.lease, done: frame.ranges, failed: [] };
+  return { type: 'results', lease: frame.lease, done: frame.ranges ?? [], failed: [] };
 }

@@ -7,5 +7,6 @@ export * from './errors.js';
 export * from './logger.js';
 export * from './package-root.js';
 export * from './protocol.js';
+export * from './range-codec.js';
 export * from './range-set.js';
 export * from './retry.js';

@@ -5,8 +5,10 @@
  */
 import { z } from 'zod';
 import { type WsClose, wsClose } from './errors.js';
+import { deltasProblem, heightsInDeltas, pairsOfDeltas, setOfDeltas } from './range-codec.js';
+import { RangeSet } from './range-set.js';
 
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 /** Largest number of heights a worker may hold (hello capacity), so one lease's worth. */
 export const MAX_HEIGHTS_PER_FRAME = 100_000;
@@ -55,6 +57,29 @@ function rangeListSchema(min = 0) {
     const problem = rangeListProblem(value, min);
     if (problem) ctx.addIssue({ code: 'custom', message: problem.message, path: problem.path });
   });
+}
+
+/**
+ * A range list in the compact form (shared/range-codec.ts): `[from0, len0, gap1, len1, ...]`,
+ * ascending and disjoint, checked in one loop like the pairs.
+ */
+function rangeDeltasSchema(min = 0) {
+  return z.custom<number[]>().superRefine((value, ctx) => {
+    const problem = deltasProblem(value, min, MAX_ITEMS_PER_FRAME);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem.message, path: problem.path });
+  });
+}
+
+/** A frame carries a range list in one form, `pairs` or `deltas`, never both, never neither. */
+function oneForm(pairs: string, deltas: string) {
+  return (frame: Record<string, unknown>, ctx: z.RefinementCtx): void => {
+    const hasPairs = frame[pairs] !== undefined;
+    const hasDeltas = frame[deltas] !== undefined;
+    if (hasPairs && hasDeltas)
+      ctx.addIssue({ code: 'custom', message: `${pairs} or ${deltas}, not both`, path: [deltas] });
+    else if (!hasPairs && !hasDeltas)
+      ctx.addIssue({ code: 'custom', message: `${pairs} or ${deltas} required`, path: [pairs] });
+  };
 }
 
 const HEIGHT_EXPECTED = 'expected a height (an integer from 0 to 2^53-1)';
@@ -106,45 +131,53 @@ export const helloFrameSchema = z.strictObject({
   queues: z.array(queueNameSchema).min(1).max(64),
   /** How many heights the worker may hold at once: running plus buffered. */
   capacity: z.number().int().min(1).max(MAX_HEIGHTS_PER_FRAME),
+  /**
+   * Optional, version 5: true when the worker reads `deltas` in dispatch and may write
+   * `doneDeltas` in results (docs/protocol.md, "Range deltas"). Absent means pairs only.
+   */
+  deltas: z.boolean().optional(),
 });
 
-export const resultsFrameSchema = z.strictObject({
-  type: z.literal('results'),
-  lease: leaseIdSchema,
-  /** Heights that succeeded, as ranges. */
-  done: rangeListSchema(),
-  failed: z
-    .array(
-      z.strictObject({
-        height: heightSchema,
-        error: z.string().max(MAX_ERROR_LENGTH),
-        /**
-         * Optional: `rate-limited` when the handler threw RateLimitedError. Not a failed attempt:
-         * the queue's dispatch backs off (docs/protocol.md, "Results").
-         */
-        kind: z.enum(['rate-limited']).optional(),
-        /** With `rate-limited`: how long the node asked to wait. */
-        retryAfterMs: z.number().int().min(0).max(MAX_RETRY_AFTER_MS).optional(),
-      }),
-    )
-    .max(MAX_ITEMS_PER_FRAME),
-  /**
-   * Optional: handler milliseconds summed over the frame's heights, for the manager's
-   * handler-duration metrics. Workers that do not measure leave it out.
-   */
-  runMs: z.number().min(0).max(MAX_RUN_MS).optional(),
-  /**
-   * Optional: the block hashes handlers returned, one per done height that gave them; the
-   * manager checks their parent links to notice reorganisations (docs/chains.md).
-   */
-  hashes: z.array(blockReportSchema).max(MAX_ITEMS_PER_FRAME).optional(),
-  /**
-   * Optional, from range handlers: the node refused a range as too large, and the worker now
-   * cuts this lease's heights into calls of at most this many; the manager lowers the queue's
-   * effective range size to it (docs/protocol.md, "Range handlers").
-   */
-  rangeSize: rangeSizeSchema.optional(),
-});
+export const resultsFrameSchema = z
+  .strictObject({
+    type: z.literal('results'),
+    lease: leaseIdSchema,
+    /** Heights that succeeded, as ranges; or as `doneDeltas`, from a worker that said `deltas`. */
+    done: rangeListSchema().optional(),
+    doneDeltas: rangeDeltasSchema().optional(),
+    failed: z
+      .array(
+        z.strictObject({
+          height: heightSchema,
+          error: z.string().max(MAX_ERROR_LENGTH),
+          /**
+           * Optional: `rate-limited` when the handler threw RateLimitedError. Not a failed attempt:
+           * the queue's dispatch backs off (docs/protocol.md, "Results").
+           */
+          kind: z.enum(['rate-limited']).optional(),
+          /** With `rate-limited`: how long the node asked to wait. */
+          retryAfterMs: z.number().int().min(0).max(MAX_RETRY_AFTER_MS).optional(),
+        }),
+      )
+      .max(MAX_ITEMS_PER_FRAME),
+    /**
+     * Optional: handler milliseconds summed over the frame's heights, for the manager's
+     * handler-duration metrics. Workers that do not measure leave it out.
+     */
+    runMs: z.number().min(0).max(MAX_RUN_MS).optional(),
+    /**
+     * Optional: the block hashes handlers returned, one per done height that gave them; the
+     * manager checks their parent links to notice reorganisations (docs/chains.md).
+     */
+    hashes: z.array(blockReportSchema).max(MAX_ITEMS_PER_FRAME).optional(),
+    /**
+     * Optional, from range handlers: the node refused a range as too large, and the worker now
+     * cuts this lease's heights into calls of at most this many; the manager lowers the queue's
+     * effective range size to it (docs/protocol.md, "Range handlers").
+     */
+    rangeSize: rangeSizeSchema.optional(),
+  })
+  .superRefine(oneForm('done', 'doneDeltas'));
 
 /** The answer to a `revert` frame: the handler's revert ran (no error) or failed. */
 export const revertedFrameSchema = z.strictObject({
@@ -186,7 +219,9 @@ export const dispatchFrameSchema = z
     type: z.literal('dispatch'),
     lease: leaseIdSchema,
     queue: queueNameSchema,
-    ranges: rangeListSchema(1),
+    /** The heights as pairs; or as `deltas`, to a worker that said `deltas` in hello. */
+    ranges: rangeListSchema(1).optional(),
+    deltas: rangeDeltasSchema(1).optional(),
     /** Attempt number of the heights of each range, in the same order; absent when all are first attempts. */
     attempts: z.array(z.number().int().min(1)).optional(),
     /**
@@ -201,14 +236,32 @@ export const dispatchFrameSchema = z
      */
     lane: z.literal('tip').optional(),
   })
-  .refine((f) => f.attempts === undefined || f.attempts.length === f.ranges.length, {
+  .superRefine(oneForm('ranges', 'deltas'))
+  .refine((f) => f.attempts === undefined || f.attempts.length === rangeCountOf(f), {
     message: 'attempts must have one entry per range',
     path: ['attempts'],
   })
-  .refine((f) => heightsIn(f.ranges) <= MAX_HEIGHTS_PER_FRAME, {
-    message: `a dispatch holds at most ${MAX_HEIGHTS_PER_FRAME} heights`,
-    path: ['ranges'],
+  .superRefine((f, ctx) => {
+    if (heightsOf(f) > MAX_HEIGHTS_PER_FRAME)
+      ctx.addIssue({
+        code: 'custom',
+        message: `a dispatch holds at most ${MAX_HEIGHTS_PER_FRAME} heights`,
+        path: [f.deltas ? 'deltas' : 'ranges'],
+      });
   });
+
+/** How many ranges a dispatch lists, in either form. */
+function rangeCountOf(frame: {
+  ranges?: HeightRange[] | undefined;
+  deltas?: number[] | undefined;
+}) {
+  return frame.ranges?.length ?? (frame.deltas?.length ?? 0) / 2;
+}
+
+function heightsOf(frame: { ranges?: HeightRange[] | undefined; deltas?: number[] | undefined }) {
+  if (frame.ranges) return heightsIn(frame.ranges);
+  return frame.deltas ? heightsInDeltas(frame.deltas) : 0;
+}
 
 export const cancelFrameSchema = z.object({
   type: z.literal('cancel'),
@@ -245,6 +298,19 @@ export type CancelFrame = z.infer<typeof cancelFrameSchema>;
 export type RevertFrame = z.infer<typeof revertFrameSchema>;
 export type RevertedFrame = z.infer<typeof revertedFrameSchema>;
 export type ManagerFrame = z.infer<typeof managerFrameSchema>;
+
+/** A dispatch as the worker's loops take it: its ranges as pairs, whichever form it came in. */
+export type Dispatch = Omit<DispatchFrame, 'ranges' | 'deltas'> & { ranges: HeightRange[] };
+
+export function dispatchOf(frame: DispatchFrame): Dispatch {
+  const { ranges, deltas, ...rest } = frame;
+  return { ...rest, ranges: ranges ?? pairsOfDeltas(deltas ?? []) };
+}
+
+/** A results frame's done heights as a set, whichever form they came in. */
+export function doneOf(frame: ResultsFrame): RangeSet {
+  return frame.doneDeltas ? setOfDeltas(frame.doneDeltas) : RangeSet.from(frame.done ?? []);
+}
 
 export type ParsedFrame<T> = { ok: true; frame: T } | { ok: false; close: WsClose };
 

@@ -2,7 +2,7 @@
  * One dispatch's heights not started yet: its ranges, each with its attempt number, and a
  * cursor on the next height. Starting a height is O(1) whatever the size of its range.
  */
-import type { DispatchFrame, HeightRange } from '../shared/protocol.js';
+import { type DispatchFrame, dispatchOf, type HeightRange } from '../shared/protocol.js';
 import { RangeSet } from '../shared/range-set.js';
 
 export interface Batch {
@@ -24,7 +24,9 @@ export interface Segment {
   attempt: number;
 }
 
-export function batchOf({ lease, queue, ranges, attempts, lane }: DispatchFrame): Batch {
+/** The batch of a dispatch in either form: deltas become pairs, one per range (attempts index them). */
+export function batchOf(frame: DispatchFrame): Batch {
+  const { lease, queue, ranges, attempts, lane } = dispatchOf(frame);
   return { lease, queue, ranges, attempts, lane, index: 0, next: ranges[0]?.[0] ?? 0 };
 }
 

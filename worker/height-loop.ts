@@ -242,7 +242,7 @@ export class HeightLoop {
     if (!send) return;
     for (const [lease, results] of pending) {
       // A lease holds at most 100,000 heights, so its done ranges fit one frame.
-      const done = RangeSet.ofHeights(results.done).toJSON();
+      const done = RangeSet.ofHeights(results.done);
       for (const frame of resultsFrames(lease, { ...results, done })) send(frame);
     }
   }

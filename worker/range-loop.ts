@@ -13,6 +13,7 @@ import {
   type BlockReport,
   type CancelFrame,
   type DispatchFrame,
+  dispatchOf,
   MAX_HASH_LENGTH,
   MAX_HEIGHTS_PER_FRAME,
   MAX_ITEMS_PER_FRAME,
@@ -241,7 +242,8 @@ export class RangeLoop {
     this.abortRunning(new Error('worker disconnected'));
   }
 
-  dispatch(frame: DispatchFrame): void {
+  dispatch(received: DispatchFrame): void {
+    const frame = dispatchOf(received);
     if (this.releasing) {
       this.sendRelease(frame.ranges.map(([from, to]) => ({ lease: frame.lease, from, to })));
       return;
@@ -311,8 +313,7 @@ export class RangeLoop {
     const send = this.send;
     if (!send) return;
     for (const [lease, results] of pending) {
-      for (const frame of resultsFrames(lease, { ...results, done: results.done.toJSON() }))
-        send(frame);
+      for (const frame of resultsFrames(lease, results)) send(frame);
     }
   }
 

@@ -68,6 +68,8 @@ export function runWorker<State>(
     name: config.BLOCKRUNNER_WORKER_NAME,
     queues: [...config.BLOCKRUNNER_QUEUES],
     capacity: capacityOf(config),
+    // Range lists travel as deltas both ways (docs/protocol.md, "Range deltas").
+    deltas: true,
   };
   let module: HandlerModule<State> | undefined;
   let heightLoop: HeightLoop | RangeLoop | undefined;

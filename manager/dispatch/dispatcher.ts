@@ -9,12 +9,14 @@ import type { Logger } from '../../shared/logger.js';
 import {
   type BlockReport,
   type DispatchFrame,
+  doneOf,
   type HeightRange,
   heightsIn,
   type ManagerFrame,
   type ReleaseFrame,
   type ResultsFrame,
 } from '../../shared/protocol.js';
+import { deltasOfPairs, heightsInDeltas } from '../../shared/range-codec.js';
 import { RangeSet } from '../../shared/range-set.js';
 import { SettingsTable } from '../queue/queue-settings.js';
 import type { QueueState } from '../queue/queue-state.js';
@@ -31,6 +33,8 @@ export interface WorkerLink {
   held: number;
   done: number;
   failed: number;
+  /** The worker said `deltas` in hello: its dispatches carry range deltas (docs/protocol.md). */
+  readonly deltas: boolean;
   send(frame: ManagerFrame): void;
 }
 
@@ -177,14 +181,17 @@ export class Dispatcher {
   onResults(link: WorkerLink, frame: ResultsFrame): void {
     const lease = this.leases.heldBy(frame.lease, link);
     if (!lease) {
-      this.ignoredResults += heightsIn(frame.done) + frame.failed.length;
+      const reported = frame.doneDeltas
+        ? heightsInDeltas(frame.doneDeltas)
+        : heightsIn(frame.done ?? []);
+      this.ignoredResults += reported + frame.failed.length;
       return;
     }
     const queue = lease.queue;
     const writes = this.options.writer.forQueue(queue.name);
     // Work per range, not per height: a backfill lease's successes are one range, and a sparse
     // lease's thousands of ranges move between sets in one walk each (shared/range-set.ts).
-    const reported = RangeSet.from(frame.done);
+    const reported = doneOf(frame);
     const done = lease.heights.extract(reported);
     this.ignoredResults += reported.count - done.count;
     for (const height of queue.succeedAll(done)) writes.history.set(height, null);
@@ -397,7 +404,11 @@ export class Dispatcher {
     lane?: 'tip',
   ): void {
     const lease = this.leases.grant(queue, link, RangeSet.from(ranges));
-    const frame: DispatchFrame = { type: 'dispatch', lease: lease.id, queue: queue.name, ranges };
+    // Deltas when the worker reads them and the ranges ascend (a take's retries come first).
+    const deltas = link.deltas ? deltasOfPairs(ranges) : undefined;
+    const frame: DispatchFrame = deltas
+      ? { type: 'dispatch', lease: lease.id, queue: queue.name, deltas }
+      : { type: 'dispatch', lease: lease.id, queue: queue.name, ranges };
     // Range handlers cut the lease into calls of this many heights (docs/protocol.md).
     const rangeSize = this.settings.effectiveRangeSize(queue.name);
     if (rangeSize > 1) frame.rangeSize = rangeSize;

@@ -176,8 +176,11 @@ export class WorkerEndpoint {
     const leader = this.options.status.leader;
     const dispatcher = leader?.dispatcher;
     if (frame.type === 'hello') return wsClose('BR_WS_BAD_FRAME', 'hello sent twice');
-    if (frame.type === 'results') dispatcher?.onResults(connection.link, frame);
-    else if (frame.type === 'release') dispatcher?.onRelease(connection.link, frame);
+    if (frame.type === 'results') {
+      if (frame.doneDeltas && !connection.link.deltas)
+        return wsClose('BR_WS_BAD_FRAME', 'doneDeltas: the hello did not say deltas');
+      dispatcher?.onResults(connection.link, frame);
+    } else if (frame.type === 'release') dispatcher?.onRelease(connection.link, frame);
     else leader?.chains.reverts.onReverted(connection.link, frame);
     return undefined;
   }
@@ -200,6 +203,7 @@ export class WorkerEndpoint {
       held: 0,
       done: 0,
       failed: 0,
+      deltas: hello.deltas === true,
       send: (frame) => {
         if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame));
       },
@@ -213,7 +217,13 @@ export class WorkerEndpoint {
       heartbeatMs: this.options.heartbeatMs,
     });
     this.options.log.info(
-      { worker: link.name, workerId: link.id, queues: link.queues, capacity: link.capacity },
+      {
+        worker: link.name,
+        workerId: link.id,
+        queues: link.queues,
+        capacity: link.capacity,
+        deltas: link.deltas,
+      },
       'worker connected',
     );
     dispatcher.connect(link);

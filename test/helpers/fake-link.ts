@@ -15,6 +15,8 @@ export class FakeLink implements WorkerLink {
   held = 0;
   done = 0;
   failed = 0;
+  /** Set to true for a link that said `deltas` in hello: dispatches then carry deltas. */
+  deltas = false;
   readonly frames: ManagerFrame[] = [];
 
   constructor(

@@ -1,12 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import {
+  type DispatchFrame,
   dispatchFrameSchema,
+  dispatchOf,
+  doneOf,
   MAX_ERROR_LENGTH,
   MAX_HEIGHTS_PER_FRAME,
   MAX_ITEMS_PER_FRAME,
   managerFrameSchema,
   PROTOCOL_VERSION,
   parseFrame,
+  resultsFrameSchema,
   workerFrameSchema,
 } from '../../shared/protocol.js';
 
@@ -293,5 +297,151 @@ describe('manager frames', () => {
       ok: true,
       frame: welcome,
     });
+  });
+});
+
+describe('range deltas in frames', () => {
+  const reason = (schema: Parameters<typeof parseFrame>[0], frame: object): string => {
+    const parsed = parseFrame(schema, JSON.stringify(frame));
+    return parsed.ok ? '' : parsed.close.reason;
+  };
+  const deltaResults = { type: 'results', lease: 1, doneDeltas: [0, 1, 4, 0], failed: [] };
+  const deltaDispatch = { type: 'dispatch', lease: 1, queue: 'default', deltas: [1, 0, 2, 6] };
+
+  it('accepts a hello that says deltas, results with doneDeltas and a dispatch with deltas', () => {
+    const frames: [Parameters<typeof parseFrame>[0], object][] = [
+      [workerFrameSchema, { ...hello, deltas: true }],
+      [workerFrameSchema, deltaResults],
+      [workerFrameSchema, { ...deltaResults, doneDeltas: [] }],
+      [managerFrameSchema, deltaDispatch],
+      [managerFrameSchema, { ...deltaDispatch, attempts: [2, 1] }],
+    ];
+    for (const [schema, frame] of frames)
+      expect(parseFrame(schema, JSON.stringify(frame))).toEqual({ ok: true, frame });
+  });
+
+  it('doneOf and dispatchOf read either form alike', () => {
+    const asPairs = parseFrame(
+      resultsFrameSchema,
+      JSON.stringify({
+        ...deltaResults,
+        doneDeltas: undefined,
+        done: [
+          [0, 1],
+          [5, 5],
+        ],
+      }),
+    );
+    const asDeltas = parseFrame(resultsFrameSchema, JSON.stringify(deltaResults));
+    if (!asPairs.ok || !asDeltas.ok) throw new Error('expected both frames valid');
+    expect(doneOf(asDeltas.frame).toJSON()).toEqual([
+      [0, 1],
+      [5, 5],
+    ]);
+    expect(doneOf(asDeltas.frame).equals(doneOf(asPairs.frame))).toBe(true);
+    expect(dispatchOf(deltaDispatch as DispatchFrame).ranges).toEqual(dispatch.ranges);
+    expect(dispatchOf(dispatch as DispatchFrame).ranges).toEqual(dispatch.ranges);
+    expect('deltas' in dispatchOf(deltaDispatch as DispatchFrame)).toBe(false);
+  });
+
+  it('accepts a sparse lease as deltas, up to the limit, in a fraction of the bytes', () => {
+    const doneDeltas = [0, 0];
+    for (let i = 1; i < MAX_ITEMS_PER_FRAME; i++) doneDeltas.push(2, 0);
+    const frame = { type: 'results', lease: 3, doneDeltas, failed: [] };
+    expect(parseFrame(workerFrameSchema, JSON.stringify(frame))).toEqual({ ok: true, frame });
+    const pairs = Array.from({ length: MAX_ITEMS_PER_FRAME }, (_, i) => [2 * i, 2 * i]);
+    expect(JSON.stringify(frame).length * 3).toBeLessThan(JSON.stringify(pairs).length);
+  });
+
+  it.each([
+    [
+      'both forms in results',
+      workerFrameSchema,
+      { ...deltaResults, done: [] },
+      'bad_frame: doneDeltas: done or doneDeltas, not both',
+    ],
+    [
+      'neither form in results',
+      workerFrameSchema,
+      { type: 'results', lease: 1, failed: [] },
+      'bad_frame: done: done or doneDeltas required',
+    ],
+    [
+      'both forms in a dispatch',
+      dispatchFrameSchema,
+      { ...deltaDispatch, ranges: [[1, 1]] },
+      'bad_frame: deltas: ranges or deltas, not both',
+    ],
+    [
+      'neither form in a dispatch',
+      dispatchFrameSchema,
+      { type: 'dispatch', lease: 1, queue: 'q' },
+      'bad_frame: ranges: ranges or deltas required',
+    ],
+    [
+      'an odd number of deltas',
+      workerFrameSchema,
+      { ...deltaResults, doneDeltas: [1, 0, 2] },
+      'bad_frame: doneDeltas: range deltas come in pairs (start or gap, length)',
+    ],
+    [
+      'a negative delta',
+      workerFrameSchema,
+      { ...deltaResults, doneDeltas: [1, 0, -2, 0] },
+      'bad_frame: doneDeltas.2: expected a whole number from 0 to 2^53-1',
+    ],
+    [
+      'a gap of 0',
+      workerFrameSchema,
+      { ...deltaResults, doneDeltas: [1, 3, 0, 0] },
+      'bad_frame: doneDeltas.2: a gap is at least 1 (ranges ascending, disjoint)',
+    ],
+    [
+      'heights past 2^53-1',
+      workerFrameSchema,
+      { ...deltaResults, doneDeltas: [Number.MAX_SAFE_INTEGER, 1] },
+      'bad_frame: doneDeltas.1: the ranges reach past height 2^53-1',
+    ],
+    [
+      'pairs where deltas belong',
+      workerFrameSchema,
+      { ...deltaResults, doneDeltas: [[1, 2]] },
+      'bad_frame: doneDeltas: range deltas come in pairs (start or gap, length)',
+    ],
+    [
+      'an empty dispatch',
+      dispatchFrameSchema,
+      { ...deltaDispatch, deltas: [] },
+      'bad_frame: deltas: at least 1 range expected',
+    ],
+    [
+      'a dispatch of too many heights',
+      dispatchFrameSchema,
+      { ...deltaDispatch, deltas: [0, MAX_HEIGHTS_PER_FRAME] },
+      `bad_frame: deltas: a dispatch holds at most ${MAX_HEIGHTS_PER_FRAME} heights`,
+    ],
+    [
+      'attempts not one per range',
+      dispatchFrameSchema,
+      { ...deltaDispatch, attempts: [1] },
+      'bad_frame: attempts: attempts must have one entry per range',
+    ],
+    [
+      'a hello with a deltas that is no boolean',
+      workerFrameSchema,
+      { ...hello, deltas: 'yes' },
+      'bad_frame: deltas: Invalid input: expected boolean, received string',
+    ],
+  ])('rejects %s', (_name, schema, frame, expected) => {
+    expect(reason(schema, frame)).toBe(expected);
+    expectRejected(expected);
+  });
+
+  it('rejects more ranges than a frame may hold', () => {
+    const doneDeltas = [0, 0];
+    for (let i = 0; i < MAX_ITEMS_PER_FRAME; i++) doneDeltas.push(2, 0);
+    expect(reason(workerFrameSchema, { ...deltaResults, doneDeltas })).toBe(
+      `bad_frame: doneDeltas: at most ${MAX_ITEMS_PER_FRAME} ranges per frame`,
+    );
   });
 });

@@ -10,11 +10,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Env } from '../../shared/config.js';
 import {
   type BlockReport,
+  doneOf,
   MAX_ERROR_LENGTH,
   MAX_HASH_LENGTH,
   PROTOCOL_VERSION,
 } from '../../shared/protocol.js';
-import { RangeSet } from '../../shared/range-set.js';
 import { loadWorkerConfig } from '../../worker/config.js';
 import type { Handler, HandlerModule, RevertContext } from '../../worker/handler.js';
 import { loadHandlerModule } from '../../worker/handler-loader.js';
@@ -69,7 +69,7 @@ async function start(module: Handler | HandlerModule, env: Env = {}) {
 }
 
 function doneHeights(connection: FakeConnection): number[] {
-  return framesOf(connection, 'results').flatMap((f) => [...RangeSet.from(f.done).heights()]);
+  return framesOf(connection, 'results').flatMap((f) => [...doneOf(f).heights()]);
 }
 
 function hashesSent(connection: FakeConnection): BlockReport[] {
@@ -93,7 +93,7 @@ describe('worker, block hashes in results', () => {
     expect(frames.length).toBeGreaterThan(1);
     for (const frame of frames) {
       expect(frame.hashes?.length ?? 0).toBeLessThanOrEqual(MAX_HASHES_PER_FRAME);
-      const done = RangeSet.from(frame.done);
+      const done = doneOf(frame);
       for (const report of frame.hashes ?? []) expect(done.has(report.height)).toBe(true);
     }
     expect(hashesSent(connection)).toHaveLength(heights);
@@ -127,7 +127,7 @@ describe('worker, block hashes in results', () => {
     ]);
     // Each report travels with the done heights it belongs to.
     for (const frame of framesOf(connection, 'results')) {
-      const done = RangeSet.from(frame.done);
+      const done = doneOf(frame);
       for (const report of frame.hashes ?? []) expect(done.has(report.height)).toBe(true);
     }
   });
@@ -158,10 +158,10 @@ describe('worker, block hashes in results', () => {
 });
 
 describe('worker, revert frames', () => {
-  it('says hello with protocol 4', async () => {
+  it('says hello with protocol 5, reading and writing range deltas', async () => {
     const { connection } = await start(() => {});
-    expect(PROTOCOL_VERSION).toBe(4);
-    expect(connection.frames[0]).toMatchObject({ type: 'hello', protocol: 4 });
+    expect(PROTOCOL_VERSION).toBe(5);
+    expect(connection.frames[0]).toMatchObject({ type: 'hello', protocol: 5, deltas: true });
   });
 
   it('runs the module’s revert once with {from, to} and answers `reverted` without error', async () => {

@@ -5,7 +5,7 @@
  * says so, one per turn, as slow handlers do.
  */
 import { afterEach, beforeEach, expect, it, vi } from 'vitest';
-import type { ResultsFrame, WorkerFrame } from '../../shared/protocol.js';
+import { doneOf, type ResultsFrame, type WorkerFrame } from '../../shared/protocol.js';
 import { HeightLoop, RESULTS_LINGER_MS } from '../../worker/height-loop.js';
 import { memoryLogger } from './fake-manager.js';
 
@@ -32,7 +32,9 @@ function slowLoop(concurrency: number, prefetch: number) {
   const sent: WorkerFrame[] = [];
   loop.connected((frame) => sent.push(frame));
   const results = () =>
-    sent.filter((frame): frame is ResultsFrame => frame.type === 'results').map((f) => f.done);
+    sent
+      .filter((frame): frame is ResultsFrame => frame.type === 'results')
+      .map((f) => doneOf(f).toJSON());
   /** Lets `height`'s handler return, then runs that turn and the next (no timer is due). */
   const finish = async (height: number) => {
     const resolve = finishers.get(height);

@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../shared/logger.js';
-import type { DispatchFrame, WorkerFrame } from '../../shared/protocol.js';
+import { type DispatchFrame, doneOf, type WorkerFrame } from '../../shared/protocol.js';
 import { RangeSet } from '../../shared/range-set.js';
 import type { HandlerContext } from '../../worker/handler.js';
 import { HeightLoop, STARTS_PER_TURN } from '../../worker/height-loop.js';
@@ -139,10 +139,7 @@ describe('HeightLoop buffer order', () => {
     for (const frame of sent) {
       if (frame.type !== 'results') continue;
       expect(frame.failed).toEqual([]);
-      done.set(
-        frame.lease,
-        (done.get(frame.lease) ?? new RangeSet()).union(RangeSet.from(frame.done)),
-      );
+      done.set(frame.lease, (done.get(frame.lease) ?? new RangeSet()).union(doneOf(frame)));
     }
     expect(started()).toEqual([0, 1, 1000, 2]);
     expect([...done].map(([lease, heights]) => [lease, heights.toJSON()])).toEqual([
@@ -194,8 +191,7 @@ describe('HeightLoop turns', () => {
     );
     loop.flush();
     const done = new RangeSet();
-    for (const frame of sent)
-      if (frame.type === 'results') for (const [a, b] of frame.done) done.add(a, b);
+    for (const frame of sent) if (frame.type === 'results') done.addSet(doneOf(frame));
     expect(done.toJSON()).toEqual([
       [0, 1_999],
       [5_000, 5_000],

@@ -75,7 +75,7 @@ it('stops on SIGTERM: releases, finishes, exits 0', async () => {
     { type: 'release', lease: 5, ranges: [[2, 3]] },
   ]);
   expect(framesOf(connection, 'results')).toEqual([
-    { type: 'results', lease: 5, done: [[1, 1]], failed: [], runMs: expect.any(Number) },
+    { type: 'results', lease: 5, doneDeltas: [1, 0], failed: [], runMs: expect.any(Number) },
   ]);
   await waitFor(() => connection.close !== undefined);
   expect(connection.close?.code).toBe(1000);

@@ -5,7 +5,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../shared/logger.js';
-import type { DispatchFrame, ResultsFrame, WorkerFrame } from '../../shared/protocol.js';
+import {
+  type DispatchFrame,
+  doneOf,
+  type ResultsFrame,
+  type WorkerFrame,
+} from '../../shared/protocol.js';
 import { RangeSet } from '../../shared/range-set.js';
 import type { HandlerRange } from '../../worker/handler.js';
 import {
@@ -52,7 +57,7 @@ function loopWith(answer: (range: HandlerRange) => unknown, concurrency = 2) {
   const results = () => frames.filter((f): f is ResultsFrame => f.type === 'results');
   const done = () => {
     const set = new RangeSet();
-    for (const frame of results()) for (const [a, b] of frame.done) set.add(a, b);
+    for (const frame of results()) set.addSet(doneOf(frame));
     return set;
   };
   const failed = () => results().flatMap((frame) => frame.failed);
@@ -182,7 +187,7 @@ describe('RangeLoop', () => {
     await waitFor(() => results()[0], { timeoutMs: 5_000, message: 'a results frame' });
     expect(results()[0]).toMatchObject({
       lease: 4,
-      done: [[10, 12]],
+      doneDeltas: [10, 2],
       failed: [],
       hashes: [
         { height: 10, hash: '0x10', parentHash: '0x9' },
@@ -257,7 +262,11 @@ describe('RangeLoop', () => {
     loop.cancel({ type: 'cancel', lease: 5, ranges: [[5, 14]] });
     expect(signals[0]?.aborted).toBe(true);
     release();
-    const done = () => RangeSet.from(frames.flatMap((f) => (f.type === 'results' ? f.done : [])));
+    const done = () => {
+      const set = new RangeSet();
+      for (const f of frames) if (f.type === 'results') set.addSet(doneOf(f));
+      return set;
+    };
     await waitFor(() => done().count === 10 || undefined, {
       timeoutMs: 5_000,
       message: 'the rest done',

@@ -2,7 +2,7 @@
 import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Env } from '../../shared/config.js';
-import { MAX_ERROR_LENGTH, PROTOCOL_VERSION } from '../../shared/protocol.js';
+import { doneOf, MAX_ERROR_LENGTH, PROTOCOL_VERSION } from '../../shared/protocol.js';
 import { RangeSet } from '../../shared/range-set.js';
 import { loadWorkerConfig } from '../../worker/config.js';
 import type { Handler, HandlerContext } from '../../worker/handler.js';
@@ -38,7 +38,7 @@ async function start(handler: Handler, env: Env = {}) {
 }
 
 function doneHeights(connection: FakeConnection): number[] {
-  return framesOf(connection, 'results').flatMap((f) => [...RangeSet.from(f.done).heights()]);
+  return framesOf(connection, 'results').flatMap((f) => [...doneOf(f).heights()]);
 }
 
 /** Consecutive heights as one range each run: [[first, last], ...]. */
@@ -61,6 +61,7 @@ describe('worker', () => {
       name: 'w-test',
       queues: ['eth', 'btc'],
       capacity: 8,
+      deltas: true,
     });
     expect(connection.request.headers.authorization).toBe('Bearer s3cret');
     await waitFor(() => lines.some((l) => l.msg === 'worker connected'));
@@ -161,7 +162,10 @@ describe('worker', () => {
     // Half the prefetch settled (and then nothing left to start): the next turn, 1..8 in one frame.
     gate.resolve();
     await waitFor(() => doneHeights(connection).length === 9);
-    expect(framesOf(connection, 'results').map((f) => f.done)).toEqual([[[0, 0]], [[1, 8]]]);
+    expect(framesOf(connection, 'results').map((f) => f.doneDeltas)).toEqual([
+      [0, 0],
+      [1, 7],
+    ]);
   });
 
   it('reports thrown errors and rejections as failed, whatever was thrown', async () => {
@@ -281,7 +285,7 @@ describe('worker', () => {
     expect(results.flatMap((f) => f.failed)).toEqual([
       { height: 0, error: 'cancelled by the manager' },
     ]);
-    expect(results.flatMap((f) => f.done)).toEqual([
+    expect(results.flatMap((f) => doneOf(f).toJSON())).toEqual([
       [10, 11],
       [17, 19],
     ]);
@@ -308,7 +312,7 @@ describe('worker', () => {
     await waitFor(() => doneHeights(second).includes(7));
     expect(started).toEqual([1, 7]);
     expect(framesOf(second, 'results')).toEqual([
-      { type: 'results', lease: 5, done: [[7, 7]], failed: [], runMs: expect.any(Number) },
+      { type: 'results', lease: 5, doneDeltas: [7, 0], failed: [], runMs: expect.any(Number) },
     ]);
   });
 

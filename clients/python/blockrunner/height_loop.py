@@ -251,11 +251,16 @@ class HeightLoop:
             first, *more = _failure_chunks(results.failed) or [[]]
             send(
                 protocol.results(
-                    lease, ranges_of(results.done), first, results.run_ms, results.hashes
+                    lease,
+                    ranges_of(results.done),
+                    first,
+                    results.run_ms,
+                    results.hashes,
+                    deltas=protocol.SPEAKS_DELTAS,
                 )
             )
             for chunk in more:
-                send(protocol.results(lease, [], chunk, 0))
+                send(protocol.results(lease, [], chunk, 0, deltas=protocol.SPEAKS_DELTAS))
 
     def _pump(self) -> None:
         if not self._batches:

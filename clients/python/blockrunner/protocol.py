@@ -1,5 +1,5 @@
 """
-Frames of the worker protocol, version 4 (docs/protocol.md; shared/protocol.ts holds the
+Frames of the worker protocol, version 5 (docs/protocol.md; shared/protocol.ts holds the
 manager's zod schemas): building the worker's frames and checking the manager's, field by field,
 as strictly as the manager checks ours, except that fields this worker does not know are
 ignored (a manager may add optional ones; docs/protocol.md, "Versions"). Change this file with
@@ -13,7 +13,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-PROTOCOL_VERSION = 4
+from .ranges import deltas_of
+
+PROTOCOL_VERSION = 5
 
 MAX_HEIGHT = 2**53 - 1
 MAX_ID = 2**53 - 1
@@ -109,7 +111,18 @@ ManagerFrame = Welcome | Dispatch | Cancel | Revert
 # Worker -> manager
 
 
-def hello(name: str, queues: list[str], capacity: int) -> dict[str, Any]:
+#: This worker reads dispatches as range deltas and sends its done heights as them: it says so in
+#: hello, and the height loop writes ``doneDeltas`` (docs/protocol.md, "Range deltas").
+SPEAKS_DELTAS = True
+
+
+def hello(
+    name: str, queues: list[str], capacity: int, deltas: bool = SPEAKS_DELTAS
+) -> dict[str, Any]:
+    """
+    ``deltas``: this worker reads dispatches as range deltas and writes its results' done heights
+    as them (docs/protocol.md, "Range deltas"); the manager then sends them to it.
+    """
     if not 1 <= len(name) <= MAX_NAME_LENGTH:
         raise ValueError(f"name must be 1 to {MAX_NAME_LENGTH} characters")
     if not 1 <= len(queues) <= MAX_QUEUES:
@@ -125,6 +138,7 @@ def hello(name: str, queues: list[str], capacity: int) -> dict[str, Any]:
         "name": name,
         "queues": list(queues),
         "capacity": capacity,
+        **({"deltas": True} if deltas else {}),
     }
 
 
@@ -134,13 +148,15 @@ def results(
     failed: list[dict[str, Any]],
     run_ms: float | None = None,
     hashes: list[dict[str, Any]] | None = None,
+    deltas: bool = False,
 ) -> dict[str, Any]:
-    frame: dict[str, Any] = {
-        "type": "results",
-        "lease": lease,
-        "done": done,
-        "failed": failed,
-    }
+    """``done``: sorted, disjoint ranges; sent as ``doneDeltas`` when ``deltas`` (said in hello)."""
+    frame: dict[str, Any] = {"type": "results", "lease": lease}
+    if deltas:
+        frame["doneDeltas"] = deltas_of(done)
+    else:
+        frame["done"] = done
+    frame["failed"] = failed
     if run_ms is not None:
         frame["runMs"] = round(run_ms, 3)
     if hashes:
@@ -246,11 +262,13 @@ def _welcome(data: dict[str, Any]) -> Welcome:
 
 def _dispatch(data: dict[str, Any]) -> Dispatch:
     # rangeSize is for range handlers, which this library does not run: accepted and ignored.
-    optional = {"attempts", "rangeSize", "lane"}
-    _keys(data, {"type", "lease", "queue", "ranges", *optional}, optional)
-    ranges = _ranges(data, "ranges")
+    optional = {"ranges", "deltas", "attempts", "rangeSize", "lane"}
+    _keys(data, {"type", "lease", "queue", *optional}, optional)
+    if ("ranges" in data) == ("deltas" in data):
+        raise BadFrame("ranges: expected ranges or deltas, exactly one")
+    ranges = _ranges(data, "ranges") if "ranges" in data else parse_deltas(data["deltas"], "deltas")
     if not ranges:
-        raise BadFrame("ranges: expected at least one range")
+        raise BadFrame(f"{'ranges' if 'ranges' in data else 'deltas'}: expected at least one range")
     if sum(end - start + 1 for start, end in ranges) > MAX_HEIGHTS_PER_FRAME:
         raise BadFrame(f"ranges: a dispatch holds at most {MAX_HEIGHTS_PER_FRAME} heights")
     attempts = data.get("attempts")
@@ -322,5 +340,35 @@ def _ranges(data: dict[str, Any], key: str) -> list[tuple[int, int]]:
         end = _height(item[1], f"{key}.{index}.1")
         if start > end:
             raise BadFrame(f"{key}.{index}: a range is [from, to] with from <= to")
+        ranges.append((start, end))
+    return ranges
+
+
+def parse_deltas(value: object, key: str) -> list[tuple[int, int]]:
+    """
+    Range deltas ``[from0, len0, gap1, len1, ...]`` as ranges, one per pair of numbers, touching
+    ones not joined (``attempts`` index them): docs/protocol.md, "Range deltas". Raises BadFrame
+    naming ``key``.
+    """
+    if not isinstance(value, list):
+        raise BadFrame(f"{key}: expected a list of range deltas")
+    if len(value) % 2:
+        raise BadFrame(f"{key}: range deltas come in pairs (start or gap, length)")
+    if len(value) // 2 > MAX_ITEMS_PER_FRAME:
+        raise BadFrame(f"{key}: at most {MAX_ITEMS_PER_FRAME} ranges")
+    ranges: list[tuple[int, int]] = []
+    end = -1
+    for index in range(0, len(value), 2):
+        step, length = value[index], value[index + 1]
+        if not _whole(step) or step < 0:
+            raise BadFrame(f"{key}.{index}: expected a whole number >= 0")
+        if not _whole(length) or length < 0:
+            raise BadFrame(f"{key}.{index + 1}: expected a whole number >= 0")
+        if index > 0 and step < 1:
+            raise BadFrame(f"{key}.{index}: a gap is at least 1")
+        start = int(step) if index == 0 else end + int(step)
+        end = start + int(length)
+        if end > MAX_HEIGHT:
+            raise BadFrame(f"{key}.{index + 1}: the ranges reach past height {MAX_HEIGHT}")
         ranges.append((start, end))
     return ranges

@@ -66,3 +66,17 @@ def contains(ranges: list[Range], height: int) -> bool:
 def count(ranges: Iterable[Range]) -> int:
     """How many heights the ranges cover (overlaps counted twice)."""
     return sum(end - start + 1 for start, end in ranges)
+
+
+def deltas_of(ranges: Iterable[Range] | Iterable[list[int]]) -> list[int]:
+    """
+    Sorted, disjoint ranges as range deltas ``[from0, len0, gap1, len1, ...]``
+    (docs/protocol.md, "Range deltas"): every other height costs ``2, 0``.
+    """
+    out: list[int] = []
+    end = -1
+    for start, stop in ranges:
+        out.append(start if end < 0 else start - end)
+        out.append(stop - start)
+        end = stop
+    return out

@@ -6,6 +6,7 @@ from typing import Any
 import _path  # noqa: F401
 
 from blockrunner import HandlerContext, RateLimitedError
+from blockrunner import protocol
 from blockrunner.height_loop import HeightLoop
 from blockrunner.protocol import Cancel, Dispatch
 
@@ -30,7 +31,12 @@ class Recorder:
         return [frame for frame in self.frames if frame["type"] == kind]
 
     def done(self) -> list[list[int]]:
-        return [r for frame in self.of("results") for r in frame["done"]]
+        return [r for frame in self.of("results") for r in done_of(frame)]
+
+
+def done_of(frame: dict[str, Any]) -> list[list[int]]:
+    """A results frame's done heights as [from, to] ranges; this worker sends range deltas."""
+    return [list(r) for r in protocol.parse_deltas(frame["doneDeltas"], "doneDeltas")]
 
 
 async def settle() -> None:
@@ -82,7 +88,7 @@ class HeightLoopTest(unittest.IsolatedAsyncioTestCase):
         self.assertEqual([h for h, _ in recorder.started], [*range(10), 20, 21])
         by_lease: dict[int, list[list[int]]] = {}
         for frame in recorder.of("results"):
-            by_lease.setdefault(frame["lease"], []).extend(frame["done"])
+            by_lease.setdefault(frame["lease"], []).extend(done_of(frame))
             self.assertEqual(frame["failed"], [])
             self.assertGreaterEqual(frame["runMs"], 0)
         self.assertEqual(

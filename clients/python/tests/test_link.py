@@ -15,7 +15,7 @@ from blockrunner.link import LinkError, open_link
 from blockrunner.protocol import Dispatch
 
 LOG = logging.getLogger("blockrunner.test")
-WELCOME = {"type": "welcome", "protocol": 4, "workerId": "w", "leaseMs": 1000, "heartbeatMs": 5000}
+WELCOME = {"type": "welcome", "protocol": 5, "workerId": "w", "leaseMs": 1000, "heartbeatMs": 5000}
 HELLO = protocol.hello("t", ["q"], 4)
 
 

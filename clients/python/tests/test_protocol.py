@@ -14,7 +14,7 @@ def frame(**fields: object) -> str:
 class ParseTest(unittest.TestCase):
     def test_welcome(self) -> None:
         parsed = protocol.parse_manager_frame(
-            frame(type="welcome", protocol=4, workerId="w", leaseMs=30000, heartbeatMs=15000)
+            frame(type="welcome", protocol=5, workerId="w", leaseMs=30000, heartbeatMs=15000)
         )
         self.assertEqual(parsed, Welcome("w", 30000, 15000))
 
@@ -27,6 +27,31 @@ class ParseTest(unittest.TestCase):
             frame(type="dispatch", lease=1, queue="q", ranges=[[0, 99_999]])
         )
         self.assertEqual(parsed, Dispatch(1, "q", [(0, 99_999)], None))
+
+    def test_dispatch_as_range_deltas(self) -> None:
+        parsed = protocol.parse_manager_frame(
+            frame(
+                type="dispatch", lease=4, queue="q", deltas=[10, 0, 2, 0, 1, 3], attempts=[2, 1, 1]
+            )
+        )
+        self.assertEqual(parsed, Dispatch(4, "q", [(10, 10), (12, 12), (13, 16)], [2, 1, 1]))
+        bad = {
+            "ranges: expected ranges or deltas, exactly one": {
+                "ranges": [[1, 1]],
+                "deltas": [1, 0],
+            },
+            "deltas: expected at least one range": {"deltas": []},
+            "deltas: range deltas come in pairs": {"deltas": [1, 0, 2]},
+            "deltas.2: a gap is at least 1": {"deltas": [1, 0, 0, 0]},
+            "deltas.0: expected a whole number": {"deltas": [-1, 0]},
+            "deltas.1: expected a whole number": {"deltas": [1, True]},
+            "deltas.1: the ranges reach past height": {"deltas": [2**53 - 1, 1]},
+            "deltas: expected a list": {"deltas": {"a": 1}},
+        }
+        for reason, fields in bad.items():
+            with self.subTest(reason), self.assertRaises(BadFrame) as raised:
+                protocol.parse_manager_frame(frame(type="dispatch", lease=1, queue="q", **fields))
+            self.assertIn(reason, raised.exception.reason)
 
     def test_dispatch_range_size_is_accepted_and_ignored(self) -> None:
         parsed = protocol.parse_manager_frame(
@@ -88,7 +113,7 @@ class ParseTest(unittest.TestCase):
                 type="dispatch", lease=1, queue="q", ranges=[[0, 1]], attempts=[1, 1]
             ),
             "queue names": frame(type="dispatch", lease=1, queue="Q!", ranges=[[0, 1]]),
-            "protocol: expected 4": frame(
+            "protocol: expected 5": frame(
                 type="welcome", protocol=2, workerId="w", leaseMs=1, heartbeatMs=1
             ),
         }
@@ -123,7 +148,14 @@ class BuildTest(unittest.TestCase):
     def test_hello_checks_its_limits(self) -> None:
         self.assertEqual(
             protocol.hello("w", ["eth"], 32),
-            {"type": "hello", "protocol": 4, "name": "w", "queues": ["eth"], "capacity": 32},
+            {
+                "type": "hello",
+                "protocol": 5,
+                "name": "w",
+                "queues": ["eth"],
+                "capacity": 32,
+                "deltas": True,
+            },
         )
         for args in (("", ["eth"], 1), ("w", [], 1), ("w", ["Bad"], 1), ("w", ["q"], 100_001)):
             with self.subTest(args), self.assertRaises(ValueError):
@@ -133,6 +165,10 @@ class BuildTest(unittest.TestCase):
         self.assertEqual(
             protocol.results(3, [[1, 2]], [], None, []),
             {"type": "results", "lease": 3, "done": [[1, 2]], "failed": []},
+        )
+        self.assertEqual(
+            protocol.results(3, [[1, 2], [4, 4], [6, 6]], [], None, [], deltas=True),
+            {"type": "results", "lease": 3, "doneDeltas": [1, 1, 2, 0, 2, 0], "failed": []},
         )
         self.assertEqual(protocol.results(3, [], [], 1.23456)["runMs"], 1.235)
 

@@ -360,6 +360,67 @@ describe('Dispatcher', () => {
     ]);
   });
 
+  it('sends a link that said deltas its dispatches as range deltas, attempts one per range', async () => {
+    const queue = queueOf('q', [
+      [0, 0],
+      [2, 2],
+      [4, 9],
+    ]);
+    const d = start([queue]);
+    const a = new FakeLink('a', ['q'], 3);
+    a.deltas = true;
+    d.connect(a);
+    const first = a.lastDispatch();
+    expect(first).toEqual({
+      type: 'dispatch',
+      lease: first.lease,
+      queue: 'q',
+      deltas: [0, 0, 2, 0, 2, 0],
+    });
+    // doneDeltas take the heights out of the lease as pairs do.
+    const failed = [{ height: 2, error: 'boom' }];
+    d.onResults(a, { type: 'results', lease: first.lease, doneDeltas: [0, 0], failed });
+    expect(a.held).toBe(1);
+    await nextTurn();
+    const second = a.lastDispatch();
+    expect(second).toMatchObject({ deltas: [5, 1] });
+    now = queue.history.get(2)?.nextAttemptAt ?? Number.NaN;
+    d.onResults(a, { type: 'results', lease: second.lease, doneDeltas: [5, 1], failed: [] });
+    d.onResults(a, { type: 'results', lease: first.lease, doneDeltas: [4, 0], failed: [] });
+    await nextTurn();
+    // The due retry of 2 comes first and still ascends: deltas, with its attempt number.
+    expect(a.lastDispatch()).toMatchObject({ deltas: [2, 0, 5, 1], attempts: [2, 1] });
+    expect(a.lastDispatch().ranges).toBeUndefined();
+    expect(writer.forQueue('q').done.toJSON()).toEqual([
+      [0, 0],
+      [4, 6],
+    ]);
+  });
+
+  it('sends pairs to a link that said deltas when a due retry comes before lower heights', () => {
+    const queue = queueOf('q', [[0, 4]]);
+    const d = start([queue]);
+    const b = new FakeLink('b', ['q'], 2);
+    const a = new FakeLink('a', ['q'], 3);
+    a.deltas = true;
+    d.connect(b);
+    d.connect(a);
+    const lease = a.lastDispatch();
+    expect(lease.deltas).toEqual([2, 2]);
+    const failed = [{ height: 2, error: 'boom' }];
+    d.onResults(a, { type: 'results', lease: lease.lease, doneDeltas: [3, 1], failed });
+    now = queue.history.get(2)?.nextAttemptAt ?? Number.NaN;
+    d.disconnect(b);
+    expect(a.lastDispatch()).toMatchObject({
+      ranges: [
+        [2, 2],
+        [0, 1],
+      ],
+      attempts: [2, 1],
+    });
+    expect(a.lastDispatch().deltas).toBeUndefined();
+  });
+
   it('gives every height of a disconnected link back with no attempt counted, to another link', () => {
     const queue = queueOf('q', [[0, 2]]);
     const d = start([queue]);
@@ -672,7 +733,7 @@ describe('Dispatcher', () => {
     // A small link has no reserve.
     const b = new FakeLink('b', ['q'], 255);
     d.connect(b);
-    expect(b.dispatches().map((frame) => heightsIn(frame.ranges))).toEqual([2, 253]);
+    expect(b.dispatches().map((frame) => heightsIn(frame.ranges ?? []))).toEqual([2, 253]);
   });
 
   it('puts due retries with the tip-lane lease, and a tip lease alone when it fills the slots', async () => {

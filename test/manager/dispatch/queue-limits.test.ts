@@ -48,7 +48,7 @@ function start(queues: QueueState[], settings: Record<string, Partial<QueueSetti
 
 const leasedBy = (link: FakeLink) =>
   link.dispatches().reduce((sum, frame) => {
-    for (const [from, to] of frame.ranges) sum += to - from + 1;
+    for (const [from, to] of frame.ranges ?? []) sum += to - from + 1;
     return sum;
   }, 0);
 
@@ -105,7 +105,10 @@ describe('queue settings in the dispatcher', () => {
       links
         .flatMap((link) => link.dispatches())
         .filter((frame) => frame.queue === queue)
-        .reduce((sum, frame) => sum + frame.ranges.reduce((n, [a, b]) => n + b - a + 1, 0), 0);
+        .reduce(
+          (sum, frame) => sum + (frame.ranges ?? []).reduce((n, [a, b]) => n + b - a + 1, 0),
+          0,
+        );
     // Ten simulated seconds: each within its own budget and near it, neither starved.
     expect(handedOut('fast')).toBeGreaterThanOrEqual(910);
     expect(handedOut('fast')).toBeLessThanOrEqual(1_010);
