@@ -110,6 +110,8 @@ describe('startWorker options', () => {
       name: 'in-process',
       queues: ['eth', 'btc'],
       capacity: 8,
+      // It reads and writes range deltas (docs/protocol.md, "Range deltas").
+      deltas: true,
     });
     expect(connection.request.headers.authorization).toBe('Bearer s3cret');
     // Every line goes through the given logger, naming the worker.
