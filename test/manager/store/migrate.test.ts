@@ -77,3 +77,22 @@ it('gives its client back to the pool without the error listener it added', asyn
   expect(again.listenerCount('error')).toBe(before);
   again.release();
 });
+
+it('compresses queue_chunks sets with lz4 where the server has it, and keeps pglz where not', async () => {
+  const pool = newPool();
+  await migrate(pool);
+  const lz4 = await pool.query('CREATE TEMP TABLE lz4_probe (x text COMPRESSION lz4)').then(
+    () => true,
+    () => false,
+  );
+  const { rows } = await pool.query<{ attname: string; attcompression: string }>(
+    `SELECT attname, attcompression FROM pg_attribute
+     WHERE attrelid = 'queue_chunks'::regclass AND attname IN ('enqueued', 'done') ORDER BY attname`,
+  );
+  // 'l' is lz4; '' is the server's default_toast_compression (pglz unless configured).
+  const method = lz4 ? 'l' : '';
+  expect(rows).toEqual([
+    { attname: 'done', attcompression: method },
+    { attname: 'enqueued', attcompression: method },
+  ]);
+});
