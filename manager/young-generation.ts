@@ -19,9 +19,9 @@ export const MAX_SEMI_SPACE_MB = 16;
 /** V8's default growth factor of the young generation. */
 const DEFAULT_GROWTH_FACTOR = 2;
 
-/** Starts the cap; the returned function stops it and restores V8's growth. */
-export function capYoungGeneration(maxSemiSpaceMb = MAX_SEMI_SPACE_MB): () => void {
-  if (nodeFlagsSet(['--max-semi-space-size', '--semi-space-growth-factor'])) return () => {};
+/** Starts the cap, for the life of the process. */
+export function capYoungGeneration(maxSemiSpaceMb = MAX_SEMI_SPACE_MB): void {
+  if (nodeFlagsSet(['--max-semi-space-size', '--semi-space-growth-factor'])) return;
   // The new space holds two semi-spaces.
   const limit = 2 * maxSemiSpaceMb * 1024 * 1024;
   let frozen = false;
@@ -37,10 +37,6 @@ export function capYoungGeneration(maxSemiSpaceMb = MAX_SEMI_SPACE_MB): () => vo
   });
   observer.observe({ entryTypes: ['gc'] });
   check();
-  return () => {
-    observer.disconnect();
-    if (frozen) v8.setFlagsFromString(`--semi-space-growth-factor=${DEFAULT_GROWTH_FACTOR}`);
-  };
 }
 
 /** The young generation's size in bytes (both semi-spaces). */

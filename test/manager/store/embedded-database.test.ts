@@ -66,6 +66,12 @@ it('migrates, fences commits on the leader lock, and keeps data across a restart
   const pool = new pg.Pool({ connectionString: database.url, max: EMBEDDED_POOL_SIZE });
   clients.push(pool);
   await migrate(pool, log);
+  // PGlite is built without lz4: migration 006 leaves queue_chunks on the default method.
+  const compression = await pool.query<{ attcompression: string }>(
+    `SELECT attcompression FROM pg_attribute
+     WHERE attrelid = 'queue_chunks'::regclass AND attname IN ('enqueued', 'done')`,
+  );
+  expect(compression.rows).toEqual([{ attcompression: '' }, { attcompression: '' }]);
   const leader = await connect(database.url);
   const { rows } = await leader.query<{ locked: boolean; pid: number }>(
     'SELECT pg_try_advisory_lock($1::bigint) AS locked, pg_backend_pid() AS pid',
