@@ -4,7 +4,7 @@
  * `[from_i, from_i + len_i]` with `from_i = to_(i-1) + gap_i`, gap >= 1 (ascending, disjoint).
  * Every other height costs `2,0,` instead of `[1234567,1234567],`, and a flat array of numbers
  * is cheaper to parse, check and build than a list of pairs. Decoding goes straight into the
- * flat layout RangeSet keeps (range-flat.ts); encoding reads a set's ranges or a take's pairs.
+ * flat layout RangeSet keeps (range-flat.ts); encoding reads a set's ranges or a take's flat ranges.
  */
 import { RangeSet } from './range-set.js';
 
@@ -91,21 +91,19 @@ export function pairsOfDeltas(deltas: readonly number[]): [number, number][] {
 }
 
 /**
- * Ranges as deltas, one entry pair per range in the same order, or undefined when they are not
- * ascending and disjoint (a take with due retries first): those travel as pairs.
+ * Ranges given flat, `[from0, to0, from1, to1, ...]` (a take's), as deltas, one entry pair per
+ * range in the same order; undefined when they are not ascending and disjoint (a take with due
+ * retries first): those travel as pairs.
  */
-export function deltasOfPairs(
-  ranges: readonly (readonly [number, number])[],
-): number[] | undefined {
-  const out = new Array<number>(2 * ranges.length);
+export function deltasOfFlat(flat: readonly number[]): number[] | undefined {
+  const out = new Array<number>(flat.length);
   let to = -1;
-  for (let i = 0; i < ranges.length; i++) {
-    const range = ranges[i] as readonly [number, number];
-    const from = range[0];
+  for (let i = 0; i < flat.length; i += 2) {
+    const from = flat[i] as number;
     if (from <= to) return undefined;
-    out[2 * i] = i === 0 ? from : from - to;
-    out[2 * i + 1] = range[1] - from;
-    to = range[1];
+    out[i] = i === 0 ? from : from - to;
+    to = flat[i + 1] as number;
+    out[i + 1] = to - from;
   }
   return out;
 }

@@ -32,13 +32,24 @@ export function checkCount(n: number): void {
   }
 }
 
+/**
+ * Appends one range's two numbers to a flat array. Two one-argument pushes, not `push(from,
+ * to)`: Node 24's optimizing compiler inlines only the first, and a call with two arguments
+ * took about three times as long in a take of 2,048 ranges (docs/performance.md, "Sparse
+ * queues").
+ */
+export function pushRange(out: number[], from: number, to: number): void {
+  out.push(from);
+  out.push(to);
+}
+
 /** Appends [from, to] to a normalized flat array, merging with its last range when they touch. */
 export function append(out: number[], from: number, to: number): void {
   const last = out.length - 1;
   if (last > 0 && from <= (out[last] as number) + 1) {
     if (to > (out[last] as number)) out[last] = to;
   } else {
-    out.push(from, to);
+    pushRange(out, from, to);
   }
 }
 
@@ -59,6 +70,24 @@ export function heightsOfBlocks(blocks: number[][]): number {
   let n = 0;
   for (const block of blocks) n += heightsOf(block);
   return n;
+}
+
+/**
+ * Whether a flat array `[from0, to0, ...]` of checked ranges is normalized: ascending, and each
+ * range at least one height clear of the one before (touching ranges would be one).
+ */
+export function isNormalized(flat: readonly number[]): boolean {
+  for (let i = 2; i < flat.length; i += 2)
+    if ((flat[i] as number) <= (flat[i - 1] as number) + 1) return false;
+  return true;
+}
+
+/** A flat array's ranges as `[from, to]` pairs, in its order. */
+export function pairsOfFlat(flat: readonly number[]): [number, number][] {
+  const pairs = new Array<[number, number]>(flat.length / 2);
+  for (let i = 0; i < flat.length; i += 2)
+    pairs[i / 2] = [flat[i] as number, flat[i + 1] as number];
+  return pairs;
 }
 
 /** The heights a normalized flat array holds. */
@@ -85,15 +114,15 @@ export function subtractInto(
   while (k < src.length && (src[k] as number) <= a1) {
     const b0 = src[k] as number;
     const b1 = src[k + 1] as number;
-    if (b0 > from) out.push(from, b0 - 1);
+    if (b0 > from) pushRange(out, from, b0 - 1);
     const cut0 = Math.max(from, b0);
     const cut1 = Math.min(a1, b1);
-    if (removed && cut0 <= cut1) removed.push(cut0, cut1);
+    if (removed && cut0 <= cut1) pushRange(removed, cut0, cut1);
     from = Math.max(from, b1 + 1);
     if (b1 > a1) return k; // reaches into the next range of the set
     k += 2;
   }
-  if (from <= a1) out.push(from, a1);
+  if (from <= a1) pushRange(out, from, a1);
   return k;
 }
 

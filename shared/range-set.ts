@@ -23,8 +23,11 @@ import {
   firstEndingAtOrAfter,
   heightsOf,
   heightsOfBlocks,
+  isNormalized,
   PER_RANGE_MAX,
+  pairsOfFlat,
   pushCut,
+  pushRange,
   subtractInto,
 } from './range-flat.js';
 
@@ -125,7 +128,7 @@ export class RangeSet {
         set.blocks.push(block);
         block = [];
       }
-      block.push(height, height);
+      pushRange(block, height, height);
       set.ranges_++;
     }
     if (block.length > 0) set.blocks.push(block);
@@ -150,6 +153,17 @@ export class RangeSet {
     set.total = total;
     set.ranges_ = flat.length / 2;
     return set;
+  }
+
+  /**
+   * The set of the ranges of a flat array `[from0, to0, ...]` in any order. One already sorted,
+   * disjoint and non-adjacent (a take's) becomes the set's storage without a copy, so the
+   * caller must not change it afterwards; any other is sorted and merged as from() does.
+   */
+  static fromFlat(flat: number[]): RangeSet {
+    for (let i = 0; i < flat.length; i += 2) checkRange(flat[i] as number, flat[i + 1] as number);
+    if (isNormalized(flat)) return RangeSet.fromNormalized(flat);
+    return RangeSet.from(pairsOfFlat(flat));
   }
 
   /** How many heights the set holds, in O(1). */
@@ -238,8 +252,8 @@ export class RangeSet {
     }
     if (firstFrom === undefined) return 0;
     const items: number[] = [];
-    if (firstFrom < from) items.push(firstFrom, from - 1);
-    if (lastTo > to) items.push(to + 1, lastTo);
+    if (firstFrom < from) pushRange(items, firstFrom, from - 1);
+    if (lastTo > to) pushRange(items, to + 1, lastTo);
     this.replace(p, q, items);
     this.total -= removed;
     return removed;
@@ -302,7 +316,7 @@ export class RangeSet {
     if (other.isEmpty || this.isEmpty) return new RangeSet();
     if (other.rangeCount <= PER_RANGE_MAX) {
       other.forEachRange((from, to) => {
-        this.forEachRangeWithin(from, to, (a, b) => removed.push(a, b));
+        this.forEachRangeWithin(from, to, (a, b) => pushRange(removed, a, b));
         this.remove(from, to);
       });
     } else {
@@ -356,7 +370,7 @@ export class RangeSet {
     while (!x.done && !y.done) {
       const lo = Math.max(x.value[0], y.value[0]);
       const hi = Math.min(x.value[1], y.value[1]);
-      if (lo <= hi) out.push(lo, hi);
+      if (lo <= hi) pushRange(out, lo, hi);
       if (x.value[1] < y.value[1]) x = a.next();
       else y = b.next();
     }
@@ -380,35 +394,50 @@ export class RangeSet {
    * ascending order: O(ranges taken), whatever the number of heights.
    */
   take(n: number): [number, number][] {
+    const flat: number[] = [];
+    this.takeInto(n, flat);
+    return pairsOfFlat(flat);
+  }
+
+  /**
+   * take() into the flat layout the set keeps: appends the ranges removed to `out` as
+   * `[from0, to0, from1, to1, ...]` (one entry pair per range, none merged with what `out`
+   * held) and returns how many heights they hold. The dispatcher's form: a sparse lease is
+   * thousands of one-height ranges, and a pair each would be thousands of allocations.
+   */
+  takeInto(n: number, out: number[]): number {
     checkCount(n);
-    const out: [number, number][] = [];
-    let left = Math.min(n, this.total);
-    this.total -= left;
+    const taken = Math.min(n, this.total);
+    let left = taken;
+    this.total -= taken;
+    let b = 0; // blocks emptied, dropped at the end in one splice
     while (left > 0) {
-      const block = this.blocks[0] as number[];
+      const block = this.blocks[b] as number[];
       let i = 0;
       while (left > 0 && i < block.length) {
         const from = block[i] as number;
         const to = block[i + 1] as number;
         if (to - from + 1 <= left) {
-          out.push([from, to]);
+          pushRange(out, from, to);
           left -= to - from + 1;
           i += 2;
         } else {
-          out.push([from, from + left - 1]);
+          pushRange(out, from, from + left - 1);
           block[i] = from + left;
           left = 0;
         }
       }
       this.ranges_ -= i / 2;
-      if (i === block.length) {
-        this.blocks.shift();
-        this.ends.shift();
-      } else if (i > 0) {
-        block.splice(0, i);
-      }
+      if (i === block.length) b++;
+      else if (i > 0) block.splice(0, i);
     }
-    return out;
+    // One splice, not a shift per block: shifting a long list of blocks moves all of it each
+    // time, and a sparse lease empties a block per 128 heights.
+    if (b > 0) {
+      this.blocks.splice(0, b);
+      this.ends.splice(0, b);
+    }
+    return taken;
   }
 
   /** Removes every height. */
@@ -474,12 +503,12 @@ export class RangeSet {
           to = z; // nothing of this set between the two ranges: one range of the cover
           return;
         }
-        out.push(from, to);
+        pushRange(out, from, to);
       }
       from = a;
       to = z;
     });
-    out.push(from, to);
+    pushRange(out, from, to);
     return RangeSet.fromNormalized(out);
   }
 
@@ -560,15 +589,15 @@ export class RangeSet {
       for (; i < block.length; i += 2) {
         const a = block[i] as number;
         if (a > to) {
-          if (at <= to) out.push(at, to);
+          if (at <= to) pushRange(out, at, to);
           return;
         }
-        if (a > at) out.push(at, a - 1);
+        if (a > at) pushRange(out, at, a - 1);
         at = (block[i + 1] as number) + 1;
         if (at > to) return;
       }
     }
-    if (at <= to) out.push(at, to);
+    if (at <= to) pushRange(out, at, to);
   }
 
   /** The first range whose end is >= x; {b: blocks.length, i: 0} if none. */
@@ -624,7 +653,7 @@ export class RangeSet {
       this.blocks.push([from, to]);
       this.ends.push(to);
     } else {
-      last.push(from, to);
+      pushRange(last, from, to);
       this.ends[this.ends.length - 1] = to;
     }
     this.ranges_++;
@@ -803,7 +832,7 @@ export class RangeSet {
         if (from > to) break;
         k += 2;
       }
-      if (from <= to) out.push(from, to);
+      if (from <= to) pushRange(out, from, to);
       j = k;
     }
     return out;

@@ -10,13 +10,13 @@ import {
   type BlockReport,
   type DispatchFrame,
   doneOf,
-  type HeightRange,
   heightsIn,
   type ManagerFrame,
   type ReleaseFrame,
   type ResultsFrame,
 } from '../../shared/protocol.js';
-import { deltasOfPairs, heightsInDeltas } from '../../shared/range-codec.js';
+import { deltasOfFlat, heightsInDeltas } from '../../shared/range-codec.js';
+import { pairsOfFlat } from '../../shared/range-flat.js';
 import { RangeSet } from '../../shared/range-set.js';
 import { SettingsTable } from '../queue/queue-settings.js';
 import type { QueueState } from '../queue/queue-state.js';
@@ -98,21 +98,21 @@ function tipReserveOf(capacity: number): number {
 }
 
 /**
- * Where the tip lane's part of a take ends: after its due retries (attempt 2 and up, always
- * first) and the ranges holding the `tipHeights` heights taken from the tip lane, which follow
- * them. 0 when it took none.
+ * Where the tip lane's part of a take ends, as an index of its ranges: after its due retries
+ * (attempt 2 and up, always first) and the ranges holding the `tipHeights` heights taken from
+ * the tip lane, which follow them. 0 when it took none. `flat` is the take's ranges, flat.
  */
 function tipLaneEnd(
-  ranges: readonly HeightRange[],
+  flat: readonly number[],
   attempts: readonly number[] | null,
   tipHeights: number,
 ): number {
   if (tipHeights <= 0) return 0;
+  const ranges = flat.length / 2;
   let end = 0;
-  while (end < ranges.length && (attempts?.[end] ?? 1) > 1) end++;
-  for (let left = tipHeights; left > 0 && end < ranges.length; end++) {
-    const [from, to] = ranges[end] as HeightRange;
-    left -= to - from + 1;
+  while (end < ranges && (attempts?.[end] ?? 1) > 1) end++;
+  for (let left = tipHeights; left > 0 && end < ranges; end++) {
+    left -= (flat[2 * end + 1] as number) - (flat[2 * end] as number) + 1;
   }
   return end;
 }
@@ -201,7 +201,7 @@ export class Dispatcher {
     // The refusal first: the calls that follow count at the size the worker fell back to.
     if (frame.rangeSize !== undefined) this.settings.rangeRefused(queue.name, frame.rangeSize);
     if (done.count > 0) {
-      const calls = this.callsIn(queue.name, done.ranges(), done.count);
+      const calls = this.callsIn(queue.name, done.count, (visit) => done.forEachRange(visit));
       this.settings.throttleFor(queue.name).succeeded(calls);
       this.settings.rangeCallsSucceeded(queue.name, calls);
     }
@@ -374,11 +374,11 @@ export class Dispatcher {
       const backfillRoom = free - tipReserveOf(link.capacity);
       const limit = this.withinLimits(queue, Math.max(backfillRoom, Math.min(free, tipWaiting)));
       if (limit <= 0) continue;
-      const { ranges, attempts, count } = queue.take(limit, now);
+      const { flat, attempts, count } = queue.take(limit, now);
       if (count === 0) continue;
       // Every queue counts its calls: a rate-limited answer backs off from what went out.
       const throttle = this.settings.throttleFor(name);
-      throttle.spend(this.callsIn(name, ranges, count));
+      throttle.spend(this.callsIn(name, count, (visit) => forEachFlat(flat, visit)));
       if (throttle.effectiveRate !== null || this.settings.get(name).maxInFlight !== null) {
         // The next wake starts at the next link, so a bounded queue's calls spread over links.
         this.rotation++;
@@ -389,32 +389,37 @@ export class Dispatcher {
       if (attempts) this.armRetryTimer();
       // Tip-lane heights (with the due retries before them) go under a lease of their own,
       // which the worker starts before the backfill it buffered (docs/protocol.md, "Lanes").
-      const tipEnd = tipLaneEnd(ranges, attempts, tipWaiting - queue.tipPending.count);
-      if (tipEnd > 0) this.grant(link, queue, ranges.slice(0, tipEnd), attempts, 'tip');
-      if (tipEnd < ranges.length) this.grant(link, queue, ranges.slice(tipEnd), attempts);
+      const tipEnd = 2 * tipLaneEnd(flat, attempts, tipWaiting - queue.tipPending.count);
+      if (tipEnd > 0) this.grant(link, queue, flat.slice(0, tipEnd), attempts, 'tip');
+      if (tipEnd < flat.length) {
+        this.grant(link, queue, tipEnd === 0 ? flat : flat.slice(tipEnd), attempts);
+      }
     }
   }
 
-  /** Leases `ranges` to `link` and sends their dispatch; `attempts` is per range of the take. */
+  /**
+   * Leases the ranges of `flat` (`[from0, to0, ...]`, which the lease's set keeps) to `link`
+   * and sends their dispatch; `attempts` is per range of the take.
+   */
   private grant(
     link: WorkerLink,
     queue: QueueState,
-    ranges: HeightRange[],
+    flat: number[],
     attempts: number[] | null,
     lane?: 'tip',
   ): void {
-    const lease = this.leases.grant(queue, link, RangeSet.from(ranges));
+    const lease = this.leases.grant(queue, link, RangeSet.fromFlat(flat));
     // Deltas when the worker reads them and the ranges ascend (a take's retries come first).
-    const deltas = link.deltas ? deltasOfPairs(ranges) : undefined;
+    const deltas = link.deltas ? deltasOfFlat(flat) : undefined;
     const frame: DispatchFrame = deltas
       ? { type: 'dispatch', lease: lease.id, queue: queue.name, deltas }
-      : { type: 'dispatch', lease: lease.id, queue: queue.name, ranges };
+      : { type: 'dispatch', lease: lease.id, queue: queue.name, ranges: pairsOfFlat(flat) };
+    const ranges = flat.length / 2;
     // Range handlers cut the lease into calls of this many heights (docs/protocol.md).
     const rangeSize = this.settings.effectiveRangeSize(queue.name);
     if (rangeSize > 1) frame.rangeSize = rangeSize;
     // The take's retries come first: a tip part holds them all, a backfill part after it none.
-    const own =
-      attempts && (lane ? attempts.slice(0, ranges.length) : attempts.slice(-ranges.length));
+    const own = attempts && (lane ? attempts.slice(0, ranges) : attempts.slice(-ranges));
     if (own?.some((attempt) => attempt > 1)) frame.attempts = own;
     if (lane) frame.lane = lane;
     link.send(frame);
@@ -439,18 +444,20 @@ export class Dispatcher {
   }
 
   /**
-   * Handler calls for these ranges (`count` heights): one per height, or one per effective range
-   * size heights. Per-height queues, nearly all of them, never walk the ranges.
+   * Handler calls for `count` heights whose ranges `eachRange` visits: one per height, or one
+   * per effective range size heights. Per-height queues, nearly all of them, never walk them.
    */
   private callsIn(
     queue: string,
-    ranges: Iterable<readonly [number, number]>,
     count: number,
+    eachRange: (visit: (from: number, to: number) => void) => void,
   ): number {
     const rangeSize = this.settings.effectiveRangeSize(queue);
     if (rangeSize === 1) return count;
     let calls = 0;
-    for (const [from, to] of ranges) calls += Math.ceil((to - from + 1) / rangeSize);
+    eachRange((from, to) => {
+      calls += Math.ceil((to - from + 1) / rangeSize);
+    });
     return calls;
   }
 
@@ -528,4 +535,9 @@ export class Dispatcher {
       this.wake();
     }, due - now);
   }
+}
+
+/** Calls `visit` with each range of a flat array `[from0, to0, ...]`, in its order. */
+function forEachFlat(flat: readonly number[], visit: (from: number, to: number) => void): void {
+  for (let i = 0; i < flat.length; i += 2) visit(flat[i] as number, flat[i + 1] as number);
 }

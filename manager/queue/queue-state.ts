@@ -7,6 +7,7 @@
  */
 import { Heap } from 'heap-js';
 import type { QueueSummary } from '../../shared/api-schemas.js';
+import { pushRange } from '../../shared/range-flat.js';
 import { RangeSet } from '../../shared/range-set.js';
 import { RateMeter } from './rate-meter.js';
 
@@ -50,8 +51,14 @@ export interface Gap {
   state: GapState;
 }
 
+/**
+ * Heights taken to lease. `flat` holds their ranges as `[from0, to0, from1, to1, ...]`, the
+ * layout RangeSet keeps and the dispatch's deltas are made from, with no pair allocated per
+ * range (a sparse lease is thousands of one-height ranges).
+ */
 export interface Taken {
-  ranges: [number, number][];
+  flat: number[];
+  /** Each range's attempt number (index i for the range at flat[2i]); null when all are 1. */
   attempts: number[] | null;
   count: number;
 }
@@ -111,13 +118,12 @@ export class QueueState {
    * height taken is a first attempt. `count` is the number of heights taken.
    */
   take(limit: number, now: number): Taken {
-    const taken: Taken = { ranges: [], attempts: null, count: 0 };
+    const taken: Taken = { flat: [], attempts: null, count: 0 };
     if (this.pausedReason !== undefined) return taken;
     if (this.held) {
       // Held for a reorganisation: only a probed height, as a first attempt.
       for (const [from, to] of this.held.only?.ranges() ?? [])
         this.takePending(taken, limit, from, to);
-      this.leaseTaken(taken, 0);
       return taken;
     }
     while (taken.count < limit) {
@@ -128,31 +134,21 @@ export class QueueState {
       if (!this.isWaitingRetry(next, record)) continue;
       this.retryingCount--;
       taken.attempts ??= [];
-      taken.ranges.push([next.height, next.height]);
+      pushRange(taken.flat, next.height, next.height);
       taken.attempts.push(record.attempts + 1);
       this.leased.add(next.height);
       taken.count++;
     }
     const ceiling = this.ceiling ?? Number.MAX_SAFE_INTEGER;
-    const first = taken.ranges.length;
     this.takePending(taken, limit, 0, ceiling, this.tipPending);
     this.takePending(taken, limit, 0, ceiling);
-    this.leaseTaken(taken, first);
     return taken;
   }
 
   /**
-   * The ranges takePending added to `taken` from index `first` on go into `leased` as one set
-   * (one walk), not range by range: a sparse lease is thousands of one-height ranges.
-   */
-  private leaseTaken(taken: Taken, first: number): void {
-    if (taken.ranges.length > first) this.leased.addSet(RangeSet.from(taken.ranges.slice(first)));
-  }
-
-  /**
    * Takes the lowest heights of `lane` (all pending, or the tip lane's) within [from, to] until
-   * `taken` holds `limit` heights; leaseTaken() then puts them in `leased`. Per range, never
-   * per height: a backfill lease is one range.
+   * `taken` holds `limit` heights, and puts them in `leased` as one set (one walk, not range by
+   * range). Per range, never per height: a backfill lease is one range.
    */
   private takePending(
     taken: Taken,
@@ -163,18 +159,21 @@ export class QueueState {
   ): void {
     const wanted = limit - taken.count;
     if (wanted <= 0 || to < from || lane.isEmpty) return;
-    const picked =
+    const { flat } = taken;
+    const start = flat.length;
+    taken.count +=
       from === 0 && to === Number.MAX_SAFE_INTEGER
-        ? lane.take(wanted)
-        : lowestWithin(lane, wanted, from, to);
-    for (const range of picked) {
-      const [a, b] = range;
-      if (lane !== this.pending) this.pending.remove(a, b);
-      if (lane !== this.tipPending && !this.tipPending.isEmpty) this.tipPending.remove(a, b);
-      taken.ranges.push(range);
-      taken.attempts?.push(1);
-      taken.count += b - a + 1;
+        ? lane.takeInto(wanted, flat)
+        : takeLowestWithin(lane, wanted, from, to, flat);
+    if (flat.length === start) return;
+    const otherLane = lane === this.pending ? this.tipPending : this.pending;
+    if (!otherLane.isEmpty) {
+      for (let i = start; i < flat.length; i += 2)
+        otherLane.remove(flat[i] as number, flat[i + 1] as number);
     }
+    if (taken.attempts) for (let i = start; i < flat.length; i += 2) taken.attempts.push(1);
+    // Ranges taken from one set are ascending and apart: they are a set as they lie.
+    this.leased.addSet(RangeSet.fromNormalized(flat.slice(start)));
   }
 
   /** Stops dispatch while a reorganisation is handled; `only` lets those heights through. */
@@ -501,16 +500,25 @@ export class QueueState {
   }
 }
 
-/** The lowest `limit` heights of `set` within [from, to], removed from it. */
-function lowestWithin(set: RangeSet, limit: number, from: number, to: number): [number, number][] {
-  const taken: [number, number][] = [];
+/**
+ * Removes the lowest `limit` heights of `set` within [from, to] and appends them to `out` as
+ * flat ranges; returns how many.
+ */
+function takeLowestWithin(
+  set: RangeSet,
+  limit: number,
+  from: number,
+  to: number,
+  out: number[],
+): number {
+  const start = out.length;
   let left = limit;
   for (const [a, b] of set.rangesWithin(from, to)) {
     const end = Math.min(b, a + left - 1);
-    taken.push([a, end]);
+    pushRange(out, a, end);
     left -= end - a + 1;
     if (left === 0) break;
   }
-  for (const [a, b] of taken) set.remove(a, b);
-  return taken;
+  for (let i = start; i < out.length; i += 2) set.remove(out[i] as number, out[i + 1] as number);
+  return limit - left;
 }

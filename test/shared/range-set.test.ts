@@ -135,6 +135,44 @@ describe('RangeSet basics', () => {
     expect(set.toString()).toBe('{3}');
   });
 
+  it('takeInto appends what it takes to a flat list, one entry pair per range, and counts it', () => {
+    const set = RangeSet.ofHeights([1, 3, 4, 5, 9, 11]);
+    const out = [100, 100];
+    expect(set.takeInto(4, out)).toBe(4);
+    expect(out).toEqual([100, 100, 1, 1, 3, 5]);
+    expect(set.toString()).toBe('{9, 11}');
+    expect(set.takeInto(1, out)).toBe(1);
+    expect(out.slice(6)).toEqual([9, 9]);
+    expect(set.takeInto(5, out)).toBe(1);
+    expect(set.takeInto(5, out)).toBe(0);
+    expect(out.slice(8)).toEqual([11, 11]);
+    expect(set.isEmpty).toBe(true);
+    // Across blocks: 400 isolated heights are four blocks.
+    const many = RangeSet.ofHeights(Array.from({ length: 400 }, (_, i) => 2 * i));
+    const flat: number[] = [];
+    expect(many.takeInto(250, flat)).toBe(250);
+    expect(flat.length).toBe(500);
+    expect(flat.slice(-2)).toEqual([498, 498]);
+    expect(many.count).toBe(150);
+    expect(many.min()).toBe(500);
+  });
+
+  it('fromFlat keeps a normalized flat list as it lies and sorts any other', () => {
+    const flat = [1, 2, 5, 5, 9, 12];
+    const set = RangeSet.fromFlat(flat);
+    expect(set.toJSON()).toEqual([
+      [1, 2],
+      [5, 5],
+      [9, 12],
+    ]);
+    expect(set.count).toBe(7);
+    // Out of order, touching and overlapping: merged as from() merges pairs.
+    expect(RangeSet.fromFlat([9, 9, 1, 2, 3, 4, 4, 6]).toString()).toBe('{1..6, 9}');
+    expect(RangeSet.fromFlat([]).isEmpty).toBe(true);
+    expect(() => RangeSet.fromFlat([5, 4])).toThrow(RangeError);
+    expect(() => RangeSet.fromFlat([-1, 4])).toThrow(RangeError);
+  });
+
   it('first returns the lowest heights without removing them', () => {
     const set = RangeSet.from([
       [0, 2],

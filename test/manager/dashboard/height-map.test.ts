@@ -9,6 +9,7 @@ import {
 } from '../../../manager/dashboard/height-map.js';
 import { type AttemptRecord, QueueState } from '../../../manager/queue/queue-state.js';
 import { RangeSet } from '../../../shared/range-set.js';
+import { rangesOf } from '../../helpers/taken.js';
 
 const backoff = () => 1_000;
 const MAX_ATTEMPTS = 2;
@@ -47,7 +48,7 @@ function mixedQueue(): QueueState {
     ]),
     false,
   );
-  expect(queue.take(40, 0).ranges).toEqual([[0, 39]]);
+  expect(rangesOf(queue.take(40, 0))).toEqual([[0, 39]]);
   queue.succeed(0, 19);
   queue.committed(RangeSet.from([[0, 14]])); // 0..14 done, 15..19 committing
   for (const h of [25, 26, 27]) queue.fail(h, 'boom', 0, MAX_ATTEMPTS, backoff); // retrying

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { QueueState } from '../../../manager/queue/queue-state.js';
 import { RangeSet } from '../../../shared/range-set.js';
+import { pairsView, rangesOf } from '../../helpers/taken.js';
 
 const NOW = 1_700_000_000_000;
 const backoff = () => 1_000;
@@ -24,7 +25,7 @@ describe('QueueState lanes', () => {
     expect(outcome).toMatchObject({ added: 3, skipped: 0 });
     expect(queue.tip.toJSON()).toEqual([[200, 202]]);
     expect(queue.tipPending.toJSON()).toEqual([[200, 202]]);
-    expect(queue.take(5, NOW)).toEqual({
+    expect(pairsView(queue.take(5, NOW))).toEqual({
       ranges: [
         [200, 202],
         [0, 1],
@@ -36,7 +37,7 @@ describe('QueueState lanes', () => {
     expect(queue.pending.toJSON()).toEqual([[2, 99]]);
     // Taking less than the tip lane holds takes only tip heights, lowest first.
     queue.enqueue(RangeSet.from([[300, 309]]), false, 'tip');
-    expect(queue.take(4, NOW).ranges).toEqual([[300, 303]]);
+    expect(rangesOf(queue.take(4, NOW))).toEqual([[300, 303]]);
   });
 
   it('moves pending heights a tip request names into the tip lane, new or not', () => {
@@ -45,7 +46,7 @@ describe('QueueState lanes', () => {
       added: 0,
       skipped: 2,
     });
-    expect(queue.take(3, NOW).ranges).toEqual([
+    expect(rangesOf(queue.take(3, NOW))).toEqual([
       [50, 51],
       [0, 0],
     ]);
@@ -57,12 +58,12 @@ describe('QueueState lanes', () => {
     queue.fail(0, 'boom', NOW, 5, backoff);
     queue.enqueue(RangeSet.from([[20, 21]]), false, 'tip');
     // Not due yet: tip first, then the backfill.
-    expect(queue.take(3, NOW).ranges).toEqual([
+    expect(rangesOf(queue.take(3, NOW))).toEqual([
       [20, 21],
       [1, 1],
     ]);
     queue.enqueue(RangeSet.from([[22, 22]]), false, 'tip');
-    expect(queue.take(3, NOW + 1_000)).toEqual({
+    expect(pairsView(queue.take(3, NOW + 1_000))).toEqual({
       ranges: [
         [0, 0],
         [22, 22],
@@ -76,11 +77,11 @@ describe('QueueState lanes', () => {
   it('gives a tip height handed back its tip priority again', () => {
     const queue = backfilled(0, 99);
     queue.enqueue(RangeSet.from([[200, 203]]), false, 'tip');
-    expect(queue.take(4, NOW).ranges).toEqual([[200, 203]]);
+    expect(rangesOf(queue.take(4, NOW))).toEqual([[200, 203]]);
     expect(queue.tipPending.isEmpty).toBe(true);
     queue.giveBack(201, 202, NOW);
     expect(queue.tipPending.toJSON()).toEqual([[201, 202]]);
-    expect(queue.take(3, NOW).ranges).toEqual([
+    expect(rangesOf(queue.take(3, NOW))).toEqual([
       [201, 202],
       [0, 0],
     ]);
@@ -98,7 +99,7 @@ describe('QueueState lanes', () => {
     expect(queue.tip.isEmpty).toBe(true);
     // Forced again as backfill, they are not tip heights any more.
     queue.enqueue(RangeSet.from([[20, 21]]), true);
-    expect(queue.take(1, NOW).ranges).toEqual([[0, 0]]);
+    expect(rangesOf(queue.take(1, NOW))).toEqual([[0, 0]]);
   });
 });
 
@@ -107,14 +108,14 @@ describe('QueueState ceiling', () => {
     const queue = backfilled(0, 9);
     queue.enqueue(RangeSet.from([[20, 22]]), false, 'tip');
     queue.noteHead(21, 20, NOW);
-    expect(queue.take(10, NOW).ranges).toEqual([
+    expect(rangesOf(queue.take(10, NOW))).toEqual([
       [20, 20],
       [0, 8],
     ]);
-    expect(queue.take(10, NOW).ranges).toEqual([[9, 9]]);
+    expect(rangesOf(queue.take(10, NOW))).toEqual([[9, 9]]);
     expect(queue.take(10, NOW).count).toBe(0);
     queue.noteHead(22, 22, NOW);
-    expect(queue.take(10, NOW).ranges).toEqual([[21, 22]]);
+    expect(rangesOf(queue.take(10, NOW))).toEqual([[21, 22]]);
   });
 });
 
@@ -124,11 +125,11 @@ describe('QueueState hold and pause', () => {
     queue.enqueue(RangeSet.from([[20, 20]]), false, 'tip');
     queue.hold('reorg');
     expect(queue.isHeld).toBe(true);
-    expect(queue.take(10, NOW)).toEqual({ ranges: [], attempts: null, count: 0 });
+    expect(pairsView(queue.take(10, NOW))).toEqual({ ranges: [], attempts: null, count: 0 });
     expect(queue.pending.count).toBe(11);
     queue.release('reorg');
     expect(queue.isHeld).toBe(false);
-    expect(queue.take(2, NOW).ranges).toEqual([
+    expect(rangesOf(queue.take(2, NOW))).toEqual([
       [20, 20],
       [0, 0],
     ]);
@@ -141,7 +142,11 @@ describe('QueueState hold and pause', () => {
     queue.enqueue(RangeSet.from([[7, 7]]), false, 'tip');
     queue.hold('reorg', RangeSet.from([[7, 8]]));
     // The due retry and the other pending heights stay where they are.
-    expect(queue.take(10, NOW + 1_000)).toEqual({ ranges: [[7, 8]], attempts: null, count: 2 });
+    expect(pairsView(queue.take(10, NOW + 1_000))).toEqual({
+      ranges: [[7, 8]],
+      attempts: null,
+      count: 2,
+    });
     expect(queue.tipPending.has(7)).toBe(false);
     expect(queue.leased.toJSON()).toEqual([[7, 8]]);
     expect(queue.take(10, NOW + 1_000).count).toBe(0);
@@ -150,8 +155,8 @@ describe('QueueState hold and pause', () => {
     // At most `limit` heights of `only` at a time.
     const probed = backfilled(0, 9);
     probed.hold('reorg', RangeSet.from([[3, 6]]));
-    expect(probed.take(2, NOW).ranges).toEqual([[3, 4]]);
-    expect(probed.take(5, NOW).ranges).toEqual([[5, 6]]);
+    expect(rangesOf(probed.take(2, NOW))).toEqual([[3, 4]]);
+    expect(rangesOf(probed.take(5, NOW))).toEqual([[5, 6]]);
   });
 
   it('pause() stops take(), resume() restores it, and the summary shows it', () => {
@@ -159,7 +164,7 @@ describe('QueueState hold and pause', () => {
     expect(queue.summary()).toMatchObject({ state: 'active' });
     expect(queue.summary()).not.toHaveProperty('pausedReason');
     queue.pause('a reorganisation reaches height 3');
-    expect(queue.take(5, NOW)).toEqual({ ranges: [], attempts: null, count: 0 });
+    expect(pairsView(queue.take(5, NOW))).toEqual({ ranges: [], attempts: null, count: 0 });
     expect(queue.summary()).toMatchObject({
       state: 'paused',
       pausedReason: 'a reorganisation reaches height 3',
@@ -172,7 +177,7 @@ describe('QueueState hold and pause', () => {
     queue.resume();
     expect(queue.summary()).toMatchObject({ state: 'active' });
     expect(queue.summary()).not.toHaveProperty('pausedReason');
-    expect(queue.take(5, NOW).ranges).toEqual([[0, 4]]);
+    expect(rangesOf(queue.take(5, NOW))).toEqual([[0, 4]]);
   });
 });
 
@@ -191,7 +196,7 @@ describe('QueueState.highestTouchedAbove', () => {
 
     // A failed attempt leaves a history at its height; pending heights do not count.
     queue.enqueue(RangeSet.from([[500, 500]]), false, 'tip');
-    expect(queue.take(1, NOW).ranges).toEqual([[500, 500]]);
+    expect(rangesOf(queue.take(1, NOW))).toEqual([[500, 500]]);
     queue.fail(500, 'boom', NOW, 1, backoff);
     expect(queue.stateOf(500)?.state).toBe('failed');
     expect(queue.highestTouchedAbove(4)).toBe(500);

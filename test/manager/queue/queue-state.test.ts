@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { QueueState } from '../../../manager/queue/queue-state.js';
 import { RangeSet } from '../../../shared/range-set.js';
+import { pairsView, rangesOf } from '../../helpers/taken.js';
 
 const noBackoff = () => 1_000;
 
@@ -20,7 +21,7 @@ describe('QueueState', () => {
 
   it('takes the lowest pending heights and leases them', () => {
     const queue = queueWith(10, 19);
-    expect(queue.take(3, 0)).toEqual({ ranges: [[10, 12]], attempts: null, count: 3 });
+    expect(pairsView(queue.take(3, 0))).toEqual({ ranges: [[10, 12]], attempts: null, count: 3 });
     expect(queue.stateOf(10)?.state).toBe('leased');
     expect(queue.summary()).toMatchObject({ pending: 7, leased: 3 });
   });
@@ -45,8 +46,8 @@ describe('QueueState', () => {
     queue.take(1, 0);
     queue.fail(0, 'boom', 0, 2, noBackoff);
     expect(queue.stateOf(0)).toEqual({ state: 'retrying', attempts: 1, lastError: 'boom' });
-    expect(queue.take(1, 999).ranges).toEqual([[1, 1]]);
-    expect(queue.take(2, 1_000)).toEqual({
+    expect(rangesOf(queue.take(1, 999))).toEqual([[1, 1]]);
+    expect(pairsView(queue.take(2, 1_000))).toEqual({
       ranges: [
         [0, 0],
         [2, 2],
@@ -68,18 +69,18 @@ describe('QueueState', () => {
     queue.take(3, 0);
     queue.giveBack(1, 1, 0);
     expect(queue.stateOf(1)).toEqual({ state: 'pending', attempts: 0, lastError: null });
-    expect(queue.take(5, 0).ranges).toEqual([[1, 1]]);
+    expect(rangesOf(queue.take(5, 0))).toEqual([[1, 1]]);
   });
 
   it('gives back a range: heights with a history become retries due now, the rest pending', () => {
     const queue = queueWith(0, 9);
     queue.take(10, 0);
     queue.fail(4, 'x', 0, 5, noBackoff);
-    expect(queue.take(1, 1_000).ranges).toEqual([[4, 4]]);
+    expect(rangesOf(queue.take(1, 1_000))).toEqual([[4, 4]]);
     queue.giveBack(0, 9, 2_000);
     expect(queue.summary()).toMatchObject({ pending: 9, leased: 0, retrying: 1 });
     expect(queue.stateOf(4)).toEqual({ state: 'retrying', attempts: 1, lastError: 'x' });
-    expect(queue.take(3, 2_000)).toEqual({
+    expect(pairsView(queue.take(3, 2_000))).toEqual({
       ranges: [
         [4, 4],
         [0, 1],
@@ -162,7 +163,7 @@ describe('QueueState', () => {
       done: 3,
       watermark: 2,
     });
-    expect(queue.take(10, 5)).toEqual({
+    expect(pairsView(queue.take(10, 5))).toEqual({
       ranges: [
         [3, 3],
         [5, 9],

@@ -17,6 +17,7 @@ import { loadQueueStates } from '../../../manager/store/queue-loader.js';
 import { commitBatch } from '../../../manager/store/queue-sql.js';
 import { RangeSet } from '../../../shared/range-set.js';
 import { createTestDatabase, holdLeaderLock, type TestDatabase } from '../../helpers/database.js';
+import { rangesOf } from '../../helpers/taken.js';
 
 let db: TestDatabase;
 let lock: Awaited<ReturnType<typeof holdLeaderLock>> | undefined;
@@ -72,7 +73,7 @@ class MiniLeader {
     const state = this.queue(name);
     const taken = state.take(limit, Date.now());
     let i = 0;
-    for (const [from, to] of taken.ranges)
+    for (const [from, to] of rangesOf(taken))
       for (let height = from; height <= to; height++) {
         if (i++ % every === 0) {
           state.succeed(height, height);

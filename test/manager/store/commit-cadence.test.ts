@@ -16,6 +16,7 @@ import {
 import { createLogger } from '../../../shared/logger.js';
 import { RangeSet } from '../../../shared/range-set.js';
 import { createTestDatabase, holdLeaderLock, type TestDatabase } from '../../helpers/database.js';
+import { rangesOf } from '../../helpers/taken.js';
 import { waitFor } from '../../helpers/wait.js';
 
 const log = createLogger({ level: 'silent', name: 'commit-cadence-test' });
@@ -70,7 +71,7 @@ async function logWithQueue(name: string, heights: number, prepared = false) {
   await writer.committed();
   /** One results frame's worth: the next height leased, succeeded and recorded. */
   const succeedNext = (): void => {
-    const [range] = queue.take(1, Date.now()).ranges;
+    const [range] = rangesOf(queue.take(1, Date.now()));
     if (!range) throw new Error('nothing left to take');
     queue.succeed(range[0], range[1]);
     writer.forQueue(name).done.add(range[0], range[1]);

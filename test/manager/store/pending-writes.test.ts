@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { QueueState } from '../../../manager/queue/queue-state.js';
 import { QueueWrites } from '../../../manager/store/pending-writes.js';
 import { RangeSet } from '../../../shared/range-set.js';
+import { rangesOf } from '../../helpers/taken.js';
 
 /** Every other height of [from, to): a sparse request, many ranges, as S6 sends them. */
 function sparse(from: number, to: number): RangeSet {
@@ -32,7 +33,7 @@ describe('QueueWrites shares an enqueue fresh set', () => {
 
     // The queue's own sets change (dispatch takes from pending, successes leave leased)...
     const taken = queue.take(300, 0);
-    queue.succeedAll(RangeSet.from(taken.ranges));
+    queue.succeedAll(RangeSet.from(rangesOf(taken)));
     // ...and a second enqueue lands in the same batch, both below and above the first.
     writes.recordEnqueue(queue.enqueue(RangeSet.from([[1, 1]]), false));
     writes.recordEnqueue(queue.enqueue(sparse(1_000, 1_200), false));
