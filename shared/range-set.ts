@@ -191,6 +191,13 @@ export class RangeSet {
     return this.ends[this.ends.length - 1];
   }
 
+  /** The lowest height of the set at or above `x`, or undefined; O(log n). */
+  lowestFrom(x: number): number | undefined {
+    const p = this.seekTo(x);
+    const from = this.blocks[p.b]?.[p.i];
+    return from === undefined ? undefined : Math.max(from, x);
+  }
+
   /** Whether the set holds `height`; false for anything that is not a height. */
   has(height: number): boolean {
     return this.rangeContaining(height) !== undefined;

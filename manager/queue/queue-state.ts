@@ -9,6 +9,7 @@ import { Heap } from 'heap-js';
 import type { QueueSummary } from '../../shared/api-schemas.js';
 import { pushRange } from '../../shared/range-flat.js';
 import { RangeSet } from '../../shared/range-set.js';
+import { CommittingHeights } from './committing-heights.js';
 import { RateMeter } from './rate-meter.js';
 
 /**
@@ -71,7 +72,7 @@ interface DueRetry {
 export class QueueState {
   readonly pending: RangeSet;
   readonly leased = new RangeSet();
-  readonly committing = new RangeSet();
+  private readonly committingHeights = new CommittingHeights();
   private retryingCount = 0;
   private failedCount = 0;
   private readonly retryHeap = new Heap<DueRetry>((a, b) => a.due - b.due || a.height - b.height);
@@ -110,6 +111,11 @@ export class QueueState {
       if (record.failed) this.failedCount++;
       else this.scheduleRetry(height, record.nextAttemptAt);
     }
+  }
+
+  /** Successes awaiting their commit, as one new set (for reads: gaps, the height map, tests). */
+  get committing(): RangeSet {
+    return this.committingHeights.toSet();
   }
 
   /**
@@ -206,7 +212,7 @@ export class QueueState {
       if (value !== undefined && value > height && (top === undefined || value > top)) top = value;
     };
     consider(this.done.max());
-    consider(this.committing.max());
+    consider(this.committingHeights.max());
     consider(this.leased.max());
     for (const kept of this.history.keys()) consider(kept);
     return top;
@@ -218,17 +224,18 @@ export class QueueState {
    */
   succeed(from: number, to: number): number[] {
     this.leased.remove(from, to);
-    this.committing.add(from, to);
+    this.committingHeights.add(RangeSet.from([[from, to]]));
     return this.dropHistory(from, to);
   }
 
   /**
-   * succeed() for every range of `heights` (all leased), as two set walks instead of a remove
-   * and an add per range: a sparse lease's results carry one range per height.
+   * succeed() for every range of `heights` (all leased), as one set walk instead of a remove
+   * per range: a sparse lease's results carry one range per height. `heights` is kept, as the
+   * committing part it becomes (committing-heights.ts): the caller must not change it.
    */
   succeedAll(heights: RangeSet): number[] {
     this.leased.removeSet(heights);
-    this.committing.addSet(heights);
+    this.committingHeights.add(heights);
     const dropped: number[] = [];
     if (this.history.size > 0)
       heights.forEachRange((from, to) => {
@@ -287,7 +294,7 @@ export class QueueState {
 
   /** A write holding these successes committed: they are done now. */
   committed(heights: RangeSet): void {
-    this.committing.removeSet(heights);
+    this.committingHeights.committed(heights);
     this.done.addSet(heights);
     if (!this.tip.isEmpty) this.tip.removeSet(heights);
     this.rate.record(heights.count);
@@ -372,7 +379,7 @@ export class QueueState {
     const record = this.history.get(height);
     const attempts = record?.attempts ?? 0;
     const lastError = record?.lastError ?? null;
-    if (this.leased.has(height) || this.committing.has(height))
+    if (this.leased.has(height) || this.committingHeights.has(height))
       return { state: 'leased', attempts, lastError };
     if (record) return { state: record.failed ? 'failed' : 'retrying', attempts, lastError };
     if (this.pending.has(height)) return { state: 'pending', attempts, lastError };
@@ -391,7 +398,7 @@ export class QueueState {
     return {
       queue: this.name,
       pending: this.pending.count,
-      leased: this.leased.count + this.committing.count,
+      leased: this.leased.count + this.committingHeights.count,
       retrying: this.retryingCount,
       done: this.done.count,
       failed: this.failedCount,

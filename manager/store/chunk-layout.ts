@@ -151,13 +151,16 @@ function planQueue(
       touched.add(0);
       continue;
     }
-    // The ranges come in order: the row cursor only moves forward (a sparse commit carries
-    // thousands of ranges over a few rows).
-    let row = layout.rowOf(set.min() as number);
-    set.forEachRange((from, to) => {
-      while (row + 1 < los.length && (los[row + 1] as number) <= from) row++;
-      for (let i = row; i < los.length && (los[i] as number) <= to; i++) touched.add(i);
-    });
+    // Row by row, not range by range (a sparse commit carries thousands of ranges over a few
+    // rows): each row touched leads to the set's lowest height past its span, and so to the
+    // next row touched.
+    let height = set.min();
+    while (height !== undefined) {
+      const row = layout.rowOf(height);
+      touched.add(row);
+      const next = los[row + 1];
+      height = next === undefined ? undefined : set.lowestFrom(next);
+    }
   }
   for (const index of [...touched].sort((a, b) => a - b)) {
     const exists = los.length > 0;

@@ -157,6 +157,22 @@ describe('RangeSet basics', () => {
     expect(many.min()).toBe(500);
   });
 
+  it('lowestFrom finds the lowest height at or above a height', () => {
+    const set = RangeSet.from([
+      [3, 5],
+      [9, 9],
+    ]);
+    expect(set.lowestFrom(0)).toBe(3);
+    expect(set.lowestFrom(4)).toBe(4);
+    expect(set.lowestFrom(6)).toBe(9);
+    expect(set.lowestFrom(10)).toBeUndefined();
+    expect(new RangeSet().lowestFrom(0)).toBeUndefined();
+    const many = RangeSet.ofHeights(Array.from({ length: 1_000 }, (_, i) => 3 * i));
+    expect(many.lowestFrom(1_000)).toBe(1_002);
+    expect(many.lowestFrom(2_997)).toBe(2_997);
+    expect(many.lowestFrom(2_998)).toBeUndefined();
+  });
+
   it('fromFlat keeps a normalized flat list as it lies and sorts any other', () => {
     const flat = [1, 2, 5, 5, 9, 12];
     const set = RangeSet.fromFlat(flat);
