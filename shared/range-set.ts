@@ -271,7 +271,9 @@ export class RangeSet {
     checkHeight(from, 'from');
     checkHeight(to, 'to');
     let n = 0;
-    for (const [a, b] of this.rangesWithin(from, to)) n += b - a + 1;
+    this.forEachRangeWithin(from, to, (a, b) => {
+      n += b - a + 1;
+    });
     return n;
   }
 

@@ -12,7 +12,7 @@
  * into rows of about CHUNK_SPLIT_RANGES range starts: a dense queue stays one row, a sparse one
  * becomes a row per few hundred gaps.
  */
-import type { RangeSet } from '../../shared/range-set.js';
+import { RangeSet } from '../../shared/range-set.js';
 import type { QueueWrites, WriteBatch } from './pending-writes.js';
 
 /** A row that would hold more ranges than this, in either set, is split. */
@@ -38,13 +38,20 @@ export interface ChunkWrite {
   /**
    * The heights that became done, widened over gaps that hold no enqueued height (coverOf):
    * the SQL keeps only its part within the row's enqueued, which is exactly those heights. A
-   * sparse queue's successes then travel as a few ranges instead of one per height.
+   * sparse queue's successes then travel as a few ranges instead of one per height. Empty for a
+   * `wholeDone` row, whose successes need not travel.
    */
   done: RangeSet;
   undone: RangeSet;
   /** Whether the column changes (an unchanged one is left as it is, TOAST pointer and all). */
   setEnqueued: boolean;
   setDone: boolean;
+  /**
+   * Every enqueued height of the row is done once this commit lands, and the commit neither
+   * enqueues, undoes nor cuts in it: the row's `done` becomes its `enqueued` as it stands, with
+   * no multirange step (a sparse drain finishes its rows one commit each).
+   */
+  wholeDone: boolean;
 }
 
 /** The spans of one queue, as its rows stand in the database after the last commit. */
@@ -176,22 +183,43 @@ function planQueue(
       const end = starts[k + 1] ?? next ?? null;
       const to = end === null ? Number.MAX_SAFE_INTEGER : end - 1;
       const split = cuts.length > 0;
+      const enqueued = clip(changes.enqueued, from, to);
+      const successes = clip(changes.done, from, to);
+      const undone = clip(changes.undone, from, to);
+      const wholeDone =
+        !split &&
+        source === from &&
+        enqueued.isEmpty &&
+        undone.isEmpty &&
+        !successes.isEmpty &&
+        allDoneAfter(memory, successes, from, to);
       const write: ChunkWrite = {
         queue,
         lo: from,
         end,
         source,
-        enqueued: clip(changes.enqueued, from, to),
-        done: coverOf(clip(changes.done, from, to), memory.enqueued),
-        undone: clip(changes.undone, from, to),
-        setEnqueued: split,
-        setDone: split,
+        enqueued,
+        // A whole row's done is its enqueued (the SQL reads no successes for it).
+        done: wholeDone ? new RangeSet() : coverOf(successes, memory.enqueued),
+        undone,
+        setEnqueued: split || !enqueued.isEmpty,
+        setDone: split || !successes.isEmpty || !undone.isEmpty,
+        wholeDone,
       };
-      write.setEnqueued ||= !write.enqueued.isEmpty;
-      write.setDone ||= !write.done.isEmpty || !write.undone.isEmpty;
       out.push(write);
     }
   }
+}
+
+/**
+ * Whether every height memory holds enqueued within [from, to] is done once `successes` (this
+ * commit's, within the same span) are: counted, since successes are never done already (a height is leased again only
+ * after a forced enqueue took it out of `done`) and `done` lies within `enqueued`. Memory's
+ * `enqueued` holds at least the row's, so the row's are all done too.
+ */
+function allDoneAfter(memory: ChunkedSets, successes: RangeSet, from: number, to: number): boolean {
+  const enqueued = memory.enqueued.countWithin(from, to);
+  return enqueued === memory.done.countWithin(from, to) + successes.count;
 }
 
 /** Whether any of `sets` holds more than CHUNK_MAX_RANGES ranges within [from, to]. */

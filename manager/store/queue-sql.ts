@@ -80,7 +80,7 @@ export async function commitBatch(
       else deleted.push(queue, height);
     }
   }
-  const chain = chainWrites(batch, 26);
+  const chain = chainWrites(batch, 27);
   const text = `WITH ${fenceCte('$1', '$2')},
      w AS (
        SELECT * FROM unnest($3::text[], $4::bool[], $5::text[], $6::bool[], $7::bigint[], $8::text[])
@@ -102,14 +102,18 @@ export async function commitBatch(
      c AS (
        SELECT c.*, int8multirange(int8range(c.lo, c.span_end)) AS span
        FROM unnest($17::text[], $18::bigint[], $19::bigint[], $20::bigint[], $21::int8multirange[],
-                   $22::int8multirange[], $23::int8multirange[], $24::bool[], $25::bool[])
-         AS c(queue, lo, span_end, source, enqueued, done, undone, set_enqueued, set_done)
+                   $22::int8multirange[], $23::int8multirange[], $24::bool[], $25::bool[],
+                   $26::bool[])
+         AS c(queue, lo, span_end, source, enqueued, done, undone, set_enqueued, set_done,
+              whole_done)
        WHERE (SELECT held FROM fence)
      ),
      chunk_updated AS (
        UPDATE queue_chunks k SET
          enqueued = CASE WHEN c.set_enqueued THEN (k.enqueued * c.span) + c.enqueued ELSE k.enqueued END,
          done = CASE WHEN NOT c.set_done THEN k.done
+           -- Every enqueued height of the row done (ChunkWrite.wholeDone): no multirange step.
+           WHEN c.whole_done THEN k.enqueued
            -- A drain's commit: only successes, on a row not being cut. The same sets as below,
            -- in one multirange step of the row's size instead of five.
            WHEN isempty(c.undone) AND isempty(c.enqueued)
@@ -181,7 +185,7 @@ function commitStatementName(text: string): string {
   return name;
 }
 
-/** $17..$25: the rows of queue_chunks to write, column by column. */
+/** $17..$26: the rows of queue_chunks to write, column by column. */
 export function chunkParams(chunks: ChunkWrite[]): unknown[] {
   return [
     chunks.map((c) => c.queue),
@@ -193,6 +197,7 @@ export function chunkParams(chunks: ChunkWrite[]): unknown[] {
     toMultirangeArray(chunks.map((c) => c.undone)),
     chunks.map((c) => c.setEnqueued),
     chunks.map((c) => c.setDone),
+    chunks.map((c) => c.wholeDone),
   ];
 }
 

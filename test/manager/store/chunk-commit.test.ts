@@ -255,6 +255,38 @@ it('writes only the rows whose span a commit changed', async () => {
   ]);
 });
 
+it('makes a row whose every height is done take its enqueued set as its done, and only such rows', async () => {
+  const leader = new MiniLeader();
+  leader.enqueue('drained', isolated(0, 5_000), false);
+  await leader.commit();
+  expect(leader.chunks.rowCount('drained')).toBeGreaterThan(4);
+  // Half of every leased height succeeds: no row is whole.
+  leader.run('drained', 2_000, 2);
+  await leader.commit();
+  expect(leader.lastPlan.length).toBeGreaterThan(0);
+  expect(leader.lastPlan.some((write) => write.wholeDone)).toBe(false);
+  // Then everything: the rows it finishes are whole, the one it leaves unfinished is not.
+  leader.run('drained', 3_600, 1);
+  await leader.commit();
+  const whole = leader.lastPlan.filter((write) => write.wholeDone);
+  expect(whole.length).toBeGreaterThan(0);
+  expect(whole.length).toBeLessThan(leader.lastPlan.length);
+  const state = leader.queue('drained');
+  expect(state.done.count).toBeGreaterThan(3_600);
+  expect(state.pending.count).toBeGreaterThan(0);
+  expect(await storedSets('drained')).toEqual({
+    enqueued: multirange(state.enqueued),
+    done: multirange(state.done),
+  });
+  leader.run('drained', 5_000, 1);
+  await leader.commit();
+  expect(leader.lastPlan.every((write) => write.wholeDone)).toBe(true);
+  expect(await storedSets('drained')).toEqual({
+    enqueued: multirange(state.enqueued),
+    done: multirange(state.enqueued),
+  });
+});
+
 it('keeps a dense queue in one small row', async () => {
   const leader = new MiniLeader();
   leader.enqueue('dense', RangeSet.from([[0, 99_999_999]]), false);
