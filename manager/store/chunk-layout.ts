@@ -184,26 +184,29 @@ function planQueue(
       const to = end === null ? Number.MAX_SAFE_INTEGER : end - 1;
       const split = cuts.length > 0;
       const enqueued = clip(changes.enqueued, from, to);
-      const successes = clip(changes.done, from, to);
       const undone = clip(changes.undone, from, to);
+      // Counted first: a whole row's successes are not copied out (the SQL reads none for it).
+      const successCount = changes.done.isEmpty ? 0 : changes.done.countWithin(from, to);
       const wholeDone =
         !split &&
         source === from &&
         enqueued.isEmpty &&
         undone.isEmpty &&
-        !successes.isEmpty &&
-        allDoneAfter(memory, successes, from, to);
+        successCount > 0 &&
+        allDoneAfter(memory, successCount, from, to);
       const write: ChunkWrite = {
         queue,
         lo: from,
         end,
         source,
         enqueued,
-        // A whole row's done is its enqueued (the SQL reads no successes for it).
-        done: wholeDone ? new RangeSet() : coverOf(successes, memory.enqueued),
+        done:
+          wholeDone || successCount === 0
+            ? new RangeSet()
+            : coverOf(clip(changes.done, from, to), memory.enqueued),
         undone,
         setEnqueued: split || !enqueued.isEmpty,
-        setDone: split || !successes.isEmpty || !undone.isEmpty,
+        setDone: split || successCount > 0 || !undone.isEmpty,
         wholeDone,
       };
       out.push(write);
@@ -212,14 +215,14 @@ function planQueue(
 }
 
 /**
- * Whether every height memory holds enqueued within [from, to] is done once `successes` (this
- * commit's, within the same span) are: counted, since successes are never done already (a height is leased again only
- * after a forced enqueue took it out of `done`) and `done` lies within `enqueued`. Memory's
- * `enqueued` holds at least the row's, so the row's are all done too.
+ * Whether every height memory holds enqueued within [from, to] is done once this commit's
+ * `successes` there (a count) are. Counting suffices: successes are never done already (a
+ * height is leased again only after a forced enqueue took it out of `done`), and `done` lies
+ * within `enqueued`. Memory's `enqueued` holds at least the row's, so the row's are all done.
  */
-function allDoneAfter(memory: ChunkedSets, successes: RangeSet, from: number, to: number): boolean {
+function allDoneAfter(memory: ChunkedSets, successes: number, from: number, to: number): boolean {
   const enqueued = memory.enqueued.countWithin(from, to);
-  return enqueued === memory.done.countWithin(from, to) + successes.count;
+  return enqueued === memory.done.countWithin(from, to) + successes;
 }
 
 /** Whether any of `sets` holds more than CHUNK_MAX_RANGES ranges within [from, to]. */
