@@ -4,7 +4,8 @@
  * `[from_i, from_i + len_i]` with `from_i = to_(i-1) + gap_i`, gap >= 1 (ascending, disjoint).
  * Every other height costs `2,0,` instead of `[1234567,1234567],`, and a flat array of numbers
  * is cheaper to parse, check and build than a list of pairs. Decoding goes straight into the
- * flat layout RangeSet keeps (range-flat.ts); encoding reads a set's ranges or a take's flat ranges.
+ * flat layout RangeSet keeps (range-flat.ts); encoding reads a set's ranges or a take's flat
+ * ranges.
  */
 import { RangeSet } from './range-set.js';
 

@@ -72,14 +72,12 @@ export function heightsOfBlocks(blocks: number[][]): number {
   return n;
 }
 
-/**
- * Whether a flat array `[from0, to0, ...]` of checked ranges is normalized: ascending, and each
- * range at least one height clear of the one before (touching ranges would be one).
- */
-export function isNormalized(flat: readonly number[]): boolean {
-  for (let i = 2; i < flat.length; i += 2)
-    if ((flat[i] as number) <= (flat[i - 1] as number) + 1) return false;
-  return true;
+/** Calls `visit` with each range of a flat array `[from0, to0, ...]`, in its order. */
+export function forEachFlat(
+  flat: readonly number[],
+  visit: (from: number, to: number) => void,
+): void {
+  for (let i = 0; i < flat.length; i += 2) visit(flat[i] as number, flat[i + 1] as number);
 }
 
 /** A flat array's ranges as `[from, to]` pairs, in its order. */

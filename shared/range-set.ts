@@ -23,7 +23,6 @@ import {
   firstEndingAtOrAfter,
   heightsOf,
   heightsOfBlocks,
-  isNormalized,
   PER_RANGE_MAX,
   pairsOfFlat,
   pushCut,
@@ -161,9 +160,13 @@ export class RangeSet {
    * caller must not change it afterwards; any other is sorted and merged as from() does.
    */
   static fromFlat(flat: number[]): RangeSet {
-    for (let i = 0; i < flat.length; i += 2) checkRange(flat[i] as number, flat[i + 1] as number);
-    if (isNormalized(flat)) return RangeSet.fromNormalized(flat);
-    return RangeSet.from(pairsOfFlat(flat));
+    // One pass checks each range and whether each starts clear of the one before.
+    let normalized = true;
+    for (let i = 0; i < flat.length; i += 2) {
+      checkRange(flat[i] as number, flat[i + 1] as number);
+      if (i > 0 && (flat[i] as number) <= (flat[i - 1] as number) + 1) normalized = false;
+    }
+    return normalized ? RangeSet.fromNormalized(flat) : RangeSet.from(pairsOfFlat(flat));
   }
 
   /** How many heights the set holds, in O(1). */
@@ -399,19 +402,10 @@ export class RangeSet {
   }
 
   /**
-   * Removes the n lowest heights (fewer when the set is smaller) and returns them as ranges in
-   * ascending order: O(ranges taken), whatever the number of heights.
-   */
-  take(n: number): [number, number][] {
-    const flat: number[] = [];
-    this.takeInto(n, flat);
-    return pairsOfFlat(flat);
-  }
-
-  /**
-   * take() into the flat layout the set keeps: appends the ranges removed to `out` as
-   * `[from0, to0, from1, to1, ...]` (one entry pair per range, none merged with what `out`
-   * held) and returns how many heights they hold. The dispatcher's form: a sparse lease is
+   * Removes the n lowest heights (fewer when the set is smaller), O(ranges taken) whatever the
+   * number of heights, and appends them in ascending order to `out` in the flat layout the set
+   * keeps, `[from0, to0, from1, to1, ...]` (one entry pair per range, none merged with what
+   * `out` held); returns how many heights they hold. The dispatcher's form: a sparse lease is
    * thousands of one-height ranges, and a pair each would be thousands of allocations.
    */
   takeInto(n: number, out: number[]): number {

@@ -16,7 +16,7 @@ import {
   type ResultsFrame,
 } from '../../shared/protocol.js';
 import { deltasOfFlat, heightsInDeltas } from '../../shared/range-codec.js';
-import { pairsOfFlat } from '../../shared/range-flat.js';
+import { forEachFlat, pairsOfFlat } from '../../shared/range-flat.js';
 import { RangeSet } from '../../shared/range-set.js';
 import { SettingsTable } from '../queue/queue-settings.js';
 import type { QueueState } from '../queue/queue-state.js';
@@ -535,9 +535,4 @@ export class Dispatcher {
       this.wake();
     }, due - now);
   }
-}
-
-/** Calls `visit` with each range of a flat array `[from0, to0, ...]`, in its order. */
-function forEachFlat(flat: readonly number[], visit: (from: number, to: number) => void): void {
-  for (let i = 0; i < flat.length; i += 2) visit(flat[i] as number, flat[i + 1] as number);
 }
