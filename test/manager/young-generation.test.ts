@@ -42,9 +42,12 @@ describe('capYoungGeneration', () => {
   it('stops the young generation at its cap while survivors would grow it further', () => {
     const uncapped = newSpaceAfterSurvivors(undefined);
     const capped = newSpaceAfterSurvivors(4);
-    expect(uncapped).toBeGreaterThan(8 * MIB);
+    expect(uncapped).toBeGreaterThanOrEqual(32 * MIB);
     expect(capped).toBeGreaterThan(0);
-    expect(capped).toBeLessThanOrEqual(8 * MIB);
+    // At most one growth past the cap: V8 can shrink the new space to an odd size (Node 24 under
+    // load was seen at 8.25 MiB), and the growth switched back on below the cap may then cross it
+    // once. Uncapped, the same survivors grow it to 32 MiB on Node 20 and 128 MiB on Node 24.
+    expect(capped).toBeLessThan(16 * MIB);
   });
 
   it('leaves the young generation to a semi-space size given to Node', () => {
