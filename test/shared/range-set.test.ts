@@ -424,6 +424,38 @@ describe('RangeSet basics', () => {
     expect(set.equals(evens)).toBe(true);
   });
 
+  it("extract and removeSet cut out a run of the set's own ranges, across the blocks it spans", () => {
+    const evens = (from: number, count: number) =>
+      RangeSet.ofHeights(Array.from({ length: count }, (_, i) => from + 2 * i));
+    // Runs within one block, across many, from the start, to the end, and the whole set.
+    for (const [from, count] of [
+      [100, 20],
+      [1_000, 3_000],
+      [0, 500],
+      [38_000, 1_000],
+      [0, 20_000],
+    ] as const) {
+      const set = evens(0, 20_000);
+      const run = evens(from, count);
+      const taken = set.extract(run);
+      expect(taken.equals(run)).toBe(true);
+      expect(set.equals(evens(0, 20_000).difference(run))).toBe(true);
+      expectNormalized(set);
+      const again = evens(0, 20_000);
+      again.removeSet(run);
+      expect(again.equals(set)).toBe(true);
+      expectNormalized(again);
+    }
+    // Not a run: a range of the other set differs from the set's own; the walk answers.
+    const set = evens(0, 20_000);
+    const notRun = evens(1_000, 100);
+    notRun.add(1_050, 1_051);
+    const taken = set.extract(notRun);
+    expect(taken.count).toBe(100);
+    expect(set.count).toBe(19_900);
+    expectNormalized(set);
+  });
+
   it('clone is independent, equals compares heights, toJSON and toString format them', () => {
     const set = RangeSet.from([
       [0, 9],
@@ -698,7 +730,7 @@ describe('RangeSet across many blocks', () => {
   }
   const step = fc.oneof(
     fc.record({
-      kind: fc.constantFrom('add', 'remove', 'addSet', 'removeSet', 'extract'),
+      kind: fc.constantFrom('add', 'remove', 'addSet', 'removeSet', 'extract', 'extractOwn'),
       from: fc.integer({ min: 0, max: DOMAIN - 1 }),
       length: fc.integer({ min: 0, max: 3_000 }),
       stride: fc.integer({ min: 1, max: 3 }),
@@ -730,6 +762,16 @@ describe('RangeSet across many blocks', () => {
             continue;
           }
           const to = Math.min(DOMAIN - 1, s.from + s.length);
+          if (s.kind === 'extractOwn') {
+            // A run of the set's own ranges (clipped at the ends), as a lease's results are.
+            const own = set.within(s.from, to);
+            const ownRanges = own.toJSON();
+            const taken = set.extract(own);
+            expect(taken.toJSON()).toEqual(ownRanges);
+            for (let h = s.from; h <= to; h++) bits[h] = 0;
+            expectNormalized(set);
+            continue;
+          }
           const value = s.kind === 'add' || s.kind === 'addSet' ? 1 : 0;
           if (s.kind === 'add' || s.kind === 'remove') {
             const before = set.countWithin(s.from, to);
