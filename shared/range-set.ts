@@ -311,6 +311,30 @@ export class RangeSet {
     this.walk(other.flat(), true, undefined);
   }
 
+  /**
+   * Adds the ranges of `flat` from index `start` on, which must be normalized (sorted, disjoint,
+   * apart: a take's). Past the set's highest height plus one, as a sparse queue's leases are,
+   * they are cut straight into blocks of their own: one copy, where wrapping them in a set and
+   * adding that copied them twice more. `flat` is not kept.
+   */
+  addFlat(flat: readonly number[], start = 0): void {
+    if (start >= flat.length) return;
+    const top = this.max();
+    if (top !== undefined && (flat[start] as number) <= top + 1) {
+      this.addSet(RangeSet.fromNormalized(flat.slice(start)));
+      return;
+    }
+    // Half-full blocks, as fromNormalized cuts them: room for later adds without a split.
+    const half = BLOCK_MAX / 2;
+    for (let i = start; i < flat.length; i += half) {
+      const block = flat.slice(i, i + half);
+      this.blocks.push(block);
+      this.ends.push(block[block.length - 1] as number);
+      this.total += heightsOf(block);
+    }
+    this.ranges_ += (flat.length - start) / 2;
+  }
+
   /** Removes every height of `other`, in place, in one walk as addSet. */
   removeSet(other: RangeSet): void {
     if (other === this) {

@@ -179,7 +179,7 @@ export class QueueState {
     }
     if (taken.attempts) for (let i = start; i < flat.length; i += 2) taken.attempts.push(1);
     // Ranges taken from one set are ascending and apart: they are a set as they lie.
-    this.leased.addSet(RangeSet.fromNormalized(flat.slice(start)));
+    this.leased.addFlat(flat, start);
   }
 
   /** Stops dispatch while a reorganisation is handled; `only` lets those heights through. */

@@ -456,6 +456,27 @@ describe('RangeSet basics', () => {
     expectNormalized(set);
   });
 
+  it('addFlat adds the ranges of a flat list from an index, past the top or among the ranges', () => {
+    const flatEvens = (from: number, count: number) =>
+      Array.from({ length: count }, (_, i) => [from + 2 * i, from + 2 * i]).flat();
+    const set = RangeSet.ofHeights([0, 2, 4]);
+    // Past the top: cut into blocks of its own; the entries before `start` are not read.
+    set.addFlat([1, 1, ...flatEvens(100, 1_000)], 2);
+    expect(set.count).toBe(1_003);
+    expect(set.rangeCount).toBe(1_003);
+    expect(set.max()).toBe(100 + 2 * 999);
+    expectNormalized(set);
+    // Touching the top and among the ranges: merged as addSet merges.
+    set.addFlat([2_099, 2_105]);
+    set.addFlat([1, 1, 3, 3]);
+    expect(set.rangeContaining(0)).toEqual([0, 4]);
+    expect(set.rangeContaining(2_098)).toEqual([2_098, 2_105]);
+    expect(set.count).toBe(1_003 + 7 + 2);
+    expectNormalized(set);
+    set.addFlat([5, 5], 2);
+    expect(set.count).toBe(1_012);
+  });
+
   it('clone is independent, equals compares heights, toJSON and toString format them', () => {
     const set = RangeSet.from([
       [0, 9],
@@ -730,7 +751,15 @@ describe('RangeSet across many blocks', () => {
   }
   const step = fc.oneof(
     fc.record({
-      kind: fc.constantFrom('add', 'remove', 'addSet', 'removeSet', 'extract', 'extractOwn'),
+      kind: fc.constantFrom(
+        'add',
+        'remove',
+        'addSet',
+        'addFlat',
+        'removeSet',
+        'extract',
+        'extractOwn',
+      ),
       from: fc.integer({ min: 0, max: DOMAIN - 1 }),
       length: fc.integer({ min: 0, max: 3_000 }),
       stride: fc.integer({ min: 1, max: 3 }),
@@ -772,7 +801,7 @@ describe('RangeSet across many blocks', () => {
             expectNormalized(set);
             continue;
           }
-          const value = s.kind === 'add' || s.kind === 'addSet' ? 1 : 0;
+          const value = s.kind === 'add' || s.kind === 'addSet' || s.kind === 'addFlat' ? 1 : 0;
           if (s.kind === 'add' || s.kind === 'remove') {
             const before = set.countWithin(s.from, to);
             const changed = s.kind === 'add' ? set.add(s.from, to) : set.remove(s.from, to);
@@ -787,6 +816,8 @@ describe('RangeSet across many blocks', () => {
               bits[h] = value;
             }
             if (s.kind === 'addSet') set.addSet(other);
+            // After a range that is not to be added: addFlat reads from its `start`.
+            else if (s.kind === 'addFlat') set.addFlat([7, 7, ...other.toJSON().flat()], 2);
             else if (s.kind === 'removeSet') set.removeSet(other);
             else {
               const taken = set.extract(other);
