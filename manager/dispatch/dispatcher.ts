@@ -93,6 +93,9 @@ export const LEASE_EXPIRED = 'lease expired';
  */
 export const TIP_RESERVE_PER_SLOTS = 256;
 
+/** A retry timer that fires this long before its retry is due (by the wall clock) is told. */
+const CLOCK_STEP_WARN_MS = 1_000;
+
 function tipReserveOf(capacity: number): number {
   return Math.floor(capacity / TIP_RESERVE_PER_SLOTS);
 }
@@ -532,6 +535,14 @@ export class Dispatcher {
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.retryTimerDue = Number.POSITIVE_INFINITY;
+      // The timer counts on the monotonic clock, due times on the wall clock: a wall clock set
+      // back while it ran leaves the retries waiting that much longer. Said, so it is seen.
+      const behindMs = due - this.now();
+      if (behindMs > CLOCK_STEP_WARN_MS)
+        this.options.log.warn(
+          { behindMs: Math.round(behindMs) },
+          'the system clock went back: retries are due that much later',
+        );
       this.wake();
     }, due - now);
   }

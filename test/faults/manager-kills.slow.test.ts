@@ -12,7 +12,13 @@ import { afterAll, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { api } from '../helpers/http.js';
 import { freePort } from '../helpers/ports.js';
-import { type ManagerProcess, startManager, startWorker, stopAll } from '../helpers/processes.js';
+import {
+  logEntries,
+  type ManagerProcess,
+  startManager,
+  startWorker,
+  stopAll,
+} from '../helpers/processes.js';
 import { waitForQueue } from '../helpers/queues.js';
 
 const HEIGHTS = 200_000;
@@ -62,6 +68,13 @@ it('loses nothing and counts each height done once across five manager crashes',
   }
   const summary = await waitForQueue(manager.url, (s) => s.done === HEIGHTS, 'every height done', {
     timeoutMs: 90_000,
+  }).catch((error: Error) => {
+    // What the last manager warned of says why it stopped, if it knew.
+    const warnings = logEntries(manager)
+      .filter((entry) => Number(entry.level) >= 40)
+      .slice(-20)
+      .map((entry) => JSON.stringify(entry));
+    throw new Error(`${error.message}\nthe manager's last warnings:\n${warnings.join('\n')}`);
   });
   expect(summary).toMatchObject({
     pending: 0,

@@ -8,6 +8,8 @@
  * A dispatcher that leaves a due retry without its timer fails here as the fault test of five
  * manager kills once did: nothing pending or leased, retries waiting, every link idle.
  */
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { afterEach, expect, it } from 'vitest';
 import { Dispatcher } from '../../../manager/dispatch/dispatcher.js';
 import { type AttemptRecord, QueueState } from '../../../manager/queue/queue-state.js';
@@ -195,3 +197,47 @@ for (const seed of [1, 2, 3, 4, 5]) {
     expect(manager.queue.summary()).toMatchObject({ pending: 0, retrying: 0, failed: 0 });
   }, 20_000);
 }
+
+it('says so when the wall clock went back while a retry waited for its timer', async () => {
+  let clock = 1_700_000_000_000;
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      lines.push(String(chunk));
+      done();
+    },
+  });
+  const queue = new QueueState('q');
+  queue.enqueue(RangeSet.from([[0, 0]]), false);
+  const dispatcher = new Dispatcher({
+    queues: new Map([['q', queue]]),
+    writer: { forQueue: () => new QueueWrites() },
+    log: pino({ level: 'warn' }, sink),
+    leaseMs: 30_000,
+    maxAttempts: 5,
+    retryBaseMs: 10,
+    retryMaxMs: 10,
+    now: () => clock,
+  });
+  try {
+    const link = new FakeLink('a', ['q'], 1);
+    dispatcher.connect(link);
+    dispatcher.onResults(link, {
+      type: 'results',
+      lease: link.lastDispatch().lease,
+      done: [],
+      failed: [{ height: 0, error: 'boom' }],
+    });
+    // The retry is due 5-10 ms on; the wall clock is set back a minute before its timer fires.
+    clock -= 60_000;
+    const deadline = Date.now() + 5_000;
+    while (lines.length === 0 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    const warning = JSON.parse(lines[0] ?? '{}');
+    expect(warning.msg).toBe('the system clock went back: retries are due that much later');
+    expect(warning.behindMs).toBeGreaterThan(59_000);
+    expect(link.dispatches()).toHaveLength(1);
+  } finally {
+    dispatcher.close();
+  }
+});
