@@ -136,20 +136,21 @@ export class RangeSet {
     return set;
   }
 
-  /** Wraps a flat array already sorted, disjoint and non-adjacent, cut into blocks. */
+  /**
+   * Wraps a flat array already sorted, disjoint and non-adjacent: kept as the one block when it
+   * fits one (the caller must not change it afterwards), else copied into half-full blocks.
+   */
   static fromNormalized(flat: number[]): RangeSet {
     const set = new RangeSet();
-    let total = 0;
-    for (let i = 0; i < flat.length; i += 2)
-      total += (flat[i + 1] as number) - (flat[i] as number) + 1;
-    const half = BLOCK_MAX / 2;
-    if (flat.length <= BLOCK_MAX) {
-      if (flat.length > 0) set.blocks.push(flat);
-    } else {
-      for (let i = 0; i < flat.length; i += half) set.blocks.push(flat.slice(i, i + half));
+    if (flat.length > BLOCK_MAX) {
+      set.appendHalfBlocks(flat, 0);
+      return set;
     }
-    set.ends = set.blocks.map((block) => block[block.length - 1] as number);
-    set.total = total;
+    if (flat.length > 0) {
+      set.blocks.push(flat);
+      set.ends.push(flat[flat.length - 1] as number);
+    }
+    set.total = heightsOf(flat);
     set.ranges_ = flat.length / 2;
     return set;
   }
@@ -324,7 +325,14 @@ export class RangeSet {
       this.addSet(RangeSet.fromNormalized(flat.slice(start)));
       return;
     }
-    // Half-full blocks, as fromNormalized cuts them: room for later adds without a split.
+    this.appendHalfBlocks(flat, start);
+  }
+
+  /**
+   * Appends the ranges of `flat` from `start` on (normalized, past the set's highest height
+   * plus one) as copies cut into half-full blocks: room for later adds without a split.
+   */
+  private appendHalfBlocks(flat: readonly number[], start: number): void {
     const half = BLOCK_MAX / 2;
     for (let i = start; i < flat.length; i += half) {
       const block = flat.slice(i, i + half);

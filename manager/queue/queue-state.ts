@@ -223,9 +223,7 @@ export class QueueState {
    * had an attempt history, now deleted.
    */
   succeed(from: number, to: number): number[] {
-    this.leased.remove(from, to);
-    this.committingHeights.add(RangeSet.from([[from, to]]));
-    return this.dropHistory(from, to);
+    return this.succeedAll(RangeSet.from([[from, to]]));
   }
 
   /**

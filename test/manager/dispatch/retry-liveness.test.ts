@@ -91,16 +91,10 @@ function stop(manager: Manager): void {
 }
 
 function startManager(store: Store, random: () => number): Manager {
-  const manager: Manager = {
-    queue: store.load(),
-    dispatcher: undefined as unknown as Dispatcher,
-    writes: new QueueWrites(),
-    links: new Set(),
-    timers: new Set(),
-    stopped: false,
-  };
-  manager.dispatcher = new Dispatcher({
-    queues: new Map([['q', manager.queue]]),
+  const queue = store.load();
+  const dispatcher = new Dispatcher({
+    queues: new Map([['q', queue]]),
+    // A commit replaces the manager's writes (commit() below): the writer reads them as it goes.
     writer: { forQueue: () => manager.writes },
     log: createLogger({ level: 'silent', name: 'retry-liveness' }),
     leaseMs: 30_000,
@@ -108,6 +102,14 @@ function startManager(store: Store, random: () => number): Manager {
     retryBaseMs: 2,
     retryMaxMs: 20,
   });
+  const manager: Manager = {
+    queue,
+    dispatcher,
+    writes: new QueueWrites(),
+    links: new Set(),
+    timers: new Set(),
+    stopped: false,
+  };
   managers.push(manager);
   manager.dispatcher.wake();
   let id = 0;
