@@ -9,7 +9,15 @@
 import { z } from 'zod';
 import { heightSchema } from './protocol.js';
 
-export const countSchema = z.number().int().min(0);
+/**
+ * A count of heights. Heights run 0..2^53-1, so a count reaches 2^53, one past the safe integers
+ * that `.int()` admits (and exactly a double); `multipleOf(1)` keeps it whole.
+ */
+export const countSchema = z
+  .number()
+  .min(0)
+  .max(2 ** 53)
+  .multipleOf(1);
 
 export const enqueueAnswerSchema = z
   .object({ queue: z.string(), added: countSchema, skipped: countSchema })

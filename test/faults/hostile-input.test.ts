@@ -84,6 +84,15 @@ describe('hostile HTTP bodies', () => {
     );
   });
 
+  it('answers the whole height range, enqueued twice, with its counts (2^53 heights)', async () => {
+    const client = api(manager.url);
+    const all = { from: 0, to: Number.MAX_SAFE_INTEGER };
+    const first = await client.post('/v1/queues/every-height/heights', all);
+    expect(first).toMatchObject({ status: 202, body: { added: 2 ** 53, skipped: 0 } });
+    const again = await client.post('/v1/queues/every-height/heights', all);
+    expect(again).toMatchObject({ status: 202, body: { added: 0, skipped: 2 ** 53 } });
+  });
+
   it('answers raw garbage and oversize bodies with 4xx', async () => {
     const client = api(manager.url);
     await fc.assert(
