@@ -4,12 +4,29 @@
  * docs/performance.md stops. One small indexed query per probe, and probes grow sparse while the
  * end is far (waitForAllDone), so the watch takes little from the run it times.
  */
-import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
+import { waitUntil } from './wait.js';
 
 export const COMMIT_POLL_MS = 5;
 /** The longest pause between two probes while the end is still far. */
-const MAX_PROBE_GAP_MS = 250;
+export const MAX_PROBE_GAP_MS = 250;
+
+/**
+ * The pause before the next probe of a wait for `total` heights, `done` of them seen after
+ * `elapsedMs`: a quarter of the time the rate so far says is left, between `shortMs` and
+ * MAX_PROBE_GAP_MS. Before the first height is seen there is no rate, and probes come every
+ * `shortMs`.
+ */
+export function probeGapMs(wait: {
+  total: number;
+  done: number;
+  elapsedMs: number;
+  shortMs: number;
+}): number {
+  const { total, done, elapsedMs, shortMs } = wait;
+  const leftMs = done > 0 ? ((total - done) * elapsedMs) / done : 0;
+  return Math.min(MAX_PROBE_GAP_MS, Math.max(shortMs, leftMs / 4));
+}
 
 export class CommitWatch {
   private constructor(private readonly client: pg.Client) {}
@@ -31,10 +48,7 @@ export class CommitWatch {
     return Number(rows[0]?.count ?? 0);
   }
 
-  /**
-   * How many heights of from..to (inclusive) are committed as done in `queue`, and whether that
-   * is all of them.
-   */
+  /** How many heights of from..to (inclusive) are committed as done in `queue`. */
   async doneWithin(queue: string, from: number, to: number): Promise<number> {
     const { rows } = await this.client.query<{ count: string | null }>({
       name: 'bench_done_within',
@@ -49,12 +63,11 @@ export class CommitWatch {
 
   /**
    * Resolves with `performance.now()` of the first probe that saw from..to all done. Probes
-   * come every `intervalMs` (default COMMIT_POLL_MS) once the end is near; before that, at a
-   * quarter of the time the rate so far says is left (at most MAX_PROBE_GAP_MS), so that the
-   * probes, each a wake-up of this process and of a PostgreSQL backend, do not take the cores
-   * from the run they time (S3 sleeps are that sensitive). The measured time stays off by at
-   * most one short interval. `check` runs before each probe and throws when waiting has become
-   * pointless (a process died).
+   * come as `probeGapMs` says: sparse while the end is far, so that the probes, each a wake-up
+   * of this process and of a PostgreSQL backend, do not take the cores from the run they time
+   * (S3 sleeps are that sensitive), and every `intervalMs` (default COMMIT_POLL_MS) near it, so
+   * the measured time stays off by at most one short interval. `check` runs before each probe
+   * and throws when waiting has become pointless (a process died).
    */
   async waitForAllDone(
     queue: string,
@@ -64,21 +77,20 @@ export class CommitWatch {
   ): Promise<number> {
     const total = to - from + 1;
     const shortMs = options.intervalMs ?? COMMIT_POLL_MS;
-    const started = performance.now();
-    const deadline = started + options.timeoutMs;
-    for (;;) {
-      options.check?.();
-      const done = await this.doneWithin(queue, from, to);
-      const now = performance.now();
-      if (done >= total) return now;
-      if (now >= deadline) {
-        throw new Error(
-          `timed out after ${options.timeoutMs} ms waiting for heights ${from}..${to} of queue ${queue} to be committed as done (${done} of ${total})`,
-        );
-      }
-      const leftMs = done > 0 ? ((total - done) * (now - started)) / done : 0;
-      await delay(Math.min(MAX_PROBE_GAP_MS, Math.max(shortMs, leftMs / 4)));
-    }
+    let done = 0;
+    return waitUntil(
+      async () => {
+        options.check?.();
+        done = await this.doneWithin(queue, from, to);
+        return done >= total && performance.now();
+      },
+      {
+        timeoutMs: options.timeoutMs,
+        intervalMs: (elapsedMs) => probeGapMs({ total, done, elapsedMs, shortMs }),
+        message: () =>
+          `heights ${from}..${to} of queue ${queue} to be committed as done (${done} of ${total})`,
+      },
+    );
   }
 
   async close(): Promise<void> {

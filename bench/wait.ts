@@ -3,10 +3,13 @@ import { setTimeout as delay } from 'node:timers/promises';
 
 export interface WaitOptions {
   timeoutMs: number;
-  /** Pause between two probes. Default 20. */
-  intervalMs?: number;
-  /** What was awaited, in words, for the timeout error. */
-  message: string;
+  /**
+   * Pause between two probes: a number, or a function of the time since the wait began, for
+   * probes that should come sparse while the end is far. Default 20.
+   */
+  intervalMs?: number | ((elapsedMs: number) => number);
+  /** What was awaited, in words, for the timeout error; a function reads it at the timeout. */
+  message: string | (() => string);
 }
 
 /**
@@ -17,13 +20,16 @@ export async function waitUntil<T>(
   probe: () => Promise<T | undefined | false> | T | undefined | false,
   { timeoutMs, intervalMs = 20, message }: WaitOptions,
 ): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
+  const started = performance.now();
+  const deadline = started + timeoutMs;
   for (;;) {
     const value = await probe();
     if (value !== undefined && value !== false) return value;
-    if (performance.now() >= deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${message}`);
+    const now = performance.now();
+    if (now >= deadline) {
+      const awaited = typeof message === 'function' ? message() : message;
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${awaited}`);
     }
-    await delay(intervalMs);
+    await delay(typeof intervalMs === 'function' ? intervalMs(now - started) : intervalMs);
   }
 }

@@ -7,16 +7,17 @@
  * manager/http/schemas.ts.
  */
 import { z } from 'zod';
-import { heightSchema } from './protocol.js';
+import { heightSchema, MAX_HEIGHT } from './protocol.js';
 
 /**
- * A count of heights. Heights run 0..2^53-1, so a count reaches 2^53, one past the safe integers
- * that `.int()` admits (and exactly a double); `multipleOf(1)` keeps it whole.
+ * A count of heights. Heights run 0..MAX_HEIGHT, so a count reaches MAX_HEIGHT + 1 (2^53), one
+ * past the safe integers that `.int()` admits (and exactly a double); `multipleOf(1)` keeps it
+ * whole.
  */
 export const countSchema = z
   .number()
   .min(0)
-  .max(2 ** 53)
+  .max(MAX_HEIGHT + 1)
   .multipleOf(1);
 
 export const enqueueAnswerSchema = z

@@ -28,7 +28,9 @@ export const queueNameSchema = z
   .string()
   .regex(QUEUE_NAME_PATTERN, 'queue names match ^[a-z0-9][a-z0-9_-]{0,62}$');
 
-export const heightSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+/** The highest height there is: the largest integer a JSON number carries exactly. */
+export const MAX_HEIGHT = Number.MAX_SAFE_INTEGER;
+export const heightSchema = z.number().int().min(0).max(MAX_HEIGHT);
 
 const leaseIdSchema = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 const revertIdSchema = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
