@@ -67,6 +67,8 @@ export interface HashReports {
 /** Where the dispatcher records what must become durable (the write-behind log). */
 export interface WriteRecorder {
   forQueue(queue: string): QueueWrites;
+  /** A queue has just recorded its last results: commit them without the long linger. */
+  soon?(): void;
 }
 
 export interface DispatcherOptions {
@@ -246,6 +248,8 @@ export class Dispatcher {
       this.metrics.results(queue.name, heights, age, frame.runMs, failedAttempts, deadLettered);
     }
     this.leases.settleIfEmpty(lease);
+    // The last results of a backfill: whoever watches the queue sees its end committed soon.
+    if (done.count + failedAttempts > 0 && queue.drained) this.options.writer.soon?.();
     // Room under a queue's in-flight bound goes round every link, not back to this one.
     if (this.settings.get(queue.name).maxInFlight !== null) this.refillAll = true;
     this.refillSoon(link);

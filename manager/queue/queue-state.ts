@@ -365,6 +365,11 @@ export class QueueState {
     }
   }
 
+  /** Nothing left to run or running: no height pending, leased or waiting for a retry. */
+  get drained(): boolean {
+    return this.pending.isEmpty && this.leased.isEmpty && this.retryingCount === 0;
+  }
+
   hasWork(now: number): boolean {
     if (!this.pending.isEmpty) return true;
     const due = this.nextRetryDue();

@@ -76,6 +76,8 @@ export class WriteBehind {
   private readonly forgotten = new Set<string>();
   /** Ends the commit slot's wait early: someone now waits for the commit (`committed()`). */
   private hurry: (() => void) | undefined;
+  /** Set by `soon()`: the batch being filled goes at the short interval, like an awaited one. */
+  private urgent = false;
 
   constructor(private readonly options: WriteBehindOptions) {
     this.metrics = options.metrics;
@@ -120,6 +122,18 @@ export class WriteBehind {
     });
   }
 
+  /**
+   * What is recorded is worth committing at the short interval though nobody waits for it: a
+   * queue has just recorded its last results (the dispatcher calls this when one drains), and
+   * whoever watches its progress sees the end within COMMIT_INTERVAL_MS instead of
+   * UNAWAITED_COMMIT_INTERVAL_MS. Once per drain, so it costs no commits under load.
+   */
+  soon(): void {
+    if (this.open.size === 0) return;
+    this.urgent = true;
+    this.hurry?.();
+  }
+
   /** Commits what is recorded, giving up after `timeoutMs` (the writes are then lost). */
   async close(timeoutMs: number): Promise<void> {
     const timer = setTimeout(() => {
@@ -154,6 +168,7 @@ export class WriteBehind {
         waiters = this.openWaiters;
         this.open = new Map();
         this.openWaiters = [];
+        this.urgent = false;
         if (batch.size > 0) {
           this.lastCommitStart = performance.now();
           await this.commitWithRetry(batch);
@@ -172,14 +187,16 @@ export class WriteBehind {
 
   /**
    * Resolves once the commit interval has passed since the last commit started:
-   * COMMIT_INTERVAL_MS while someone waits for the commit, else UNAWAITED_COMMIT_INTERVAL_MS
-   * (cut short by a `committed()` call).
+   * COMMIT_INTERVAL_MS while someone waits for the commit or after `soon()`, else
+   * UNAWAITED_COMMIT_INTERVAL_MS (cut short by a `committed()` or `soon()` call).
    */
   private async commitSlot(): Promise<void> {
     // A timer may fire a fraction of a millisecond early by this clock: check again.
     for (;;) {
       const interval =
-        this.openWaiters.length > 0 ? COMMIT_INTERVAL_MS : UNAWAITED_COMMIT_INTERVAL_MS;
+        this.openWaiters.length > 0 || this.urgent
+          ? COMMIT_INTERVAL_MS
+          : UNAWAITED_COMMIT_INTERVAL_MS;
       const wait = this.lastCommitStart + interval - performance.now();
       if (wait <= 0) return;
       await new Promise<void>((resolve) => {

@@ -31,6 +31,12 @@ const T0 = 1_700_000_000_000;
 /** Keeps what the dispatcher records per queue, so tests can see what would be committed. */
 class FakeWriter implements WriteRecorder {
   readonly byQueue = new Map<string, QueueWrites>();
+  /** How often a prompt commit was asked for (a queue recorded its last results). */
+  soonCalls = 0;
+
+  soon(): void {
+    this.soonCalls++;
+  }
 
   forQueue(queue: string): QueueWrites {
     let writes = this.byQueue.get(queue);
@@ -201,6 +207,25 @@ describe('Dispatcher', () => {
     expect(a.lastDispatch()).toEqual({ type: 'dispatch', lease: 2, queue: 'q', ranges: [[4, 7]] });
   });
 
+  it('asks for a prompt commit once, when a queue records the results of its last heights', async () => {
+    const queue = queueOf('q', [[0, 3]]);
+    const d = start([queue]);
+    const a = new FakeLink('a', ['q'], 2);
+    d.connect(a);
+    d.onResults(a, results(a.lastDispatch().lease, [[0, 1]]));
+    expect(writer.soonCalls).toBe(0);
+    await nextTurn();
+    const last = a.lastDispatch();
+    expect(last.ranges).toEqual([[2, 3]]);
+    d.onResults(a, results(last.lease, [[2, 2]]));
+    expect(writer.soonCalls).toBe(0);
+    d.onResults(a, results(last.lease, [[3, 3]]));
+    expect(writer.soonCalls).toBe(1);
+    // Results the dispatcher ignores ask for nothing.
+    d.onResults(a, results(last.lease, [[3, 3]]));
+    expect(writer.soonCalls).toBe(1);
+  });
+
   it('ignores results for a lease the link does not hold: unknown, foreign, or already settled', async () => {
     const queue = queueOf('q', [[0, 9]]);
     const d = start([queue]);
@@ -271,6 +296,8 @@ describe('Dispatcher', () => {
         lastError: `boom ${attempt}`,
       });
       expect(a).toMatchObject({ held: 0, failed: attempt });
+      // A height waiting for its retry is still to run: no prompt commit yet.
+      expect(writer.soonCalls).toBe(0);
 
       const sent = a.frames.length;
       await nextTurn();
@@ -300,6 +327,8 @@ describe('Dispatcher', () => {
       lastError: 'boom last',
     });
     expect(queue.summary()).toMatchObject({ failed: 1, retrying: 0, leased: 1 });
+    // The dead letter was the queue's last height: its results are committed promptly.
+    expect(writer.soonCalls).toBe(1);
 
     const sent = a.frames.length;
     await nextTurn();

@@ -1,8 +1,8 @@
 /**
  * The write-behind's commit cadence against a real PostgreSQL (docs/architecture.md,
  * "Write-behind"): results that nobody waits for are committed at most once per
- * UNAWAITED_COMMIT_INTERVAL_MS, so one commit carries many frames; a `committed()` call cuts
- * that wait to COMMIT_INTERVAL_MS; and a prepared log parses its statement once per connection.
+ * UNAWAITED_COMMIT_INTERVAL_MS, so one commit carries many frames; a `committed()` call, or
+ * `soon()` for a queue's last results, cuts that wait to COMMIT_INTERVAL_MS; and a prepared log parses its statement once per connection.
  */
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { QueueState } from '../../../manager/queue/queue-state.js';
@@ -133,6 +133,25 @@ it('cuts the wait to COMMIT_INTERVAL_MS once someone waits for the commit', asyn
   expect(gap).toBeGreaterThanOrEqual(COMMIT_INTERVAL_MS - 1);
   expect(gap).toBeLessThan(UNAWAITED_COMMIT_INTERVAL_MS);
   expect(second.batch.get('awaited')?.done.count).toBe(1);
+});
+
+it('cuts the wait to COMMIT_INTERVAL_MS for the last results of a queue (soon())', async () => {
+  const { commits, succeedNext, writer, queue } = await logWithQueue('drained', 2);
+  const before = commits.length;
+  succeedNext();
+  await waitFor(() => commits.length > before, { timeoutMs: 5_000, message: 'first commit' });
+  const firstStart = (commits[before] as Commit).startedAt;
+  succeedNext();
+  expect(queue.drained).toBe(true);
+  writer.soon();
+  await waitFor(() => commits.length > before + 1, {
+    timeoutMs: 5_000,
+    message: 'the commit of the last results',
+  });
+  const gap = (commits[before + 1] as Commit).startedAt - firstStart;
+  expect(gap).toBeGreaterThanOrEqual(COMMIT_INTERVAL_MS - 1);
+  expect(gap).toBeLessThan(UNAWAITED_COMMIT_INTERVAL_MS);
+  expect(await storedDone('drained')).toBe('{[0,2)}');
 });
 
 it('parses a prepared commit statement once per connection and reuses it', async () => {
