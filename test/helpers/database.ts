@@ -30,6 +30,18 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
+/**
+ * A pool for a test's own queries. Tests cut connections on purpose (pg_terminate_backend,
+ * dropping the database), and `pool.end()` resolves before its clients' sockets have closed, so
+ * a drop right after it can still cut one: the pool then emits 'error', which without a listener
+ * is an uncaught exception in the test process.
+ */
+export function openPool(connectionString: string, max: number): pg.Pool {
+  const pool = new pg.Pool({ connectionString, max });
+  pool.on('error', () => {});
+  return pool;
+}
+
 export async function createTestDatabase(): Promise<TestDatabase> {
   const template = inject('templateDatabase');
   const adminUrl = inject('databaseUrl');
@@ -41,10 +53,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const name = uniqueDatabaseName(TEST_DATABASE_PREFIX);
   await withAdminClient(adminUrl, (client) => cloneDatabase(client, template, name));
   const url = databaseUrl(adminUrl, name);
-  const pool = new pg.Pool({ connectionString: url, max: 4 });
-  // Tests cut connections on purpose (pg_terminate_backend, dropping the database); an idle
-  // client losing its link must not crash the test process with an unhandled 'error'.
-  pool.on('error', () => {});
+  const pool = openPool(url, 4);
   let dropping: Promise<void> | undefined;
   const drop = () => {
     dropping ??= (async () => {

@@ -5,7 +5,7 @@
  * loads the same sets from them.
  */
 import fc from 'fast-check';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterEach, expect, inject, it } from 'vitest';
 import { loadMigrations, migrate } from '../../../manager/store/migrate.js';
 import { loadQueueStates } from '../../../manager/store/queue-loader.js';
@@ -13,6 +13,7 @@ import { RangeSet } from '../../../shared/range-set.js';
 import {
   databaseUrl,
   dropDatabase,
+  openPool,
   uniqueDatabaseName,
   withAdminClient,
 } from '../../helpers/database.js';
@@ -30,7 +31,7 @@ afterEach(async () => {
 async function databaseBefore003(): Promise<pg.Pool> {
   const name = uniqueDatabaseName('blockrunner_test_');
   await withAdminClient(adminUrl, (client) => client.query(`CREATE DATABASE "${name}"`));
-  const pool = new pg.Pool({ connectionString: databaseUrl(adminUrl, name), max: 2 });
+  const pool = openPool(databaseUrl(adminUrl, name), 2);
   made.push({ name, pool });
   await migrate(
     pool,

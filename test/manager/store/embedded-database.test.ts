@@ -21,6 +21,7 @@ import { commitBatch } from '../../../manager/store/queue-sql.js';
 import { LeadershipLostError } from '../../../shared/errors.js';
 import { createLogger } from '../../../shared/logger.js';
 import { RangeSet } from '../../../shared/range-set.js';
+import { openPool } from '../../helpers/database.js';
 
 const log = createLogger({ level: 'silent', name: 'test' });
 let dataDir: string | undefined;
@@ -63,7 +64,7 @@ it('migrates, fences commits on the leader lock, and keeps data across a restart
   database = await startEmbeddedDatabase(dataDir, log);
   expect(database.url).toMatch(/^postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres$/);
 
-  const pool = new pg.Pool({ connectionString: database.url, max: EMBEDDED_POOL_SIZE });
+  const pool = openPool(database.url, EMBEDDED_POOL_SIZE);
   clients.push(pool);
   await migrate(pool, log);
   // PGlite is built without lz4: migration 006 leaves queue_chunks on the default method.

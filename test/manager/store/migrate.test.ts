@@ -3,12 +3,13 @@
  * each migration exactly once, a second run changes nothing, and a database migrated by a
  * newer Blockrunner is refused. The client it checks out goes back to the pool as it came.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { loadMigrations, migrate } from '../../../manager/store/migrate.js';
 import {
   databaseUrl,
   dropDatabase,
+  openPool,
   uniqueDatabaseName,
   withAdminClient,
 } from '../../helpers/database.js';
@@ -18,9 +19,7 @@ const name = uniqueDatabaseName('blockrunner_test_');
 let pools: pg.Pool[] = [];
 
 function newPool(): pg.Pool {
-  const pool = new pg.Pool({ connectionString: databaseUrl(adminUrl, name), max: 2 });
-  // Dropping the database at the end cuts what is still connected: not an error of the test.
-  pool.on('error', () => {});
+  const pool = openPool(databaseUrl(adminUrl, name), 2);
   pools.push(pool);
   return pool;
 }

@@ -6,7 +6,7 @@
  * name is made again; the delete is fenced by the leader lock like every leader write.
  */
 
-import pg from 'pg';
+import type pg from 'pg';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { type ChunkedSets, ChunkLayouts } from '../../../manager/store/chunk-layout.js';
 import { LeaderLock } from '../../../manager/store/leader-lock.js';
@@ -17,7 +17,7 @@ import { DEFAULT_SETTINGS } from '../../../shared/api-schemas.js';
 import { LeadershipLostError } from '../../../shared/errors.js';
 import { createLogger } from '../../../shared/logger.js';
 import { RangeSet } from '../../../shared/range-set.js';
-import { createTestDatabase, type TestDatabase } from '../../helpers/database.js';
+import { createTestDatabase, openPool, type TestDatabase } from '../../helpers/database.js';
 import { waitFor } from '../../helpers/wait.js';
 
 const log = createLogger({ level: 'silent', name: 'queue-delete-test' });
@@ -29,7 +29,7 @@ let writer: WriteBehind | undefined;
 beforeEach(async () => {
   memories.clear();
   db = await createTestDatabase();
-  pool = new pg.Pool({ connectionString: db.url, max: 4 });
+  pool = openPool(db.url, 4);
   lock = await LeaderLock.acquire({
     connectionString: db.url,
     log,

@@ -4,7 +4,7 @@
  * leader; an operator's new rangeSize clears it, the same rangeSize keeps it; a lost fence writes
  * nothing.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { LeaderLock } from '../../../manager/store/leader-lock.js';
 import {
@@ -14,7 +14,7 @@ import {
 } from '../../../manager/store/settings-sql.js';
 import { DEFAULT_SETTINGS } from '../../../shared/api-schemas.js';
 import { createLogger } from '../../../shared/logger.js';
-import { createTestDatabase, type TestDatabase } from '../../helpers/database.js';
+import { createTestDatabase, openPool, type TestDatabase } from '../../helpers/database.js';
 
 const log = createLogger({ level: 'silent', name: 'settings-sql-test' });
 let db: TestDatabase;
@@ -23,7 +23,7 @@ let pool: pg.Pool;
 
 beforeEach(async () => {
   db = await createTestDatabase();
-  pool = new pg.Pool({ connectionString: db.url, max: 2 });
+  pool = openPool(db.url, 2);
   lock = await LeaderLock.acquire({
     connectionString: db.url,
     log,
