@@ -63,7 +63,7 @@ export const USAGE = `Usage: npm run bench -- [options]
   --s2-anchor-jobs N         S2 jobs per anchor (default 1,000,000; quick 100,000)
   --s3-heights N             S3 heights (default 40,000; quick 8,000)
   --s3-concurrency N         S3 concurrency per worker, 2 workers (default 8)
-  --s3-prefetch N            S3 prefetch per worker (default 8)
+  --s3-prefetch N            S3 prefetch per worker (default 32, 4x the concurrency: docs/workers.md)
   --s4-samples N             S4 single-height enqueues (default 1,000; quick 200)
   --s5-blocks N              S5 blocks indexed, 0..N-1 (default 5,000; quick 1,000)
   --s5-transfers N           S5 transfers spread over the blocks (default 200; quick 40)
@@ -123,7 +123,7 @@ export function parseBenchArgs(
       heights: count(v['s3-heights'], quick ? 8_000 : 40_000, '--s3-heights'),
       workers: 2,
       concurrency: count(v['s3-concurrency'], 8, '--s3-concurrency', 10_000),
-      prefetch: count(v['s3-prefetch'], 8, '--s3-prefetch', MAX_CAPACITY, 0),
+      prefetch: count(v['s3-prefetch'], 32, '--s3-prefetch', MAX_CAPACITY, 0),
       sleepMs: 2,
     },
     s4: {
