@@ -7,8 +7,9 @@
 import type { Logger } from '../shared/logger.js';
 import { MAX_ERROR_LENGTH } from '../shared/protocol.js';
 import type { HandlerContext } from './handler.js';
+import type { Slotted } from './running-runs.js';
 
-export class HandlerRun implements HandlerContext {
+export class HandlerRun implements HandlerContext, Slotted {
   private controller: AbortController | undefined;
   private abortReason: Error | undefined;
   private logger: Logger | undefined;
@@ -16,6 +17,8 @@ export class HandlerRun implements HandlerContext {
   readonly startedAt = performance.now();
   /** Set once the run was logged as still running past its lease deadline. */
   overdue = false;
+  /** Its index among the loop's running runs (worker/running-runs.ts). */
+  slot = -1;
 
   constructor(
     readonly lease: number,

@@ -33,6 +33,7 @@ import type { Handler } from './handler.js';
 import { HandlerRun } from './handler-run.js';
 import { LeaseWatch } from './lease-watch.js';
 import { resultsFrames } from './results-frames.js';
+import { RunningRuns } from './running-runs.js';
 
 export type Send = (frame: WorkerFrame) => void;
 
@@ -86,7 +87,7 @@ interface LeaseResults {
 
 export class HeightLoop {
   private readonly batches: Batch[] = [];
-  private readonly running = new Set<HandlerRun>();
+  private readonly running = new RunningRuns<HandlerRun>();
   private pending = new Map<number, LeaseResults>();
   private flushTimer: NodeJS.Immediate | undefined;
   private lingerTimer: NodeJS.Timeout | undefined;

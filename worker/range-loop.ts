@@ -27,6 +27,7 @@ import { errorMessage } from './handler-run.js';
 import { MAX_HASHES_PER_FRAME, type Send } from './height-loop.js';
 import { LeaseWatch, type WatchedRun } from './lease-watch.js';
 import { resultsFrames } from './results-frames.js';
+import { RunningRuns, type Slotted } from './running-runs.js';
 
 /**
  * Heights a range worker may hold per slot (running and prefetched): hello capacity is
@@ -106,8 +107,9 @@ export function rangeReportsOf(from: number, to: number, value: unknown): BlockR
 }
 
 /** One running call, which is also the handler's context. */
-class RangeRun implements HandlerContext, WatchedRun {
+class RangeRun implements HandlerContext, WatchedRun, Slotted {
   private readonly controller = new AbortController();
+  slot = -1;
   private logger: Logger | undefined;
   readonly startedAt = performance.now();
   /** Heights of this call the manager cancelled while it ran: not reported, not retried. */
@@ -175,7 +177,7 @@ export class RangeLoop {
    */
   private queued: RangeCall[] = [];
   private tipQueued: RangeCall[] = [];
-  private readonly running = new Set<RangeRun>();
+  private readonly running = new RunningRuns<RangeRun>();
   private pending = new Map<number, LeaseResults>();
   private flushTimer: NodeJS.Immediate | undefined;
   private send: Send | undefined;
