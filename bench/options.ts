@@ -38,7 +38,14 @@ export interface BenchOptions {
     sleepMs: number;
   };
   s4: { samples: number; perSecond: number; backfillWorkers: number };
-  s5: { blocks: number; transfers: number; processes: number; concurrency: number; runs: number };
+  s5: {
+    blocks: number;
+    transfers: number;
+    processes: number;
+    concurrency: number;
+    prefetch: number;
+    runs: number;
+  };
   s6: { heights: number; perRequest: number; workers: number };
   s7: { samples: number; reorgBlocks: number; reorgDepth: number; reorgPollMs: number };
   s8: { gaps: number; deadLetters: number; links: number; heightsPerLink: number };
@@ -69,6 +76,7 @@ export const USAGE = `Usage: npm run bench -- [options]
   --s5-transfers N           S5 transfers spread over the blocks (default 200; quick 40)
   --s5-processes N           S5 worker processes, and bare-loop processes (default 2)
   --s5-concurrency N         S5 concurrency per process, both sides (default 16)
+  --s5-prefetch N            S5 prefetch per worker (default 4x the concurrency: docs/workers.md)
   --s5-runs N                S5 runs of both sides, best of each is the figure (default 2; quick 1)
   --s6-heights N             S6 isolated heights, and contiguous ones (default 1,000,000; quick 200,000)
   --s8-gaps N                S8 gaps of the restarted queue (default 1,000,000; quick 200,000)
@@ -97,6 +105,7 @@ export function parseBenchArgs(
   const v = parsed.values;
   if (v.help) return 'help';
   const quick = v.quick ?? false;
+  const s5Concurrency = count(v['s5-concurrency'], 16, '--s5-concurrency', 1_000);
   const options: BenchOptions = {
     scenarios: listOf(v.only, SCENARIOS, '--only', true) as ScenarioId[],
     anchors: v.anchors === 'none' ? [] : (listOf(v.anchors, ANCHORS, '--anchors') as AnchorName[]),
@@ -135,7 +144,8 @@ export function parseBenchArgs(
       blocks: count(v['s5-blocks'], quick ? 1_000 : 5_000, '--s5-blocks', 1_000_000),
       transfers: count(v['s5-transfers'], quick ? 40 : 200, '--s5-transfers', 100_000, 0),
       processes: count(v['s5-processes'], 2, '--s5-processes', 64),
-      concurrency: count(v['s5-concurrency'], 16, '--s5-concurrency', 1_000),
+      concurrency: s5Concurrency,
+      prefetch: count(v['s5-prefetch'], 4 * s5Concurrency, '--s5-prefetch', MAX_CAPACITY, 0),
       runs: count(v['s5-runs'], quick ? 1 : 2, '--s5-runs', 20),
     },
     s6: {
@@ -200,6 +210,7 @@ function parse(argv: string[]) {
       's5-transfers': { type: 'string' },
       's5-processes': { type: 'string' },
       's5-concurrency': { type: 'string' },
+      's5-prefetch': { type: 'string' },
       's5-runs': { type: 'string' },
       's6-heights': { type: 'string' },
       's7-samples': { type: 'string' },

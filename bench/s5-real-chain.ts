@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { packageRoot } from '../shared/package-root.js';
 import { BenchAnvil } from './anvil.js';
 import { Cluster } from './cluster.js';
-import { CommitWatch } from './commit-watch.js';
+import { COMMIT_POLL_MS, CommitWatch } from './commit-watch.js';
 import {
   backendCpuBetween,
   backendCpuMs,
@@ -38,19 +38,17 @@ import { waitUntil } from './wait.js';
 const QUEUE = 's5';
 const RUN_TIMEOUT_MS = 600_000;
 /**
- * How often the Blockrunner side's PostgreSQL probe runs. Not S1's 5 ms: on a machine whose
- * cores are full, the probe's CPU (the bench's and PostgreSQL's) is taken from the side it
- * times, 0.8 s over 1,000 blocks at 5 ms here; 50 ms moves a run of several seconds by under 1%.
+ * How often the bench looks for the bare loops' last line. Their time is the one they print,
+ * so this only bounds how soon the run goes on.
  */
-const PROBE_MS = 50;
+const BARE_LOOP_POLL_MS = 50;
 const BARE_LOOP = fileURLToPath(new URL('./s5-bare-loop.js', import.meta.url));
 /** What s5-bare-loop.ts prints. */
 const BARE_READY = 'bench-bare ready';
 const BARE_DONE = 'bench-bare done ';
 
 export async function runS5(options: BenchOptions): Promise<S5Result> {
-  const { blocks, transfers, processes, concurrency, runs: count } = options.s5;
-  const prefetch = concurrency;
+  const { blocks, transfers, processes, concurrency, prefetch, runs: count } = options.s5;
   const anvil = await BenchAnvil.start('s5');
   try {
     const expectedTransactions = await mineChain(anvil, blocks, transfers);
@@ -83,7 +81,7 @@ export async function runS5(options: BenchOptions): Promise<S5Result> {
       bareLoop,
       shareOfBareLoop: round(blockrunner.blocksPerSecond / bareLoop.blocksPerSecond, 4),
       ponder: { ran: false, reason: ponderNotRun() },
-      measured: `anvil --no-mining with ${blocks} blocks mined by anvil_mine (${transfers} transfers spread over them); handler examples/evm-blocks/handler.mjs (eth_getBlockByNumber with transactions, then one PostgreSQL transaction per block; pg pool of 10 per process), each side of each run into a fresh database. Blockrunner: 1 manager + ${processes} worker processes x concurrency ${concurrency} (prefetch ${prefetch}), from just before POST {from:0,to:${blocks - 1}} until PostgreSQL (probed every ${PROBE_MS} ms) holds every height done. Bare loop: ${processes} processes x ${concurrency} calls in flight importing the same module, process i taking heights i, i+${processes}, ..., from the SIGUSR2 that starts them all until the last has printed that its last height returned. ${count} run(s) of both sides, the bare loop first in odd runs and second in even ones; each side's figure is its best run (other load on the machine only ever slows a side). Afterwards each database must hold every block once and every transfer once. CPU: /proc/<pid>/stat of the handler processes, the manager, anvil and the PostgreSQL backends of the side's databases, and /proc/stat for the machine`,
+      measured: `anvil --no-mining with ${blocks} blocks mined by anvil_mine (${transfers} transfers spread over them); handler examples/evm-blocks/handler.mjs (eth_getBlockByNumber with transactions, then one PostgreSQL transaction per block; pg pool of 10 per process), each side of each run into a fresh database. Blockrunner: 1 manager + ${processes} worker processes x concurrency ${concurrency} (prefetch ${prefetch}), from just before POST {from:0,to:${blocks - 1}} until PostgreSQL holds every height done (probed as S1, every ${COMMIT_POLL_MS} ms near the end). Bare loop: ${processes} processes x ${concurrency} calls in flight importing the same module, process i taking heights i, i+${processes}, ..., from the SIGUSR2 that starts them all until the last has printed that its last height returned. ${count} run(s) of both sides, the bare loop first in odd runs and second in even ones; each side's figure is its best run (other load on the machine only ever slows a side). Afterwards each database must hold every block once and every transfer once. CPU: /proc/<pid>/stat of the handler processes, the manager, anvil and the PostgreSQL backends of the side's databases, and /proc/stat for the machine`,
     };
   } finally {
     await anvil.stop();
@@ -147,7 +145,6 @@ async function runBlockrunner(
         QUEUE,
         chain.blocks,
         RUN_TIMEOUT_MS,
-        PROBE_MS,
       );
       const used = await cpu(
         workersCpu() - before.workers,
@@ -235,7 +232,11 @@ async function runBareLoop(options: BenchOptions, chain: Chain): Promise<S5Side>
         check();
         return doneCount === processes;
       },
-      { timeoutMs: RUN_TIMEOUT_MS, intervalMs: PROBE_MS, message: 'every bare loop to finish' },
+      {
+        timeoutMs: RUN_TIMEOUT_MS,
+        intervalMs: BARE_LOOP_POLL_MS,
+        message: 'every bare loop to finish',
+      },
     );
     const finished = lastDone;
     const used = await cpu(loopsCpuMs, 0);
