@@ -155,6 +155,12 @@ export interface S5Result {
   bareLoop: S5Side;
   /** Blockrunner's best blocks/s over the bare loop's best. */
   shareOfBareLoop: number;
+  /**
+   * Blockrunner's own CPU over the handlers' (ownCpuShare of s5-real-chain.ts), per run and
+   * their mean.
+   */
+  ownCpuShareByRun: number[];
+  ownCpuShare: number;
   /** Ponder on the same node, or why it did not run. */
   ponder: { ran: false; reason: string };
   measured: string;
