@@ -84,7 +84,7 @@ function oneForm(pairs: string, deltas: string) {
   };
 }
 
-const HEIGHT_EXPECTED = 'expected a height (an integer from 0 to 2^53-1)';
+export const HEIGHT_EXPECTED = 'expected a height (an integer from 0 to 2^53-1)';
 
 /** The first thing wrong with a list of ranges, or undefined when it is one. */
 function rangeListProblem(
@@ -108,7 +108,8 @@ function rangeListProblem(
   return undefined;
 }
 
-function isHeight(value: unknown): value is number {
+/** What heightSchema admits, for loops that check many heights without a schema per element. */
+export function isHeight(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 

@@ -5,7 +5,14 @@
 import { z } from 'zod';
 import { countSchema, queueSettingsSchema } from '../../shared/api-schemas.js';
 import { LOG_LEVELS } from '../../shared/config.js';
-import { heightSchema, MAX_HEIGHTS_PER_FRAME, queueNameSchema } from '../../shared/protocol.js';
+import {
+  HEIGHT_EXPECTED,
+  heightSchema,
+  isHeight,
+  MAX_HEIGHT,
+  MAX_HEIGHTS_PER_FRAME,
+  queueNameSchema,
+} from '../../shared/protocol.js';
 import { HEIGHT_STATES } from '../queue/queue-state.js';
 import { MANAGER_ROLES } from '../role.js';
 
@@ -26,18 +33,18 @@ const heightListSchema = z
     const list = ctx.value;
     for (let i = 0; i < list.length; i++) {
       const height = list[i] as number;
-      if (!Number.isSafeInteger(height) || height < 0) {
+      if (!isHeight(height)) {
         ctx.issues.push({
           code: 'custom',
           input: height,
           path: [i],
-          message: 'expected a height (an integer from 0 to 2^53-1)',
+          message: HEIGHT_EXPECTED,
         });
         return;
       }
     }
   })
-  .meta({ items: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } });
+  .meta({ items: { type: 'integer', minimum: 0, maximum: MAX_HEIGHT } });
 
 const rangeSchema = z
   .strictObject({ from: heightSchema, to: heightSchema })
