@@ -206,7 +206,7 @@ export class Dispatcher {
     // The refusal first: the calls that follow count at the size the worker fell back to.
     if (frame.rangeSize !== undefined) this.settings.rangeRefused(queue.name, frame.rangeSize);
     if (done.count > 0) {
-      const calls = this.callsIn(queue.name, done.count, (visit) => done.forEachRange(visit));
+      const calls = this.callsIn(queue.name, done.count, done);
       this.settings.throttleFor(queue.name).succeeded(calls);
       this.settings.rangeCallsSucceeded(queue.name, calls);
     }
@@ -385,7 +385,7 @@ export class Dispatcher {
       if (count === 0) continue;
       // Every queue counts its calls: a rate-limited answer backs off from what went out.
       const throttle = this.settings.throttleFor(name);
-      throttle.spend(this.callsIn(name, count, (visit) => forEachFlat(flat, visit)));
+      throttle.spend(this.callsIn(name, count, flat));
       if (throttle.effectiveRate !== null || this.settings.get(name).maxInFlight !== null) {
         // The next wake starts at the next link, so a bounded queue's calls spread over links.
         this.rotation++;
@@ -451,20 +451,19 @@ export class Dispatcher {
   }
 
   /**
-   * Handler calls for `count` heights whose ranges `eachRange` visits: one per height, or one
-   * per effective range size heights. Per-height queues, nearly all of them, never walk them.
+   * Handler calls for the `count` heights of `ranges` (a set, or flat `[from0, to0, ...]`): one
+   * per height, or one per effective range size heights. Per-height queues, nearly all of them,
+   * never walk the ranges.
    */
-  private callsIn(
-    queue: string,
-    count: number,
-    eachRange: (visit: (from: number, to: number) => void) => void,
-  ): number {
+  private callsIn(queue: string, count: number, ranges: RangeSet | readonly number[]): number {
     const rangeSize = this.settings.effectiveRangeSize(queue);
     if (rangeSize === 1) return count;
     let calls = 0;
-    eachRange((from, to) => {
+    const visit = (from: number, to: number) => {
       calls += Math.ceil((to - from + 1) / rangeSize);
-    });
+    };
+    if (ranges instanceof RangeSet) ranges.forEachRange(visit);
+    else forEachFlat(ranges, visit);
     return calls;
   }
 
