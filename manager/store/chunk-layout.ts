@@ -176,7 +176,7 @@ function planQueue(
     const last = next === undefined ? Number.MAX_SAFE_INTEGER : next - 1;
     const source = exists ? lo : null;
     const inSpan = [memory.enqueued, memory.done, changes.done];
-    const cuts = exceeds(inSpan, lo, last) ? splitPoints(inSpan, lo, last) : [];
+    const cuts = exceeds(memory, changes, lo, last) ? splitPoints(inSpan, lo, last) : [];
     const starts = [lo, ...cuts];
     for (let k = 0; k < starts.length; k++) {
       const from = starts[k] as number;
@@ -225,9 +225,16 @@ function allDoneAfter(memory: ChunkedSets, successes: number, from: number, to: 
   return enqueued === memory.done.countWithin(from, to) + successes;
 }
 
-/** Whether any of `sets` holds more than CHUNK_MAX_RANGES ranges within [from, to]. */
-function exceeds(sets: RangeSet[], from: number, to: number): boolean {
-  return sets.some((set) => set.rangeCountWithin(from, to) > CHUNK_MAX_RANGES);
+/**
+ * Whether the row [from, to] would hold more than CHUNK_MAX_RANGES ranges in either set after the
+ * commit. Its `done` is then memory's committed `done` and this commit's successes together:
+ * their range counts added are at least the ranges of their union (successes beside done
+ * heights merge into fewer), so a row is cut when it might pass the bound, never after it has.
+ */
+function exceeds(memory: ChunkedSets, changes: QueueWrites, from: number, to: number): boolean {
+  if (memory.enqueued.rangeCountWithin(from, to) > CHUNK_MAX_RANGES) return true;
+  const done = memory.done.rangeCountWithin(from, to) + changes.done.rangeCountWithin(from, to);
+  return done > CHUNK_MAX_RANGES;
 }
 
 /** Every CHUNK_SPLIT_RANGES-th range start of the sets together within (from, to], ascending. */

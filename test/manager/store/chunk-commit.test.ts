@@ -184,6 +184,25 @@ it('holds exactly the committed sets, whatever the enqueues, forces and successe
   );
 });
 
+it('cuts a row whose done passes the bound only with the successes of the commit', async () => {
+  // Found by the property above: 158 committed isolated successes and 356 more in one commit
+  // are 514 done ranges in one row, though neither set alone passes CHUNK_MAX_RANGES.
+  const leader = new MiniLeader();
+  leader.enqueue('merged', isolated(343, 697, 1), false);
+  leader.enqueue('merged', isolated(0, 172, 2), false);
+  leader.run('merged', 158, 1);
+  await leader.commit();
+  leader.run('merged', 711, 2);
+  await leader.commit();
+  const state = leader.queue('merged');
+  expect(state.done.rangeCount).toBeGreaterThan(CHUNK_MAX_RANGES);
+  expect(await largestRow('merged')).toBeLessThanOrEqual(CHUNK_MAX_RANGES + 1);
+  expect(await storedSets('merged')).toEqual({
+    enqueued: multirange(state.enqueued),
+    done: multirange(state.done),
+  });
+});
+
 it('writes only the rows whose span a commit changed', async () => {
   const leader = new MiniLeader();
   // 40,000 isolated heights in four requests: the queue is cut into rows of a few hundred gaps.
