@@ -146,6 +146,9 @@ describe('range handlers', () => {
     const { effectiveRangeSize } = (await client.get(`/v1/queues/logs`)).body as {
       effectiveRangeSize: number;
     };
+    console.log(
+      `range handler, node limit ${MAX_RANGE} heights per call: ${served.length} calls served every height once, ${logs.tooLarge} refused as too large, ${logs.poisoned} calls met the poison height, effective range size ${effectiveRangeSize} at the end`,
+    );
     // Still well below the 5,000 asked: it grows back 10% per 10 calls that succeed, and each
     // step past 1,000 meets a refusal again (how far it got depends on the machine's pace).
     expect(effectiveRangeSize).toBeLessThan(2_500);
