@@ -12,7 +12,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Cluster } from './cluster.js';
-import { parseDispatchLine } from './handlers/dispatch-recorder.js';
+import { monotonicMs, parseDispatchLine } from './handlers/dispatch-recorder.js';
 import { enqueue, queueSummary } from './manager-api.js';
 import type { BenchOptions } from './options.js';
 import type { S4Result } from './results.js';
@@ -86,7 +86,7 @@ export async function runS4(options: BenchOptions): Promise<S4Result> {
         p99Ms: round(percentile(idle.latencies, 99)),
         maxMs: round(Math.max(...idle.latencies)),
       },
-      measured: `${samples} single-height POSTs with "lane":"tip" at ${perSecond}/s (open loop) on ${QUEUE} while ${backfillWorkers} workers (concurrency ${options.s1.concurrency}, prefetch ${options.s1.prefetch}) run its backfill 0..${BACKFILL_HEIGHTS - 1}; their handler does nothing for backfill heights and logs when a tip height starts; latency = handler start - request sent, same clock; withoutBackfill: ${idleSamples} POSTs the same way before the backfill is enqueued, after ${WARM_UP_SAMPLES} untimed ones`,
+      measured: `${samples} single-height POSTs with "lane":"tip" at ${perSecond}/s (open loop) on ${QUEUE} while ${backfillWorkers} workers (concurrency ${options.s1.concurrency}, prefetch ${options.s1.prefetch}) run its backfill 0..${BACKFILL_HEIGHTS - 1}; their handler does nothing for backfill heights and logs when a tip height starts; latency = handler start - request sent, both read from the machine's monotonic clock (process.hrtime); withoutBackfill: ${idleSamples} POSTs the same way before the backfill is enqueued, after ${WARM_UP_SAMPLES} untimed ones`,
     };
   } finally {
     await cluster.stop();
@@ -114,7 +114,7 @@ async function measureLatencies(
     const wait = start + i * intervalMs - performance.now();
     if (wait > 0) await delay(wait);
     const sent = performance.now();
-    sentAt.set(height, performance.timeOrigin + sent);
+    sentAt.set(height, monotonicMs());
     answers.push(
       enqueue(cluster.url, QUEUE, { heights: [height], lane: 'tip' }).then(() => {
         requestMs.push(performance.now() - sent);
