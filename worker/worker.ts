@@ -87,6 +87,18 @@ export function runWorker<State>(
   /** Why the reconnect loop gave up (a refused token): `done` rejects with it. */
   let refused: Error | undefined;
 
+  /**
+   * The last start BLOCKRUNNER_MAX_JOBS allows: what is buffered goes back now, inside this
+   * start, and the stop follows. The stop's own release comes after its first await, and until
+   * then the loop would go on starting buffered heights in the same turn (up to STARTS_PER_TURN
+   * of a handler that returns at once): a worker retired at 500 ran 500 and then some.
+   */
+  function retire(jobs: number): void {
+    log.info({ jobs }, 'worker retiring: BLOCKRUNNER_MAX_JOBS reached');
+    heightLoop?.releaseBuffered();
+    void stop();
+  }
+
   /** BLOCKRUNNER_MAX_JOBS: heights counted as they start, so that exactly that many run. */
   function countedHandler(handler: Handler): Handler {
     const maxJobs = config.BLOCKRUNNER_MAX_JOBS;
@@ -95,10 +107,7 @@ export function runWorker<State>(
     if (maxJobs === 0) return handler;
     let started = 0;
     return (height, ctx) => {
-      if (++started === maxJobs) {
-        log.info({ jobs: started }, 'worker retiring: BLOCKRUNNER_MAX_JOBS reached');
-        void stop();
-      }
+      if (++started === maxJobs) retire(started);
       return handler(height, ctx);
     };
   }
@@ -109,10 +118,7 @@ export function runWorker<State>(
     if (maxJobs === 0) return handler;
     let started = 0;
     return (range, ctx) => {
-      if (++started === maxJobs) {
-        log.info({ jobs: started }, 'worker retiring: BLOCKRUNNER_MAX_JOBS reached');
-        void stop();
-      }
+      if (++started === maxJobs) retire(started);
       return handler(range, ctx);
     };
   }
