@@ -87,15 +87,9 @@ export function runWorker<State>(
   /** Why the reconnect loop gave up (a refused token): `done` rejects with it. */
   let refused: Error | undefined;
 
-  /**
-   * The last start BLOCKRUNNER_MAX_JOBS allows: what is buffered goes back now, inside this
-   * start, and the stop follows. The stop's own release comes after its first await, and until
-   * then the loop would go on starting buffered heights in the same turn (up to STARTS_PER_TURN
-   * of a handler that returns at once): a worker retired at 500 ran 500 and then some.
-   */
+  /** The last start BLOCKRUNNER_MAX_JOBS allows: the stop begins inside it (see drain). */
   function retire(jobs: number): void {
     log.info({ jobs }, 'worker retiring: BLOCKRUNNER_MAX_JOBS reached');
-    heightLoop?.releaseBuffered();
     void stop();
   }
 
@@ -260,6 +254,11 @@ export function runWorker<State>(
     // One deadline for the whole stop: setup still running, heights and reverts, then close().
     const deadline = Date.now() + config.BLOCKRUNNER_SHUTDOWN_MS;
     shutdown.abort(); // ends setup (its signal), backoff delays and connects in flight
+    // Before the first await: a stop begun inside a start (a retirement) must not let the loop
+    // go on starting buffered heights in the same turn, up to STARTS_PER_TURN of a handler that
+    // returns at once (a worker retired at 100 ran 512). No loop is made after this point: the
+    // setup that would make one sees the abort first.
+    heightLoop?.releaseBuffered();
     let failure: unknown;
     const began = starting.then(
       () => true,
@@ -272,7 +271,6 @@ export function runWorker<State>(
       log.warn('the handler module did not load or set up within the shutdown time');
     const heights = heightLoop;
     const link = current;
-    if (heights) heights.releaseBuffered();
     if (heights && link) {
       const settled = Promise.all([heights.idle(), ...reverts]).then(() => {});
       await within(Promise.race([settled, link.closed]), deadline - Date.now());

@@ -2,7 +2,8 @@
  * The write-behind's commit cadence against a real PostgreSQL (docs/architecture.md,
  * "Write-behind"): results that nobody waits for are committed at most once per
  * UNAWAITED_COMMIT_INTERVAL_MS, so one commit carries many frames; a `committed()` call, or
- * `soon()` for a queue's last results, cuts that wait to COMMIT_INTERVAL_MS; and a prepared log parses its statement once per connection.
+ * `soon()` for a queue's last results, cuts that wait to COMMIT_INTERVAL_MS; and a prepared log
+ * parses its statement once per connection.
  */
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { QueueState } from '../../../manager/queue/queue-state.js';
@@ -127,40 +128,57 @@ it('commits results nobody waits for at most once per UNAWAITED_COMMIT_INTERVAL_
   await writer.committed();
 });
 
-it('cuts the wait to COMMIT_INTERVAL_MS once someone waits for the commit', async () => {
-  const { commits, succeedNext, writer } = await logWithQueue('awaited', 10);
+/**
+ * Two results commits of a fresh queue, one result each: the first goes at once (an idle log
+ * commits at once); once it is done, `second` records the next result (`record`) and nudges the
+ * log, or not, in its own order. Gives the gap between the two commits' starts, and the second.
+ */
+async function twoCommits(
+  name: string,
+  second: (writer: WriteBehind, record: () => void) => void | Promise<void>,
+): Promise<{ gap: number; next: Commit }> {
+  const { commits, succeedNext, writer } = await logWithQueue(name, 10);
   const before = commits.length;
   succeedNext();
-  // An idle log commits at once; the next results commit waits the long interval...
   await waitFor(() => commits.length > before, { timeoutMs: 5_000, message: 'first commit' });
-  const firstStart = (commits[before] as Commit).startedAt;
-  succeedNext();
-  // ...unless an enqueue (any committed() caller) waits for it.
-  await writer.committed();
-  const second = commits[before + 1] as Commit;
-  const gap = second.startedAt - firstStart;
+  await second(writer, succeedNext);
+  await waitFor(() => commits.length > before + 1, {
+    timeoutMs: 5_000,
+    message: 'the second commit',
+  });
+  const [first, next] = commits.slice(before) as [Commit, Commit];
+  return { gap: next.startedAt - first.startedAt, next };
+}
+
+it('cuts the wait to COMMIT_INTERVAL_MS once someone waits for the commit', async () => {
+  // The next results commit waits the long interval, unless an enqueue (any committed() caller)
+  // waits for it.
+  const { gap, next } = await twoCommits('awaited', async (writer, record) => {
+    record();
+    await writer.committed();
+  });
   expect(gap).toBeGreaterThanOrEqual(COMMIT_INTERVAL_MS - CLOCK_SLACK_MS);
   expect(gap).toBeLessThan(UNAWAITED_COMMIT_INTERVAL_MS);
-  expect(second.batch.get('awaited')?.done.count).toBe(1);
+  expect(next.batch.get('awaited')?.done.count).toBe(1);
 });
 
 it('cuts the wait to COMMIT_INTERVAL_MS for the last results of a queue (soon())', async () => {
-  const { commits, succeedNext, writer, queue } = await logWithQueue('drained', 2);
-  const before = commits.length;
-  succeedNext();
-  await waitFor(() => commits.length > before, { timeoutMs: 5_000, message: 'first commit' });
-  const firstStart = (commits[before] as Commit).startedAt;
-  succeedNext();
-  expect(queue.drained).toBe(true);
-  writer.soon();
-  await waitFor(() => commits.length > before + 1, {
-    timeoutMs: 5_000,
-    message: 'the commit of the last results',
+  const { gap, next } = await twoCommits('drained', (writer, record) => {
+    record();
+    writer.soon();
   });
-  const gap = (commits[before + 1] as Commit).startedAt - firstStart;
   expect(gap).toBeGreaterThanOrEqual(COMMIT_INTERVAL_MS - CLOCK_SLACK_MS);
   expect(gap).toBeLessThan(UNAWAITED_COMMIT_INTERVAL_MS);
+  expect(next.batch.get('drained')?.done.count).toBe(1);
   expect(await storedDone('drained')).toBe('{[0,2)}');
+});
+
+it('ignores soon() with nothing recorded: the results after it wait the long interval', async () => {
+  const { gap } = await twoCommits('idle-soon', (writer, record) => {
+    writer.soon();
+    record();
+  });
+  expect(gap).toBeGreaterThanOrEqual(UNAWAITED_COMMIT_INTERVAL_MS - CLOCK_SLACK_MS);
 });
 
 it('parses a prepared commit statement once per connection and reuses it', async () => {
