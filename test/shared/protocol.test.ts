@@ -5,6 +5,7 @@ import {
   dispatchOf,
   doneOf,
   MAX_ERROR_LENGTH,
+  MAX_HASH_LENGTH,
   MAX_HEIGHTS_PER_FRAME,
   MAX_ITEMS_PER_FRAME,
   managerFrameSchema,
@@ -200,6 +201,39 @@ describe('parseFrame', () => {
     expect(
       parseFrame(managerFrameSchema, JSON.stringify({ ...dispatch, ranges: [] })),
     ).toMatchObject({ ok: false, close: { code: 4400 } });
+  });
+
+  it('checks block hashes in one pass, with the paths and messages of their item schema', () => {
+    const reason = (data: unknown) => {
+      const parsed = parseFrame(workerFrameSchema, JSON.stringify(data));
+      return parsed.ok ? 'accepted' : parsed.close.reason;
+    };
+    const report = { height: 0, hash: '0xaa', parentHash: '0x99' };
+    const withHashes = (...hashes: unknown[]) => ({ ...results, hashes });
+    const hashes = [report, { ...report, height: 1, hash: '0x'.padEnd(MAX_HASH_LENGTH, 'b') }];
+    expect(parseFrame(workerFrameSchema, JSON.stringify(withHashes(...hashes)))).toEqual({
+      ok: true,
+      frame: withHashes(...hashes),
+    });
+    expect(reason(withHashes(report, { ...report, height: -1 }))).toMatch(
+      /^bad_frame: hashes\.1\.height: /,
+    );
+    expect(reason(withHashes({ ...report, hash: '' }))).toMatch(/^bad_frame: hashes\.0\.hash: /);
+    expect(reason(withHashes({ ...report, parentHash: 'x'.repeat(MAX_HASH_LENGTH + 1) }))).toMatch(
+      /^bad_frame: hashes\.0\.parentHash: /,
+    );
+    expect(reason(withHashes({ height: 0, hash: '0xaa' }))).toMatch(
+      /^bad_frame: hashes\.0\.parentHash: /,
+    );
+    expect(reason(withHashes({ ...report, extra: 1 }))).toMatch(/^bad_frame: hashes\.0: .*extra/);
+    expect(reason(withHashes(null))).toMatch(/^bad_frame: hashes\.0: /);
+    expect(reason(withHashes([0, '0xaa', '0x99']))).toMatch(/^bad_frame: hashes\.0: /);
+    expect(reason({ ...results, hashes: { 0: report } })).toBe(
+      'bad_frame: hashes: expected a list of block hashes',
+    );
+    expect(reason({ ...results, hashes: new Array(MAX_ITEMS_PER_FRAME + 1).fill(report) })).toBe(
+      `bad_frame: hashes: at most ${MAX_ITEMS_PER_FRAME} hashes per frame`,
+    );
   });
 
   it('accepts a frame of a sparse lease: a one-height pair per height, up to the limit', () => {
