@@ -40,11 +40,22 @@ export type Send = (frame: WorkerFrame) => void;
 /**
  * Longest that results wait while the buffer still holds plenty of heights to run. The refill
  * step (scheduleFlush) keeps the handlers fed, so this only bounds how late a success is
- * reported: long enough that a slow handler's step of half the prefetch fits in one wait (16
- * handlers of 90 ms settle 8 heights in about 45 ms), and no longer than the manager's commit
- * interval for results (UNAWAITED_COMMIT_INTERVAL_MS, 50 ms).
+ * reported: long enough that a slow handler's results can wait for most of the buffer to start
+ * (16 handlers of 36 ms start a buffer of 48 in about 108 ms, the first third before the wait
+ * begins), short beside what anyone watching the progress notices.
  */
-export const RESULTS_LINGER_MS = 50;
+export const RESULTS_LINGER_MS = 100;
+
+/**
+ * Handler time the buffer must still hold for a step of results to wait for more (scheduleFlush):
+ * the refill the frame asks for comes back within a round trip to the manager, a millisecond or
+ * two, more on a busy or distant one. Slow handlers so send frames of most of the prefetch instead
+ * of half of it, and the manager reads, refills and parses a third fewer of them.
+ */
+export const REFILL_LEAD_MS = 20;
+
+/** Weight of each settled run in the mean handler time (an exponential moving average). */
+const RUN_MS_WEIGHT = 0.1;
 
 /**
  * Block reports per results frame: at the longest hashes a report is about 300 bytes of JSON, so
@@ -97,6 +108,8 @@ export class HeightLoop {
   private unsent = 0;
   /** Capacity freed per refill (half the prefetch, at least 1): see scheduleFlush. */
   private readonly refillStep: number;
+  /** Mean handler time of the runs settled so far (RUN_MS_WEIGHT), 0 before the first. */
+  private meanRunMs = 0;
   private send: Send | undefined;
   /** Bumped on every disconnect: a run from an older link reports nothing. */
   private link = 0;
@@ -322,7 +335,9 @@ export class HeightLoop {
         results = { done: [], failed: [], runMs: 0, hashes: [] };
         this.pending.set(run.lease, results);
       }
-      results.runMs += performance.now() - run.startedAt;
+      const runMs = performance.now() - run.startedAt;
+      results.runMs += runMs;
+      this.meanRunMs += (runMs - this.meanRunMs) * (this.meanRunMs === 0 ? 1 : RUN_MS_WEIGHT);
       this.unsent++;
       if (failed) {
         const failure = failureOf(run.height, outcome);
@@ -358,13 +373,21 @@ export class HeightLoop {
    * at once when nothing is left to start; otherwise within RESULTS_LINGER_MS. Flushing at every
    * height once the buffer ran low made the manager refill one height per lease, and every later
    * frame then carried one height: frames, refills and commits per height instead of per step.
+   * Past a step, results still wait while the buffer holds REFILL_LEAD_MS of handler time, so the
+   * frames of slow handlers carry most of the prefetch; the buffer of fast ones never holds that
+   * much, and they send at the step.
    */
   private scheduleFlush(): void {
-    if (this.unsent >= this.refillStep || this.buffered === 0) {
+    if (this.buffered === 0 || (this.unsent >= this.refillStep && !this.bufferCoversRefill())) {
       this.flushTimer ??= setImmediate(this.flushSoon);
     } else {
       this.lingerTimer ??= setTimeout(this.flushSoon, RESULTS_LINGER_MS);
     }
+  }
+
+  /** Whether the buffered heights keep every slot busy for REFILL_LEAD_MS more at least. */
+  private bufferCoversRefill(): boolean {
+    return (this.buffered / this.concurrency) * this.meanRunMs >= REFILL_LEAD_MS;
   }
 
   private *batchDeadlines(): Iterable<number> {
