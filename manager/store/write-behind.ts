@@ -51,9 +51,10 @@ export const COMMIT_INTERVAL_MS = 10;
  * The same floor while nobody waits: results only, whose commit no request answers on. Each
  * commit costs the manager and PostgreSQL about the same whatever it carries, so a longer
  * interval makes a commit carry several of a slow handler's results frames instead of one or
- * two. A `committed()` call during the wait cuts it to COMMIT_INTERVAL_MS.
+ * two: at 100 ms rather than 50, S5 made half the commits and its manager used a third less CPU
+ * (docs/performance.md). A `committed()` call during the wait cuts it to COMMIT_INTERVAL_MS.
  */
-export const UNAWAITED_COMMIT_INTERVAL_MS = 50;
+export const UNAWAITED_COMMIT_INTERVAL_MS = 100;
 
 interface Waiter {
   resolve: () => void;
