@@ -156,8 +156,8 @@ export interface S5Result {
   /** Blockrunner's best blocks/s over the bare loop's best. */
   shareOfBareLoop: number;
   /**
-   * Blockrunner's own CPU over the handlers' (ownCpuShare of s5-real-chain.ts), per run and
-   * their mean.
+   * Blockrunner's own CPU over the handlers' (ownCpuShare of s5-real-chain.ts), per run and over
+   * the runs together (the figure).
    */
   ownCpuShareByRun: number[];
   ownCpuShare: number;

@@ -31,7 +31,7 @@ import { handlerSeconds, metricSum } from './manager-api.js';
 import type { BenchOptions } from './options.js';
 import { BenchProcess } from './processes.js';
 import type { S5Result, S5Run, S5Side } from './results.js';
-import { mean, round } from './stats.js';
+import { round } from './stats.js';
 import { timeBackfill } from './timed-backfill.js';
 import { waitUntil } from './wait.js';
 
@@ -80,8 +80,8 @@ export async function runS5(options: BenchOptions): Promise<S5Result> {
       blockrunner,
       bareLoop,
       shareOfBareLoop: round(blockrunner.blocksPerSecond / bareLoop.blocksPerSecond, 4),
-      ownCpuShareByRun: runs.map((run) => round(ownCpuShare(run), 4)),
-      ownCpuShare: round(mean(runs.map(ownCpuShare)), 4),
+      ownCpuShareByRun: runs.map((run) => round(ownCpuShare([run]), 4)),
+      ownCpuShare: round(ownCpuShare(runs), 4),
       ponder: { ran: false, reason: ponderNotRun() },
       measured: `anvil --no-mining with ${blocks} blocks mined by anvil_mine (${transfers} transfers spread over them); handler examples/evm-blocks/handler.mjs (eth_getBlockByNumber with transactions, then one PostgreSQL transaction per block; pg pool of 10 per process), each side of each run into a fresh database. Blockrunner: 1 manager + ${processes} worker processes x concurrency ${concurrency} (prefetch ${prefetch}), from just before POST {from:0,to:${blocks - 1}} until PostgreSQL holds every height done (probed as S1, every ${COMMIT_POLL_MS} ms near the end). Bare loop: ${processes} processes x ${concurrency} calls in flight importing the same module, process i taking heights i, i+${processes}, ..., from the SIGUSR2 that starts them all until the last has printed that its last height returned. ${count} run(s) of both sides, the bare loop first in odd runs and second in even ones; each side's figure is its best run (other load on the machine only ever slows a side). Afterwards each database must hold every block once and every transfer once. CPU: /proc/<pid>/stat of the handler processes, the manager, anvil and the PostgreSQL backends of the side's databases, and /proc/stat for the machine`,
     };
@@ -91,16 +91,24 @@ export async function runS5(options: BenchOptions): Promise<S5Result> {
 }
 
 /**
- * Blockrunner's own CPU in one run over the handlers' (issue 12's "cheap results" figure): the
- * workers' CPU beyond the bare loop's processes, which run the same handler on the same blocks
- * with nothing around it, plus the manager and its PostgreSQL backends; over the bare loop's
- * processes, the handlers' own CPU.
+ * Blockrunner's own CPU over the handlers' (issue 12's "cheap results" figure), over the given
+ * runs together: the workers' CPU beyond the bare loop's processes, which run the same handler
+ * on the same blocks with nothing around it, plus the manager and its PostgreSQL backends; over
+ * the bare loop's processes, the handlers' own CPU. Whichever side runs second in a run uses
+ * more CPU for the same handler (a few hundred ms of 6 s here), and the runs alternate the order,
+ * so the sums over them cancel that; a mean of per-run shares, each cut at 0, would not (one run
+ * of the bench read 11.0% so, 9.3% from the sums). A worker difference below 0 counts as 0.
  */
-export function ownCpuShare(run: Pick<S5Run, 'blockrunner' | 'bareLoop'>): number {
-  const ours = run.blockrunner.cpu;
-  const handlers = run.bareLoop.cpu.handlerProcessesMs;
-  const outsideHandler = Math.max(0, ours.handlerProcessesMs - handlers);
-  return (outsideHandler + ours.managerMs + ours.postgresManagerMs) / handlers;
+export function ownCpuShare(runs: readonly Pick<S5Run, 'blockrunner' | 'bareLoop'>[]): number {
+  let workers = 0;
+  let handlers = 0;
+  let manager = 0;
+  for (const { blockrunner, bareLoop } of runs) {
+    workers += blockrunner.cpu.handlerProcessesMs;
+    handlers += bareLoop.cpu.handlerProcessesMs;
+    manager += blockrunner.cpu.managerMs + blockrunner.cpu.postgresManagerMs;
+  }
+  return (Math.max(0, workers - handlers) + manager) / handlers;
 }
 
 interface Chain {

@@ -42,7 +42,7 @@ describe('ownCpuShare', () => {
       bareLoop: side({ handlerProcessesMs: 3_700, postgresHandlerMs: 1_500, anvilMs: 300 }),
     };
     // (200 + 300 + 100) / 3,700: the handler's PostgreSQL and anvil are the same work on both sides.
-    expect(ownCpuShare(run)).toBeCloseTo(600 / 3_700, 10);
+    expect(ownCpuShare([run])).toBeCloseTo(600 / 3_700, 10);
   });
 
   it('counts no negative worker overhead when the workers used less than the bare loop', () => {
@@ -50,6 +50,25 @@ describe('ownCpuShare', () => {
       blockrunner: side({ handlerProcessesMs: 3_600, managerMs: 370 }),
       bareLoop: side({ handlerProcessesMs: 3_700 }),
     };
-    expect(ownCpuShare(run)).toBeCloseTo(0.1, 10);
+    expect(ownCpuShare([run])).toBeCloseTo(0.1, 10);
+  });
+
+  it('adds the runs up before it divides, so a side that ran second in one run and first in the next costs no share', () => {
+    // Blockrunner ran second in the first run (its handlers paid 400 ms for it), the bare loop
+    // in the second (400 ms the other way).
+    const runs = [
+      {
+        blockrunner: side({ handlerProcessesMs: 4_100, managerMs: 100 }),
+        bareLoop: side({ handlerProcessesMs: 3_700 }),
+      },
+      {
+        blockrunner: side({ handlerProcessesMs: 3_700, managerMs: 100 }),
+        bareLoop: side({ handlerProcessesMs: 4_100 }),
+      },
+    ];
+    expect(ownCpuShare(runs)).toBeCloseTo(200 / 7_800, 10);
+    // Each run on its own cuts the negative difference at 0 and keeps the positive one.
+    expect(ownCpuShare([runs[0] as (typeof runs)[0]])).toBeCloseTo(500 / 3_700, 10);
+    expect(ownCpuShare([runs[1] as (typeof runs)[0]])).toBeCloseTo(100 / 4_100, 10);
   });
 });
