@@ -43,15 +43,26 @@ afterAll(async () => {
 });
 
 /**
- * Slack on the interval floor, in ms: a commit's start is read at its fence check, just after
- * the log has taken its own reading and planned the rows, a few statements apart on each side.
+ * Slack on the interval floor, in ms: a commit's start is read as its rows are planned, the
+ * statement after the log takes its own reading (a pause for garbage collection may fall
+ * between them).
  */
 const CLOCK_SLACK_MS = 2;
 
 interface Commit {
-  /** When the commit's attempt began: its fence check (`fence()` opens every attempt). */
+  /** When the commit began: the log plans its rows (once per commit) right as it starts one. */
   startedAt: number;
   batch: WriteBatch;
+}
+
+/** Layouts that note when each commit plans its rows, its start as the log reads it. */
+class TimedLayouts extends ChunkLayouts {
+  plannedAt = Number.NaN;
+
+  override plan(batch: WriteBatch): ReturnType<ChunkLayouts['plan']> {
+    this.plannedAt = performance.now();
+    return super.plan(batch);
+  }
 }
 
 /** A write-behind on the test database with one queue of `heights` enqueued and committed. */
@@ -59,21 +70,18 @@ async function logWithQueue(name: string, heights: number, prepared = false) {
   const queue = new QueueState(name);
   const queues = new Map([[name, queue]]);
   const commits: Commit[] = [];
-  let attemptAt = Number.NaN;
+  const chunks = new TimedLayouts((queueName) => queues.get(queueName));
   const writer = new WriteBehind({
     pool: db.pool,
-    fence: () => {
-      attemptAt = performance.now();
-      return fence;
-    },
+    fence: () => fence,
     log,
-    chunks: new ChunkLayouts((queueName) => queues.get(queueName)),
+    chunks,
     prepared,
     onCommitted: (batch) => {
       for (const [queueName, writes] of batch) queues.get(queueName)?.committed(writes.done);
     },
     metrics: {
-      committed: (batch) => commits.push({ startedAt: attemptAt, batch }),
+      committed: (batch) => commits.push({ startedAt: chunks.plannedAt, batch }),
       commitFailed: () => {},
     },
   });
