@@ -98,8 +98,26 @@ export const TIP_RESERVE_PER_SLOTS = 256;
 /** A retry timer that fires this long before its retry is due (by the wall clock) is told. */
 const CLOCK_STEP_WARN_MS = 1_000;
 
+/**
+ * How often the dispatcher checks that no retry waits without a wake-up (sweepRetries): a due
+ * retry beside a free slot that could take it, or one not yet due with no retry timer. Seen in
+ * two checks in a row, the retry was missed: the dispatcher says so and wakes. Every path that
+ * makes a retry is meant to arm the timer or fill a slot; the fault tests once ended with a
+ * few retries waiting and every worker idle, and this turns such a miss into a second's delay.
+ */
+export const RETRY_SWEEP_MS = 1_000;
+
 function tipReserveOf(capacity: number): number {
   return Math.floor(capacity / TIP_RESERVE_PER_SLOTS);
+}
+
+/**
+ * The link's free slots that `queue` may fill: the reserve is the tip lane's, so tip heights may
+ * fill it and backfill heights leave it free.
+ */
+function roomFor(link: WorkerLink, queue: QueueState): number {
+  const free = link.capacity - link.held;
+  return Math.max(free - tipReserveOf(link.capacity), Math.min(free, queue.tipPending.count));
 }
 
 /**
@@ -143,12 +161,17 @@ export class Dispatcher {
   /** Results that arrived for leases the sender did not hold (expired, foreign or unknown). */
   ignoredResults = 0;
   private readonly metrics: DispatchMetrics | undefined;
+  private readonly retrySweep: NodeJS.Timeout;
+  /** Per queue, the due time of the retry that the last sweep found waiting unseen. */
+  private readonly unseenRetries = new Map<string, number>();
 
   constructor(private readonly options: DispatcherOptions) {
     this.now = options.now ?? Date.now;
     this.metrics = options.metrics;
     this.settings = options.settings ?? new SettingsTable(new Map(), { now: this.now });
     this.leases = new LeaseTable(options.leaseMs, (lease) => this.expire(lease), this.now);
+    this.retrySweep = setInterval(() => this.sweepRetries(), RETRY_SWEEP_MS);
+    this.retrySweep.unref();
   }
 
   get leaseCount(): number {
@@ -342,6 +365,7 @@ export class Dispatcher {
   close(): void {
     this.paused = true;
     this.leases.close();
+    clearInterval(this.retrySweep);
     clearTimeout(this.retryTimer);
     clearTimeout(this.throttleTimer);
     clearImmediate(this.refillTimer);
@@ -376,10 +400,8 @@ export class Dispatcher {
       if (free <= 0) return;
       const queue = this.options.queues.get(name);
       if (!queue) continue;
-      // The reserve is the tip lane's: tip heights may fill it, backfill heights leave it free.
       const tipWaiting = queue.tipPending.count;
-      const backfillRoom = free - tipReserveOf(link.capacity);
-      const limit = this.withinLimits(queue, Math.max(backfillRoom, Math.min(free, tipWaiting)));
+      const limit = this.withinLimits(queue, roomFor(link, queue));
       if (limit <= 0) continue;
       const { flat, attempts, count } = queue.take(limit, now);
       if (count === 0) continue;
@@ -517,6 +539,48 @@ export class Dispatcher {
     return queue.fail(height, error, now, maxAttempts, (attempt) =>
       backoffDelay(attempt, { baseMs: retryBaseMs, maxMs: retryMaxMs }),
     );
+  }
+
+  /**
+   * RETRY_SWEEP_MS: a queue whose earliest retry waited unseen (due with a free slot for it, or
+   * not due with no timer) in this check and the last, for the same retry, is woken and logged.
+   */
+  private sweepRetries(): void {
+    if (this.paused) return;
+    const now = this.now();
+    const missed: { queue: string; dueMs: number; retrying: number }[] = [];
+    for (const queue of this.options.queues.values()) {
+      const due = queue.nextRetryDue();
+      const unseen =
+        due !== undefined && (due <= now ? this.hasRoomFor(queue) : this.retryTimer === undefined);
+      if (!unseen) {
+        this.unseenRetries.delete(queue.name);
+      } else if (this.unseenRetries.get(queue.name) === due) {
+        this.unseenRetries.delete(queue.name);
+        missed.push({ queue: queue.name, dueMs: Math.round(now - due), retrying: queue.retrying });
+      } else {
+        this.unseenRetries.set(queue.name, due);
+      }
+    }
+    if (missed.length === 0) return;
+    const timer = this.retryTimer
+      ? { retryTimerDueInMs: Math.round(this.retryTimerDue - now) }
+      : {};
+    this.options.log.warn(
+      { queues: missed, ...timer },
+      'retries waited without a wake-up: dispatching them now',
+    );
+    this.wake();
+  }
+
+  /** Whether some link that serves `queue` would take a height of it now, as fill() counts. */
+  private hasRoomFor(queue: QueueState): boolean {
+    if (queue.pausedReason !== undefined || queue.isHeld) return false;
+    for (const link of this.links) {
+      if (!link.queues.includes(queue.name)) continue;
+      if (this.withinLimits(queue, roomFor(link, queue)) > 0) return true;
+    }
+    return false;
   }
 
   /**

@@ -365,6 +365,11 @@ export class QueueState {
     }
   }
 
+  /** Heights waiting for a retry (due or not). */
+  get retrying(): number {
+    return this.retryingCount;
+  }
+
   /** Nothing left to run or running: no height pending, leased or waiting for a retry. */
   get drained(): boolean {
     return this.pending.isEmpty && this.leased.isEmpty && this.retryingCount === 0;

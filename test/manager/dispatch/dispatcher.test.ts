@@ -3,13 +3,14 @@
  * injected clock: the lease, retry and fencing rules of docs/protocol.md ("Leases, fencing and
  * delivery guarantees", "Capacity and flow control") without a socket or a database.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   Dispatcher,
   type DispatcherOptions,
   type DispatchMetrics,
   type HashReports,
   LEASE_EXPIRED,
+  RETRY_SWEEP_MS,
   TIP_RESERVE_PER_SLOTS,
   type WriteRecorder,
 } from '../../../manager/dispatch/dispatcher.js';
@@ -19,6 +20,7 @@ import { createLogger } from '../../../shared/logger.js';
 import { type BlockReport, heightsIn, type ResultsFrame } from '../../../shared/protocol.js';
 import { RangeSet } from '../../../shared/range-set.js';
 import { FakeLink } from '../../helpers/fake-link.js';
+import { memoryLogger } from '../../worker/fake-manager.js';
 
 const LEASE_MS = 30_000;
 const MAX_ATTEMPTS = 4;
@@ -338,6 +340,47 @@ describe('Dispatcher', () => {
     d.connect(other);
     expect(a.frames).toHaveLength(sent);
     expect(other.frames).toEqual([]);
+  });
+
+  it('dispatches a retry left waiting without a wake-up at its second sweep, and says so', () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      // Height 5 failed once before (a restart loaded it): its retry is due in 10 s.
+      const record = { attempts: 1, lastError: 'boom', nextAttemptAt: T0 + 10_000, failed: false };
+      const queue = new QueueState(
+        'q',
+        RangeSet.from([[5, 5]]),
+        new RangeSet(),
+        new Map([[5, record]]),
+      );
+      const { log, lines } = memoryLogger();
+      const d = start([queue], { log });
+      const a = new FakeLink('a', ['q'], 2);
+      // A link that connects is filled, and no retry timer is armed: nothing will wake the
+      // dispatcher when the retry comes due, as if a path had missed it.
+      d.connect(a);
+      expect(a.dispatches()).toEqual([]);
+      now = T0 + 10_000;
+      vi.advanceTimersByTime(RETRY_SWEEP_MS);
+      expect(a.dispatches()).toEqual([]);
+      vi.advanceTimersByTime(RETRY_SWEEP_MS);
+      expect(a.lastDispatch()).toMatchObject({ ranges: [[5, 5]], attempts: [2] });
+      expect(lines.filter((line) => line.level === 40)).toEqual([
+        expect.objectContaining({
+          msg: 'retries waited without a wake-up: dispatching them now',
+          queues: [{ queue: 'q', dueMs: 0, retrying: 1 }],
+        }),
+      ]);
+      // A retry that its timer will wake is no miss, however long it waits.
+      d.onResults(a, results(a.lastDispatch().lease, [], [{ height: 5, error: 'again' }]));
+      expect(queue.stateOf(5)).toMatchObject({ state: 'retrying', attempts: 2 });
+      a.frames.length = 0;
+      vi.advanceTimersByTime(5 * RETRY_SWEEP_MS);
+      expect(a.frames).toEqual([]);
+      expect(lines.filter((line) => line.level === 40)).toHaveLength(1);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('puts due retries first in a dispatch and drops the history of a retry that succeeds', async () => {
