@@ -90,7 +90,8 @@ function isBlockReport(value: unknown): value is BlockReport {
   return keys === 3 && isHeight(height) && isHash(hash) && isHash(parentHash);
 }
 
-function isHash(value: unknown): value is string {
+/** What hashSchema admits: a block hash within the protocol's limits. */
+export function isHash(value: unknown): value is string {
   return typeof value === 'string' && value.length >= 1 && value.length <= MAX_HASH_LENGTH;
 }
 

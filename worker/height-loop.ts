@@ -12,7 +12,7 @@ import {
   type CancelFrame,
   type DispatchFrame,
   heightsIn,
-  MAX_HASH_LENGTH,
+  isHash,
   MAX_ITEMS_PER_FRAME,
   type WorkerFrame,
 } from '../shared/protocol.js';
@@ -81,9 +81,7 @@ export const STARTS_PER_TURN = 512;
 function blockReportOf(height: number, value: unknown): BlockReport | undefined {
   if (value === null || typeof value !== 'object') return undefined;
   const { hash, parentHash } = value as { hash?: unknown; parentHash?: unknown };
-  if (typeof hash !== 'string' || typeof parentHash !== 'string') return undefined;
-  if (hash.length === 0 || hash.length > MAX_HASH_LENGTH) return undefined;
-  if (parentHash.length === 0 || parentHash.length > MAX_HASH_LENGTH) return undefined;
+  if (!isHash(hash) || !isHash(parentHash)) return undefined;
   return { height, hash, parentHash };
 }
 

@@ -163,7 +163,7 @@ export class Dispatcher {
   private readonly metrics: DispatchMetrics | undefined;
   private readonly retrySweep: NodeJS.Timeout;
   /** Per queue, the due time of the retry that the last sweep found waiting unseen. */
-  private readonly unseenRetries = new Map<string, number>();
+  private unseenRetries = new Map<string, number>();
 
   constructor(private readonly options: DispatcherOptions) {
     this.now = options.now ?? Date.now;
@@ -549,19 +549,18 @@ export class Dispatcher {
     if (this.paused) return;
     const now = this.now();
     const missed: { queue: string; dueMs: number; retrying: number }[] = [];
+    // Built anew each sweep, so a deleted queue leaves nothing behind.
+    const unseenNow = new Map<string, number>();
     for (const queue of this.options.queues.values()) {
       const due = queue.nextRetryDue();
-      const unseen =
-        due !== undefined && (due <= now ? this.hasRoomFor(queue) : this.retryTimer === undefined);
-      if (!unseen) {
-        this.unseenRetries.delete(queue.name);
-      } else if (this.unseenRetries.get(queue.name) === due) {
-        this.unseenRetries.delete(queue.name);
+      if (due === undefined) continue;
+      const unseen = due <= now ? this.hasRoomFor(queue) : this.retryTimer === undefined;
+      if (!unseen) continue;
+      if (this.unseenRetries.get(queue.name) === due)
         missed.push({ queue: queue.name, dueMs: Math.round(now - due), retrying: queue.retrying });
-      } else {
-        this.unseenRetries.set(queue.name, due);
-      }
+      else unseenNow.set(queue.name, due);
     }
+    this.unseenRetries = unseenNow;
     if (missed.length === 0) return;
     const timer = this.retryTimer
       ? { retryTimerDueInMs: Math.round(this.retryTimerDue - now) }
