@@ -51,9 +51,9 @@ export async function runS4(options: BenchOptions): Promise<S4Result> {
 
     // Untimed: the first requests pay for connections and for compiling the manager's hot path.
     await probe(0, WARM_UP_SAMPLES);
-    // The same tip path with the workers idle: what the machine gives without a backfill.
-    const idleSamples = Math.max(20, Math.round(samples / 2));
-    const idle = await probe(WARM_UP_SAMPLES, idleSamples);
+    // The same tip path with the workers idle: what the machine gives without a backfill. As
+    // many requests as under the backfill, so both p99s are read at the same rank.
+    const idle = await probe(WARM_UP_SAMPLES, samples);
 
     await enqueue(cluster.url, QUEUE, { from: 0, to: BACKFILL_HEIGHTS - 1 });
     const before = await waitUntil(
@@ -64,7 +64,9 @@ export async function runS4(options: BenchOptions): Promise<S4Result> {
       },
       { timeoutMs: 30_000, message: 'the backfill to commit its first heights' },
     );
-    const busy = await probe(WARM_UP_SAMPLES + idleSamples, samples);
+    // Untimed as at the start: the first second of a backfill compiles its path in every process.
+    await probe(WARM_UP_SAMPLES + samples, WARM_UP_SAMPLES);
+    const busy = await probe(2 * WARM_UP_SAMPLES + samples, samples);
     const after = await queueSummary(cluster.url, QUEUE);
     const backfillSeconds = (performance.now() - before.at) / 1000;
 
@@ -81,12 +83,12 @@ export async function runS4(options: BenchOptions): Promise<S4Result> {
       // Tip heights are counted in `done` too; a few hundred beside millions of backfill heights.
       backfillHeightsPerSecond: Math.round((after.done - before.done) / backfillSeconds),
       withoutBackfill: {
-        samples: idleSamples,
+        samples,
         p50Ms: round(percentile(idle.latencies, 50)),
         p99Ms: round(percentile(idle.latencies, 99)),
         maxMs: round(Math.max(...idle.latencies)),
       },
-      measured: `${samples} single-height POSTs with "lane":"tip" at ${perSecond}/s (open loop) on ${QUEUE} while ${backfillWorkers} workers (concurrency ${options.s1.concurrency}, prefetch ${options.s1.prefetch}) run its backfill 0..${BACKFILL_HEIGHTS - 1}; their handler does nothing for backfill heights and logs when a tip height starts; latency = handler start - request sent, both read from the machine's monotonic clock (process.hrtime); withoutBackfill: ${idleSamples} POSTs the same way before the backfill is enqueued, after ${WARM_UP_SAMPLES} untimed ones`,
+      measured: `${samples} single-height POSTs with "lane":"tip" at ${perSecond}/s (open loop) on ${QUEUE} while ${backfillWorkers} workers (concurrency ${options.s1.concurrency}, prefetch ${options.s1.prefetch}) run its backfill 0..${BACKFILL_HEIGHTS - 1}; their handler does nothing for backfill heights and logs when a tip height starts; latency = handler start - request sent, both read from the machine's monotonic clock (process.hrtime); each phase starts with ${WARM_UP_SAMPLES} untimed POSTs; withoutBackfill: ${samples} POSTs the same way before the backfill is enqueued`,
     };
   } finally {
     await cluster.stop();
