@@ -75,7 +75,7 @@ export function renderReport(results: BenchResults): string {
     detail(
       S3,
       (r) =>
-        `${int(r.heightsPerSecond)} of ${int(r.idealPerSecond)} heights/s; ${int(r.heights)} heights, ${r.workers} workers x concurrency ${r.concurrency}, sleep ${r.sleepMs} ms; handlers took ${r.handlerMeanMs} ms per height, ${(r.handlerShareOfSlotTime * 100).toFixed(1)}% of slot time`,
+        `${int(r.heightsPerSecond)} of ${int(r.idealPerSecond)} heights/s; ${int(r.heights)} heights, ${r.workers} workers x concurrency ${r.concurrency}, sleep ${r.sleepMs} ms; handlers took ${r.handlerMeanMs} ms per height, ${(r.handlerShareOfSlotTime * 100).toFixed(1)}% of slot time; CPU-s: manager ${(r.cpu.managerMs / 1000).toFixed(2)}, workers ${(r.cpu.workersMs / 1000).toFixed(2)}, PostgreSQL ${(r.cpu.postgresMs / 1000).toFixed(2)}; cores ${(r.cpu.machineBusyShare * 100).toFixed(0)}% busy`,
     ),
   ]);
   rows.push([

@@ -61,8 +61,12 @@ export interface S3Result {
   heightsPerSecond: number;
   idealPerSecond: number;
   shareOfIdeal: number;
-  /** A bare Node process sleeping in as many loops, in the same run: the machine's ceiling. */
+  /**
+   * A bare Node process sleeping in as many loops, in the same run: the machine's ceiling, the
+   * mean of `ceilingRuns` (one right before Blockrunner's run, one right after).
+   */
   ceilingPerSecond: number;
+  ceilingRuns: [number, number];
   shareOfCeiling: number;
   /**
    * Mean handler time per height as the workers measured it (the manager's
@@ -71,6 +75,8 @@ export interface S3Result {
    */
   handlerMeanMs: number;
   handlerShareOfSlotTime: number;
+  /** CPU time over the timed run, and the share of the machine's cores that were busy. */
+  cpu: { managerMs: number; workersMs: number; postgresMs: number; machineBusyShare: number };
   measured: string;
 }
 

@@ -2,13 +2,22 @@
  * S3 overhead (docs/performance.md, "What each scenario measures"): the built-in `sleep` handler at
  * 2 ms, 16 slots in all (two workers of concurrency 8). Were the system free, 16 slots / 2 ms =
  * 8,000 heights/s; the timers of a 2-core machine give less, so the same count of sleeps also runs
- * in a bare Node process of 16 loops (s3-timer-ceiling.ts), right after. The figure is the achieved
- * rate, enqueue to last commit as in S1, as a share of that ceiling.
+ * in a bare Node process of 16 loops (s3-timer-ceiling.ts), right before and right after: the
+ * machine's timers drift over minutes by as much as the target's margin, and the mean of the two
+ * ceilings takes out a drift that runs one way through the run. The figure is the achieved rate,
+ * enqueue to last commit as in S1, as a share of that mean.
  */
 import { fileURLToPath } from 'node:url';
 import { packageRoot } from '../shared/package-root.js';
 import { Cluster } from './cluster.js';
 import { COMMIT_POLL_MS, CommitWatch } from './commit-watch.js';
+import {
+  busyShare,
+  machineCpu,
+  postgresCpuBetween,
+  postgresProcessesCpuMs,
+  processCpuMs,
+} from './cpu.js';
 import { handlerSeconds } from './manager-api.js';
 import type { BenchOptions } from './options.js';
 import { BenchProcess } from './processes.js';
@@ -36,6 +45,15 @@ export async function runS3(options: BenchOptions): Promise<S3Result> {
     });
     const watch = await CommitWatch.open(cluster.database.url);
     try {
+      const ceilingBefore = await timerCeiling(slots, sleepMs, heights);
+      const workersCpu = () =>
+        cluster.workers.reduce((sum, worker) => sum + processCpuMs(worker.pid), 0);
+      const cpuBefore = {
+        manager: processCpuMs(cluster.manager.pid),
+        workers: workersCpu(),
+        postgres: postgresProcessesCpuMs(),
+        machine: machineCpu(),
+      };
       const { started, finished } = await timeBackfill(
         cluster,
         watch,
@@ -43,10 +61,17 @@ export async function runS3(options: BenchOptions): Promise<S3Result> {
         heights,
         RUN_TIMEOUT_MS,
       );
+      const cpu = {
+        managerMs: Math.round(processCpuMs(cluster.manager.pid) - cpuBefore.manager),
+        workersMs: Math.round(workersCpu() - cpuBefore.workers),
+        postgresMs: Math.round(postgresCpuBetween(cpuBefore.postgres, postgresProcessesCpuMs())),
+        machineBusyShare: round(busyShare(cpuBefore.machine, machineCpu()), 3),
+      };
       const elapsedMs = finished - started;
       const heightsPerSecond = heights / (elapsedMs / 1000);
       const handlerMs = (await handlerSeconds(cluster.url, QUEUE)) * 1000;
-      const ceilingPerSecond = await timerCeiling(slots, sleepMs, heights);
+      const ceilingAfter = await timerCeiling(slots, sleepMs, heights);
+      const ceilingPerSecond = (ceilingBefore + ceilingAfter) / 2;
       return {
         database: cluster.database.name,
         heights,
@@ -60,10 +85,12 @@ export async function runS3(options: BenchOptions): Promise<S3Result> {
         idealPerSecond,
         shareOfIdeal: round(heightsPerSecond / idealPerSecond, 4),
         ceilingPerSecond: Math.round(ceilingPerSecond),
+        ceilingRuns: [Math.round(ceilingBefore), Math.round(ceilingAfter)],
         shareOfCeiling: round(heightsPerSecond / ceilingPerSecond, 4),
         handlerMeanMs: round(handlerMs / heights, 3),
         handlerShareOfSlotTime: round(handlerMs / (slots * elapsedMs), 4),
-        measured: `${heights} heights, ${workers} workers x concurrency ${concurrency} (prefetch ${prefetch}), sleep handler ${sleepMs} ms; from just before the enqueue request until PostgreSQL (probed every ${COMMIT_POLL_MS} ms) holds all of them as done; share of ideal = rate / (${slots} slots / ${sleepMs} ms); ceiling: a bare Node process of ${slots} loops sleeping ${sleepMs} ms ${heights} times in all, right after; handler time from the manager's blockrunner_handler_seconds_total (the workers' own measure), over ${slots} slots x the elapsed time`,
+        cpu,
+        measured: `${heights} heights, ${workers} workers x concurrency ${concurrency} (prefetch ${prefetch}), sleep handler ${sleepMs} ms; from just before the enqueue request until PostgreSQL (probed every ${COMMIT_POLL_MS} ms) holds all of them as done; share of ideal = rate / (${slots} slots / ${sleepMs} ms); ceiling: the mean of a bare Node process of ${slots} loops sleeping ${sleepMs} ms ${heights} times in all, right before and right after; handler time from the manager's blockrunner_handler_seconds_total (the workers' own measure), over ${slots} slots x the elapsed time; cpu: what the manager, the workers and every PostgreSQL process of the machine used over the timed run (/proc), and the share of both cores busy`,
       };
     } finally {
       await watch.close();
