@@ -103,7 +103,8 @@ const CLOCK_STEP_WARN_MS = 1_000;
  * retry beside a free slot that could take it, or one not yet due with no retry timer. Seen in
  * two checks in a row, the retry was missed: the dispatcher says so and wakes. Every path that
  * makes a retry is meant to arm the timer or fill a slot; the fault tests once ended with a
- * few retries waiting and every worker idle, and this turns such a miss into a second's delay.
+ * few retries waiting and every worker idle (wake() read the clock twice: docs/architecture.md,
+ * "Retries"), and this turns a miss by any other path into a second's delay.
  */
 export const RETRY_SWEEP_MS = 1_000;
 
@@ -343,13 +344,16 @@ export class Dispatcher {
 
   /** New work may be there (enqueue, requeue, due retries): offer it to every worker. */
   wake(except?: WorkerLink): void {
+    // One reading of the clock for the fills and the retry timer: a retry that came due between
+    // two readings would be too early for the fill and too late for a timer, and wait unseen.
+    const now = this.now();
     const links = [...this.links];
     const start = links.length > 0 ? this.rotation % links.length : 0;
     for (let i = 0; i < links.length; i++) {
       const link = links[(start + i) % links.length] as WorkerLink;
-      if (link !== except) this.fill(link);
+      if (link !== except) this.fill(link, now);
     }
-    this.armRetryTimer();
+    this.armRetryTimer(now);
   }
 
   /** Expires the leases whose deadline passed; the lease timer does it, tests call it directly. */
@@ -392,9 +396,8 @@ export class Dispatcher {
     this.refills.clear();
   };
 
-  private fill(link: WorkerLink): void {
+  private fill(link: WorkerLink, now = this.now()): void {
     if (this.paused) return;
-    const now = this.now();
     for (const name of this.settings.byPriority(link.queues)) {
       const free = link.capacity - link.held;
       if (free <= 0) return;
@@ -415,7 +418,7 @@ export class Dispatcher {
         if (throttle.allowance() === 0 && queue.hasWork(now)) this.armThrottleTimer();
       }
       link.held += count;
-      if (attempts) this.armRetryTimer();
+      if (attempts) this.armRetryTimer(now);
       // Tip-lane heights (with the due retries before them) go under a lease of their own,
       // which the worker starts before the backfill it buffered (docs/protocol.md, "Lanes").
       const tipEnd = 2 * tipLaneEnd(flat, attempts, tipWaiting - queue.tipPending.count);
@@ -583,11 +586,11 @@ export class Dispatcher {
   }
 
   /**
-   * One timer for the earliest retry not yet due, across queues. Retries already due need no
-   * timer: they wait for a free slot, and every freed slot runs fill().
+   * One timer for the earliest retry not yet due at `now`, across queues. Retries already due
+   * need no timer: they wait for a free slot, and every freed slot runs fill(). After a fill,
+   * `now` must be the fill's: a retry due between the two readings was not taken.
    */
-  private armRetryTimer(): void {
-    const now = this.now();
+  private armRetryTimer(now = this.now()): void {
     let due = Number.POSITIVE_INFINITY;
     for (const queue of this.options.queues.values()) {
       const next = queue.nextRetryDue();

@@ -383,6 +383,34 @@ describe('Dispatcher', () => {
     }
   });
 
+  it('arms the retry timer at the clock reading of the fill before it, so a retry due in between is not left waiting', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
+    try {
+      // Height 5's retry is due at T0 + 5, and the clock moves on by 1 ms at every reading: a
+      // wake at T0 + 4 fills before the retry is due and arms the timer once it is.
+      const record = { attempts: 1, lastError: 'boom', nextAttemptAt: T0 + 5, failed: false };
+      const queue = new QueueState(
+        'q',
+        RangeSet.from([[5, 5]]),
+        new RangeSet(),
+        new Map([[5, record]]),
+      );
+      const { log, lines } = memoryLogger();
+      const d = start([queue], { log, now: () => now++ });
+      const a = new FakeLink('a', ['q'], 2);
+      d.connect(a);
+      now = T0 + 4;
+      d.wake();
+      expect(a.dispatches()).toEqual([]);
+      // The retry timer, not the sweep (RETRY_SWEEP_MS), dispatches it.
+      vi.advanceTimersByTime(10);
+      expect(a.lastDispatch()).toMatchObject({ ranges: [[5, 5]], attempts: [2] });
+      expect(lines.filter((line) => line.level === 40)).toEqual([]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('puts due retries first in a dispatch and drops the history of a retry that succeeds', async () => {
     const queue = queueOf('q', [[0, 9]]);
     const d = start([queue]);
