@@ -5,7 +5,13 @@
  */
 import { z } from 'zod';
 import { type WsClose, wsClose } from './errors.js';
-import { deltasProblem, heightsInDeltas, pairsOfDeltas, setOfDeltas } from './range-codec.js';
+import {
+  deltasProblem,
+  heightsInDeltas,
+  isWhole,
+  pairsOfDeltas,
+  setOfDeltas,
+} from './range-codec.js';
 import { RangeSet } from './range-set.js';
 
 export const PROTOCOL_VERSION = 5;
@@ -157,9 +163,7 @@ function rangeListProblem(
 }
 
 /** What heightSchema admits, for loops that check many heights without a schema per element. */
-export function isHeight(value: unknown): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
-}
+export const isHeight: (value: unknown) => value is number = isWhole;
 
 export type HeightRange = [from: number, to: number];
 

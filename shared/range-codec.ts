@@ -16,7 +16,8 @@ export interface DeltasProblem {
 
 const WHOLE_EXPECTED = 'expected a whole number from 0 to 2^53-1';
 
-function isWhole(value: unknown): value is number {
+/** A whole number from 0 to 2^53-1: a height, a gap or a length (protocol.ts's isHeight too). */
+export function isWhole(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
