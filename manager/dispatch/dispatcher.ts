@@ -534,6 +534,8 @@ export class Dispatcher {
       'lease expired',
     );
     if (this.links.has(link)) link.send({ type: 'cancel', lease: lease.id, ranges });
+    // Its last heights dead-lettered by the expiry: the end is committed soon, as after results.
+    if (heights.length > 0 && lease.queue.drained) this.options.writer.soon?.();
     this.wake();
   }
 

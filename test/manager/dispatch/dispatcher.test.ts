@@ -228,6 +228,17 @@ describe('Dispatcher', () => {
     expect(writer.soonCalls).toBe(1);
   });
 
+  it('asks for a prompt commit when an expiry dead-letters the last heights of a queue', () => {
+    const queue = queueOf('q', [[0, 1]]);
+    const d = start([queue], { maxAttempts: 1 });
+    const a = new FakeLink('a', ['q'], 2);
+    d.connect(a);
+    now = T0 + LEASE_MS;
+    d.expireDue();
+    expect(queue.summary()).toMatchObject({ failed: 2, retrying: 0, leased: 0, pending: 0 });
+    expect(writer.soonCalls).toBe(1);
+  });
+
   it('ignores results for a lease the link does not hold: unknown, foreign, or already settled', async () => {
     const queue = queueOf('q', [[0, 9]]);
     const d = start([queue]);
@@ -378,6 +389,30 @@ describe('Dispatcher', () => {
       vi.advanceTimersByTime(5 * RETRY_SWEEP_MS);
       expect(a.frames).toEqual([]);
       expect(lines.filter((line) => line.level === 40)).toHaveLength(1);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('does not sweep while paused (a shutdown): a retry left waiting is neither logged nor dispatched', () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const record = { attempts: 1, lastError: 'boom', nextAttemptAt: T0 + 10_000, failed: false };
+      const queue = new QueueState(
+        'q',
+        RangeSet.from([[5, 5]]),
+        new RangeSet(),
+        new Map([[5, record]]),
+      );
+      const { log, lines } = memoryLogger();
+      const d = start([queue], { log });
+      const a = new FakeLink('a', ['q'], 2);
+      d.connect(a);
+      d.pause();
+      now = T0 + 10_000;
+      vi.advanceTimersByTime(3 * RETRY_SWEEP_MS);
+      expect(a.dispatches()).toEqual([]);
+      expect(lines.filter((line) => line.level === 40)).toEqual([]);
     } finally {
       vi.useRealTimers();
     }
