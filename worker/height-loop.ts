@@ -106,8 +106,8 @@ export class HeightLoop {
   private unsent = 0;
   /** Capacity freed per refill (half the prefetch, at least 1): see scheduleFlush. */
   private readonly refillStep: number;
-  /** Mean handler time of the runs settled so far (RUN_MS_WEIGHT), 0 before the first. */
-  private meanRunMs = 0;
+  /** Mean handler time of the runs settled so far (RUN_MS_WEIGHT); none before the first. */
+  private meanRunMs: number | undefined;
   private send: Send | undefined;
   /** Bumped on every disconnect: a run from an older link reports nothing. */
   private link = 0;
@@ -335,7 +335,10 @@ export class HeightLoop {
       }
       const runMs = performance.now() - run.startedAt;
       results.runMs += runMs;
-      this.meanRunMs += (runMs - this.meanRunMs) * (this.meanRunMs === 0 ? 1 : RUN_MS_WEIGHT);
+      this.meanRunMs =
+        this.meanRunMs === undefined
+          ? runMs
+          : this.meanRunMs + (runMs - this.meanRunMs) * RUN_MS_WEIGHT;
       this.unsent++;
       if (failed) {
         const failure = failureOf(run.height, outcome);
@@ -385,7 +388,7 @@ export class HeightLoop {
 
   /** Whether the buffered heights keep every slot busy for REFILL_LEAD_MS more at least. */
   private bufferCoversRefill(): boolean {
-    return (this.buffered / this.concurrency) * this.meanRunMs >= REFILL_LEAD_MS;
+    return (this.buffered / this.concurrency) * (this.meanRunMs ?? 0) >= REFILL_LEAD_MS;
   }
 
   private *batchDeadlines(): Iterable<number> {
