@@ -3,7 +3,10 @@
  * reported, handed back, or the deadline passes. Its id is the fencing token: a result counts
  * only while the height is still in the lease that the reporting worker holds.
  * Every lease lasts the same time, so deadlines come in dispatch order and one timer over a
- * FIFO serves them all (no timer per lease).
+ * FIFO serves them all (no timer per lease). The FIFO holds ids and deadlines as numbers, not
+ * the leases: most leases settle within milliseconds but stay in the FIFO for the whole lease
+ * time, and as objects they outlived two scavenges there, every one of them copied twice into
+ * the old generation (docs/performance.md, "The manager's young generation").
  */
 import type { RangeSet } from '../../shared/range-set.js';
 import type { QueueState } from '../queue/queue-state.js';
@@ -23,7 +26,9 @@ export interface Lease {
 
 export class LeaseTable {
   private readonly leases = new Map<number, Lease>();
-  private readonly byDeadline: Lease[] = [];
+  /** Every lease granted, in deadline order from `head` on, settled or not: ids and deadlines. */
+  private readonly fifoIds: number[] = [];
+  private readonly fifoDeadlines: number[] = [];
   private head = 0;
   private nextId = 1;
   private timer: NodeJS.Timeout | undefined;
@@ -48,7 +53,8 @@ export class LeaseTable {
       deadline: this.now() + this.leaseMs,
     };
     this.leases.set(lease.id, lease);
-    this.byDeadline.push(lease);
+    this.fifoIds.push(lease.id);
+    this.fifoDeadlines.push(lease.deadline);
     this.arm();
     return lease;
   }
@@ -99,10 +105,9 @@ export class LeaseTable {
   }
 
   private arm(): void {
-    if (this.timer) return;
-    const first = this.byDeadline[this.head];
-    if (!first) return;
-    this.timer = setTimeout(() => this.expireDue(), Math.max(0, first.deadline - this.now()));
+    if (this.timer || this.head >= this.fifoIds.length) return;
+    const first = this.fifoDeadlines[this.head] as number;
+    this.timer = setTimeout(() => this.expireDue(), Math.max(0, first - this.now()));
     this.timer.unref?.();
   }
 
@@ -114,18 +119,19 @@ export class LeaseTable {
     clearTimeout(this.timer);
     this.timer = undefined;
     const now = this.now();
-    while (this.head < this.byDeadline.length) {
-      const lease = this.byDeadline[this.head] as Lease;
-      if (lease.deadline > now) break;
-      this.head++;
+    while (this.head < this.fifoIds.length) {
+      if ((this.fifoDeadlines[this.head] as number) > now) break;
       // Settled and taken leases stay in the FIFO; only live ones expire.
-      if (this.leases.get(lease.id) === lease) {
+      const lease = this.leases.get(this.fifoIds[this.head] as number);
+      this.head++;
+      if (lease) {
         this.forget(lease);
         if (!lease.heights.isEmpty) this.onExpired(lease);
       }
     }
-    if (this.head > 1024 && this.head * 2 > this.byDeadline.length) {
-      this.byDeadline.splice(0, this.head);
+    if (this.head > 1024 && this.head * 2 > this.fifoIds.length) {
+      this.fifoIds.splice(0, this.head);
+      this.fifoDeadlines.splice(0, this.head);
       this.head = 0;
     }
     this.arm();
