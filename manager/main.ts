@@ -6,13 +6,14 @@ import { createLogger } from '../shared/logger.js';
 import { tellParent, watchParent } from '../shared/parent-watch.js';
 import { loadManagerConfig, managerConfigSchema } from './config.js';
 import { Manager } from './wiring.js';
-import { capYoungGeneration } from './young-generation.js';
+import { capYoungGeneration, stopPretenuring } from './young-generation.js';
 
 export async function main(args: string[], env: Env = process.env): Promise<void> {
   const config = loadManagerConfig(flagsToEnv(managerConfigSchema, args, env));
   const log = createLogger({ level: config.LOG_LEVEL, name: 'blockrunner-manager' });
-  // A process-wide setting, so here and not in Manager (tests run several in one process).
+  // Process-wide settings, so here and not in Manager (tests run several in one process).
   capYoungGeneration();
+  stopPretenuring();
   let fatal: Error | undefined;
   const manager = new Manager(config, log, (error) => {
     fatal = error;
