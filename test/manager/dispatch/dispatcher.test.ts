@@ -60,6 +60,17 @@ function queueOf(name: string, ranges: [number, number][]): QueueState {
   return queue;
 }
 
+/** Queue 'q' as a restart loads it: `height` failed once, its retry due at `due`. */
+function queueRetrying(height: number, due: number): QueueState {
+  const record = { attempts: 1, lastError: 'boom', nextAttemptAt: due, failed: false };
+  return new QueueState(
+    'q',
+    RangeSet.from([[height, height]]),
+    new RangeSet(),
+    new Map([[height, record]]),
+  );
+}
+
 function start(queues: QueueState[], options: Partial<DispatcherOptions> = {}): Dispatcher {
   now = T0;
   writer = new FakeWriter();
@@ -353,23 +364,25 @@ describe('Dispatcher', () => {
     expect(other.frames).toEqual([]);
   });
 
+  /**
+   * Height 5 failed once before (a restart loaded it), its retry due in 10 s, and a link of 2
+   * slots connected: no retry timer is armed for it.
+   */
+  function connectedWithUntimedRetry() {
+    const queue = queueRetrying(5, T0 + 10_000);
+    const { log, lines } = memoryLogger();
+    const d = start([queue], { log });
+    const a = new FakeLink('a', ['q'], 2);
+    d.connect(a);
+    return { queue, d, a, lines };
+  }
+
   it('dispatches a retry left waiting without a wake-up at its second sweep, and says so', () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     try {
-      // Height 5 failed once before (a restart loaded it): its retry is due in 10 s.
-      const record = { attempts: 1, lastError: 'boom', nextAttemptAt: T0 + 10_000, failed: false };
-      const queue = new QueueState(
-        'q',
-        RangeSet.from([[5, 5]]),
-        new RangeSet(),
-        new Map([[5, record]]),
-      );
-      const { log, lines } = memoryLogger();
-      const d = start([queue], { log });
-      const a = new FakeLink('a', ['q'], 2);
       // A link that connects is filled, and no retry timer is armed: nothing will wake the
       // dispatcher when the retry comes due, as if a path had missed it.
-      d.connect(a);
+      const { queue, d, a, lines } = connectedWithUntimedRetry();
       expect(a.dispatches()).toEqual([]);
       now = T0 + 10_000;
       vi.advanceTimersByTime(RETRY_SWEEP_MS);
@@ -397,17 +410,7 @@ describe('Dispatcher', () => {
   it('does not sweep while paused (a shutdown): a retry left waiting is neither logged nor dispatched', () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     try {
-      const record = { attempts: 1, lastError: 'boom', nextAttemptAt: T0 + 10_000, failed: false };
-      const queue = new QueueState(
-        'q',
-        RangeSet.from([[5, 5]]),
-        new RangeSet(),
-        new Map([[5, record]]),
-      );
-      const { log, lines } = memoryLogger();
-      const d = start([queue], { log });
-      const a = new FakeLink('a', ['q'], 2);
-      d.connect(a);
+      const { d, a, lines } = connectedWithUntimedRetry();
       d.pause();
       now = T0 + 10_000;
       vi.advanceTimersByTime(3 * RETRY_SWEEP_MS);
@@ -423,13 +426,7 @@ describe('Dispatcher', () => {
     try {
       // Height 5's retry is due at T0 + 5, and the clock moves on by 1 ms at every reading: a
       // wake at T0 + 4 fills before the retry is due and arms the timer once it is.
-      const record = { attempts: 1, lastError: 'boom', nextAttemptAt: T0 + 5, failed: false };
-      const queue = new QueueState(
-        'q',
-        RangeSet.from([[5, 5]]),
-        new RangeSet(),
-        new Map([[5, record]]),
-      );
+      const queue = queueRetrying(5, T0 + 5);
       const { log, lines } = memoryLogger();
       const d = start([queue], { log, now: () => now++ });
       const a = new FakeLink('a', ['q'], 2);
