@@ -85,6 +85,8 @@ export interface S4Result {
   database: string;
   samples: number;
   perSecond: number;
+  /** Idle and busy phases alternated this many times, each with samples / rounds requests. */
+  rounds: number;
   p50Ms: number;
   p99Ms: number;
   maxMs: number;

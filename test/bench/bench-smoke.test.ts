@@ -110,6 +110,8 @@ describe('npm run bench, smoke run', () => {
 
     if (S4.status !== 'ok') throw new Error(`S4: ${JSON.stringify(S4)}`);
     expect(S4.samples).toBe(20);
+    // Idle and busy phases alternate: each kind gets its share of the samples in every round.
+    expect(S4.rounds).toBe(4);
     expect(Number.isFinite(S4.p50Ms) && Number.isFinite(S4.p99Ms)).toBe(true);
     expect(S4.p99Ms).toBeGreaterThanOrEqual(S4.p50Ms);
     expect(S4.withoutBackfill.samples).toBe(20);
