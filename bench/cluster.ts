@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { packageRoot } from '../shared/package-root.js';
+import { processCpuMs } from './cpu.js';
 import { type BenchDatabase, createDatabase } from './databases.js';
 import { connectedWorkers, isReady } from './manager-api.js';
 import { BenchProcess } from './processes.js';
@@ -118,6 +119,11 @@ export class Cluster {
       { timeoutMs: START_TIMEOUT_MS, intervalMs: 50, message: `${expected} connected workers` },
     );
     return added;
+  }
+
+  /** CPU time the workers have used so far, in ms, all of them together (cpu.ts). */
+  workersCpuMs(): number {
+    return this.workers.reduce((sum, worker) => sum + processCpuMs(worker.pid), 0);
   }
 
   /** Throws, with the process's last output, when the manager or a worker has exited. */

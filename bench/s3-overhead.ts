@@ -46,11 +46,9 @@ export async function runS3(options: BenchOptions): Promise<S3Result> {
     const watch = await CommitWatch.open(cluster.database.url);
     try {
       const ceilingBefore = await timerCeiling(slots, sleepMs, heights);
-      const workersCpu = () =>
-        cluster.workers.reduce((sum, worker) => sum + processCpuMs(worker.pid), 0);
       const cpuBefore = {
         manager: processCpuMs(cluster.manager.pid),
-        workers: workersCpu(),
+        workers: cluster.workersCpuMs(),
         postgres: postgresProcessesCpuMs(),
         machine: machineCpu(),
       };
@@ -63,7 +61,7 @@ export async function runS3(options: BenchOptions): Promise<S3Result> {
       );
       const cpu = {
         managerMs: Math.round(processCpuMs(cluster.manager.pid) - cpuBefore.manager),
-        workersMs: Math.round(workersCpu() - cpuBefore.workers),
+        workersMs: Math.round(cluster.workersCpuMs() - cpuBefore.workers),
         postgresMs: Math.round(postgresCpuBetween(cpuBefore.postgres, postgresProcessesCpuMs())),
         machineBusyShare: round(busyShare(cpuBefore.machine, machineCpu()), 3),
       };

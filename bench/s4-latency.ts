@@ -57,7 +57,8 @@ export async function runS4(options: BenchOptions): Promise<S4Result> {
       });
     }
     let next = TIP_BASE;
-    const probe = async (queue: string, count: number) => {
+    // Each probe takes the next `count` tip heights, so no height is enqueued twice.
+    const probe = (queue: string, count: number) => {
       const first = next;
       next += count;
       return measureLatencies(cluster, queue, dispatchedAt, first, count, perSecond);
@@ -71,16 +72,16 @@ export async function runS4(options: BenchOptions): Promise<S4Result> {
     for (let roundIndex = 0; roundIndex < ROUNDS; roundIndex++) {
       const count = Math.min(perRound, samples - roundIndex * perRound);
       if (count <= 0) break;
-      const first = roundIndex === 0;
+      const firstRound = roundIndex === 0;
       // The same tip path with the workers idle: what the machine gives without a backfill.
-      await probe(IDLE_QUEUE, first ? WARM_UP_SAMPLES : ROUND_WARM_UP_SAMPLES);
+      await probe(IDLE_QUEUE, firstRound ? WARM_UP_SAMPLES : ROUND_WARM_UP_SAMPLES);
       add(idle, await probe(IDLE_QUEUE, count));
 
-      const stopped = first ? 0 : await doneOf(cluster);
-      if (first) await enqueue(cluster.url, QUEUE, { from: 0, to: BACKFILL_HEIGHTS - 1 });
+      const stopped = firstRound ? 0 : await doneOf(cluster);
+      if (firstRound) await enqueue(cluster.url, QUEUE, { from: 0, to: BACKFILL_HEIGHTS - 1 });
       else await postQueue(cluster.url, QUEUE, 'resume');
       const before = await backfillMoved(cluster, stopped);
-      await probe(QUEUE, first ? WARM_UP_SAMPLES : ROUND_WARM_UP_SAMPLES);
+      await probe(QUEUE, firstRound ? WARM_UP_SAMPLES : ROUND_WARM_UP_SAMPLES);
       add(busy, await probe(QUEUE, count));
       const after = { done: await doneOf(cluster), at: performance.now() };
       backfillHeights += after.done - before.done;

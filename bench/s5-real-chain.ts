@@ -157,8 +157,10 @@ async function runBlockrunner(
     });
     const watch = await CommitWatch.open(cluster.database.url);
     try {
-      const workersCpu = () => sum(cluster.workers.map((worker) => processCpuMs(worker.pid)));
-      const before = { workers: workersCpu(), manager: processCpuMs(cluster.manager.pid) };
+      const before = {
+        workers: cluster.workersCpuMs(),
+        manager: processCpuMs(cluster.manager.pid),
+      };
       const commits = () => commitTotals(cluster.url);
       const commitsBefore = await commits();
       const cpu = await startCpu(options.adminUrl, chain.anvil, target.name, cluster.database.name);
@@ -170,7 +172,7 @@ async function runBlockrunner(
         RUN_TIMEOUT_MS,
       );
       const used = await cpu(
-        workersCpu() - before.workers,
+        cluster.workersCpuMs() - before.workers,
         processCpuMs(cluster.manager.pid) - before.manager,
       );
       const commitsAfter = await commits();
@@ -385,10 +387,6 @@ async function commitTotals(
     seconds: await metricSum(baseUrl, 'blockrunner_commit_duration_seconds_sum'),
     frames: await metricSum(baseUrl, 'blockrunner_dispatch_to_result_seconds_count'),
   };
-}
-
-function sum(values: number[]): number {
-  return values.reduce((total, value) => total + value, 0);
 }
 
 /**

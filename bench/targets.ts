@@ -13,6 +13,11 @@ const HEAD_P99_MS = 250;
 
 type Figures = Pick<BenchResults, 'scenarios' | 'comparison'>;
 
+/** A share as a percentage with one decimal: 0.9653 -> "96.5%". */
+function percent(share: number): string {
+  return `${(share * 100).toFixed(1)}%`;
+}
+
 export function checkTargets({ scenarios, comparison }: Figures): TargetCheck[] {
   const { S1, S2, S3, S4, S5, S6, S7, S8 } = scenarios;
   const checks: TargetCheck[] = [];
@@ -58,7 +63,7 @@ export function checkTargets({ scenarios, comparison }: Figures): TargetCheck[] 
     'at least 97% of a bare Node process sleeping in as many loops (the timer ceiling)',
     S3.status === 'ok'
       ? [
-          `${(S3.shareOfCeiling * 100).toFixed(1)}% of the ceiling (${(S3.shareOfIdeal * 100).toFixed(1)}% of the ideal; the bare process ${((S3.ceilingPerSecond / S3.idealPerSecond) * 100).toFixed(1)}%, ${S3.ceilingRuns.map((run) => `${((run / S3.idealPerSecond) * 100).toFixed(1)}%`).join(' before, ')} after)`,
+          `${percent(S3.shareOfCeiling)} of the ceiling (${percent(S3.shareOfIdeal)} of the ideal; the bare process ${percent(S3.ceilingPerSecond / S3.idealPerSecond)}, ${percent(S3.ceilingRuns[0] / S3.idealPerSecond)} before, ${percent(S3.ceilingRuns[1] / S3.idealPerSecond)} after)`,
           S3.shareOfCeiling >= 0.97,
         ]
       : undefined,
@@ -78,7 +83,7 @@ export function checkTargets({ scenarios, comparison }: Figures): TargetCheck[] 
     'real handler: at least 95% of a bare loop with the same concurrency',
     S5.status === 'ok'
       ? [
-          `${(S5.shareOfBareLoop * 100).toFixed(1)}% (${S5.blockrunner.blocksPerSecond.toLocaleString('en-US')} of ${S5.bareLoop.blocksPerSecond.toLocaleString('en-US')} blocks/s)`,
+          `${percent(S5.shareOfBareLoop)} (${S5.blockrunner.blocksPerSecond.toLocaleString('en-US')} of ${S5.bareLoop.blocksPerSecond.toLocaleString('en-US')} blocks/s)`,
           S5.shareOfBareLoop >= 0.95,
         ]
       : undefined,
@@ -88,7 +93,7 @@ export function checkTargets({ scenarios, comparison }: Figures): TargetCheck[] 
     "Blockrunner's own CPU (workers outside the handler, manager, its PostgreSQL) at most 10% of the handlers'",
     S5.status === 'ok'
       ? [
-          `${(S5.ownCpuShare * 100).toFixed(1)}% over the runs together (by run: ${S5.ownCpuShareByRun.map((share) => `${(share * 100).toFixed(1)}%`).join(', ')})`,
+          `${percent(S5.ownCpuShare)} over the runs together (by run: ${S5.ownCpuShareByRun.map(percent).join(', ')})`,
           S5.ownCpuShare <= 0.1,
         ]
       : undefined,
@@ -110,7 +115,7 @@ export function checkTargets({ scenarios, comparison }: Figures): TargetCheck[] 
     'S6',
     'sparse drain at least 50% of the contiguous one',
     s6 && [
-      `${(s6.drainShareOfDense * 100).toFixed(1)}% (${s6.sparseHeightsPerSecond.toLocaleString('en-US')} of ${s6.denseHeightsPerSecond.toLocaleString('en-US')} heights/s)`,
+      `${percent(s6.drainShareOfDense)} (${s6.sparseHeightsPerSecond.toLocaleString('en-US')} of ${s6.denseHeightsPerSecond.toLocaleString('en-US')} heights/s)`,
       s6.drainShareOfDense >= 0.5,
     ],
   );

@@ -163,7 +163,7 @@ function rangeListProblem(
 }
 
 /** What heightSchema admits, for loops that check many heights without a schema per element. */
-export const isHeight: (value: unknown) => value is number = isWhole;
+export const isHeight = isWhole;
 
 export type HeightRange = [from: number, to: number];
 
